@@ -1,0 +1,109 @@
+"""Settings from the environment (and an optional .env file), all prefixed BROADCAST_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broadcast.errors import ConfigurationError
+
+# A development key is allowed outside production so a fresh checkout runs; production refuses it.
+DEVELOPMENT_SECRET_KEY = "development-only-insecure-key"
+PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret", DEVELOPMENT_SECRET_KEY}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BROADCAST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///broadcast.db"
+    redis_url: str | None = None
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    public_url: str = "http://localhost:8000"
+    force_name: str = "Example Constabulary"
+    default_region: str = "GB"
+
+    # Providers: a channel counts as configured when its provider settings are present.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_url: str | None = None
+    sms_from: str | None = None
+    voice_from: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    email_from: str | None = None
+    outbox_dir: Path = Path("outbox")
+
+    # Capacity per channel, "COUNT/DURATION" (500/1h, 10/1s); unset means unlimited.
+    voice_rate: str | None = "500/1h"
+    sms_rate: str | None = None
+    email_rate: str | None = None
+    voice_concurrency: int | None = None
+    sms_max_segments: int = 6
+
+    import_batch_size: int = 5000
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "BROADCAST_SECRET_KEY is missing or a placeholder; production needs a real key"
+            )
+        return self
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def sms_configured(self) -> bool:
+        return self.twilio_configured and bool(self.sms_from)
+
+    @property
+    def voice_configured(self) -> bool:
+        return self.twilio_configured and bool(self.voice_from)
+
+    @property
+    def email_configured(self) -> bool:
+        return bool(self.smtp_host and self.email_from)
+
+    def masked(self) -> dict[str, object]:
+        """The effective settings with every secret replaced by asterisks, for display."""
+        shown: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(getattr(self, name), SecretStr):
+                value = "********" if getattr(self, name).get_secret_value() else ""
+            elif name.endswith("_url") and isinstance(value, str):
+                value = _mask_url_password(value)
+            shown[name] = str(value) if isinstance(value, Path) else value
+        return shown
+
+
+def _mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url
+    if parsed.password:
+        return parsed.render_as_string(hide_password=True)
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once; tests call get_settings.cache_clear()."""
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
