@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from broadcast.settings import get_settings
+from tests.support.servers import private_redis, throwaway_postgres_database
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[None]:
+    """Keep the developer's BROADCAST_* environment and .env out of every test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("BROADCAST_") and not name.startswith("BROADCAST_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with private_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with throwaway_postgres_database() as url:
+        yield url
