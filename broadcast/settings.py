@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     voice_concurrency: int | None = None
     sms_max_segments: int = 6
 
+    # Force-defined vocabularies: comma-separated. Named areas are optional (postcode districts and
+    # sectors are always accepted); an empty topic list accepts any slug.
+    topics: str = (
+        "burglary,fraud,e-crime,missing-person,anti-social-behaviour,road-safety,"
+        "vehicle-crime,community,general"
+    )
+    named_areas: str = ""
+    # Kept apart from secret_key so rotating the signing key never un-suppresses an address.
+    suppression_key: SecretStr | None = None
+    consent_wording_version: str = "2026-11"
+
     import_batch_size: int = 5000
 
     @model_validator(mode="after")
@@ -75,6 +86,19 @@ class Settings(BaseSettings):
     @property
     def email_configured(self) -> bool:
         return bool(self.smtp_host and self.email_from)
+
+    @property
+    def topic_set(self) -> frozenset[str]:
+        return frozenset(t.strip().lower() for t in self.topics.split(",") if t.strip())
+
+    @property
+    def named_area_set(self) -> frozenset[str]:
+        return frozenset(a.strip().lower() for a in self.named_areas.split(",") if a.strip())
+
+    @property
+    def suppression_secret(self) -> bytes:
+        key = self.suppression_key or self.secret_key
+        return key.get_secret_value().encode()
 
     def masked(self) -> dict[str, object]:
         """The effective settings with every secret replaced by asterisks, for display."""

@@ -1,0 +1,75 @@
+"""The consent ledger: an append-only record of every change to a registrant's consent.
+
+Rows hold no personal data in clear (the address only as a keyed hash), so erasure never needs to
+touch them, and the database refuses UPDATE and DELETE on the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from broadcast.models import ConsentLedgerEntry, utcnow
+from broadcast.suppression import address_hash
+
+
+@dataclass(frozen=True)
+class ConsentSource:
+    """Who or what made a change: 'cli', 'web', 'csv-import', 'sms-keyword', 'voice-keypress'."""
+
+    source: str
+    detail: str | None = None
+    operator: str | None = None
+    wording_version: str | None = None
+    lawful_basis: str | None = "consent"
+    origin: str | None = None
+    consented_at: datetime | None = None
+
+
+def ledger_row(
+    *, registrant_id: int, event: str, source: ConsentSource, key: bytes,
+    channel: str | None = None, address: str | None = None,
+) -> dict[str, object]:
+    """One ledger row as a plain dict, for bulk inserts."""
+    return {
+        "registrant_id": registrant_id,
+        "event": event,
+        "channel": channel,
+        "address_hash": address_hash(address, key) if address else None,
+        "source": source.source,
+        "source_detail": source.detail,
+        "wording_version": source.wording_version,
+        "lawful_basis": source.lawful_basis,
+        "operator": source.operator,
+        "origin": source.origin,
+        "consented_at": source.consented_at,
+        "occurred_at": utcnow(),
+    }
+
+
+def record(
+    *, session: Session, registrant_id: int, event: str, source: ConsentSource, key: bytes,
+    channel: str | None = None, address: str | None = None,
+) -> None:
+    record_many(session=session, rows=[ledger_row(
+        registrant_id=registrant_id, event=event, source=source, key=key, channel=channel,
+        address=address,
+    )])
+
+
+def record_many(*, session: Session, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        session.connection().execute(insert(ConsentLedgerEntry.__table__), list(rows))
+
+
+def history(*, session: Session, registrant_id: int) -> list[ConsentLedgerEntry]:
+    statement = (
+        select(ConsentLedgerEntry)
+        .where(ConsentLedgerEntry.registrant_id == registrant_id)
+        .order_by(ConsentLedgerEntry.id)
+    )
+    return list(session.scalars(statement))

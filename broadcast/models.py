@@ -1,0 +1,129 @@
+"""The tables. Operations on them live in the domain modules (registrants, consent, importer...)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp(**kwargs: object) -> object:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+    VOICE = "voice"
+
+
+class SubscriptionStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    SUPPRESSED = "suppressed"
+
+
+class ConsentEvent(StrEnum):
+    SUBSCRIBED = "subscribed"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    RESUBSCRIBED = "re-subscribed"
+    AMENDED = "amended"
+    IMPORTED = "imported"
+    SUPPRESSED = "suppressed"
+    ERASED = "erased"
+
+
+class Registrant(SQLModel, table=True):
+    """A person who signed up. Erasure blanks every personal field and keeps the row as a tombstone
+    so ledger events and delivery records still point somewhere."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, max_length=200)
+    postcode: str | None = Field(default=None, max_length=8)
+    email: str | None = Field(default=None, max_length=320, unique=True)
+    mobile: str | None = Field(default=None, max_length=20, unique=True)
+    landline: str | None = Field(default=None, max_length=20, unique=True)
+    language: str = Field(default="en", max_length=12)
+    created_at: datetime = _timestamp(nullable=False)
+    updated_at: datetime = _timestamp(nullable=False)
+    erased_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class Subscription(SQLModel, table=True):
+    """One registrant's status on one channel; the address itself is on the registrant."""
+
+    __table_args__ = (
+        UniqueConstraint("registrant_id", "channel"),
+        Index("ix_subscription_channel_status", "channel", "status", "registrant_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    registrant_id: int = Field(foreign_key="registrant.id", nullable=False)
+    channel: str = Field(max_length=8, nullable=False)
+    status: str = Field(max_length=16, nullable=False)
+    status_reason: str | None = Field(default=None, max_length=200)
+    confirmed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    updated_at: datetime = _timestamp(nullable=False)
+
+
+class RegistrantArea(SQLModel, table=True):
+    __tablename__ = "registrant_area"
+    __table_args__ = (Index("ix_registrant_area_area", "area", "registrant_id"),)
+
+    registrant_id: int = Field(foreign_key="registrant.id", primary_key=True)
+    area: str = Field(max_length=40, primary_key=True)
+
+
+class RegistrantTopic(SQLModel, table=True):
+    __tablename__ = "registrant_topic"
+    __table_args__ = (Index("ix_registrant_topic_topic", "topic", "registrant_id"),)
+
+    registrant_id: int = Field(foreign_key="registrant.id", primary_key=True)
+    topic: str = Field(max_length=40, primary_key=True)
+
+
+class ConsentLedgerEntry(SQLModel, table=True):
+    """Append-only (database triggers refuse UPDATE and DELETE). It holds no personal data in
+    clear, so erasure never has to touch it: the address appears only as a keyed hash."""
+
+    __tablename__ = "consent_ledger"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registrant_id: int = Field(index=True, nullable=False)
+    event: str = Field(max_length=24, nullable=False)
+    channel: str | None = Field(default=None, max_length=8)
+    address_hash: str | None = Field(default=None, max_length=64)
+    source: str = Field(max_length=40, nullable=False)
+    source_detail: str | None = Field(default=None, max_length=300)
+    # For transfers: where the consent was first given (e.g. "PMB") and when.
+    origin: str | None = Field(default=None, max_length=120)
+    consented_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    wording_version: str | None = Field(default=None, max_length=40)
+    lawful_basis: str | None = Field(default=None, max_length=60)
+    operator: str | None = Field(default=None, max_length=120)
+    occurred_at: datetime = _timestamp(nullable=False, index=True)
+
+
+class SuppressedAddress(SQLModel, table=True):
+    """An address on a channel that must never be messaged again, kept only as a keyed HMAC."""
+
+    __tablename__ = "suppression"
+
+    address_hash: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(primary_key=True, max_length=8)
+    reason: str = Field(max_length=40, nullable=False)
+    created_at: datetime = _timestamp(nullable=False)

@@ -1,0 +1,111 @@
+"""Turning what a person typed (CLI, CSV row, web form) into a normalised registrant draft."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from broadcast import contacts
+from broadcast.errors import InvalidInput
+from broadcast.models import Channel
+
+
+class InvalidRegistrant(InvalidInput):
+    """Every problem found in one registrant's fields, not just the first."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RegistrantDraft:
+    name: str | None
+    postcode: str | None
+    email: str | None
+    mobile: str | None
+    landline: str | None
+    channels: frozenset[str]
+    areas: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    language: str = "en"
+
+    def address_for(self, channel: str) -> str | None:
+        """The address a channel uses: voice prefers the landline and falls back to the mobile."""
+        if channel == Channel.SMS:
+            return self.mobile
+        if channel == Channel.EMAIL:
+            return self.email
+        return self.landline or self.mobile
+
+    def addresses(self) -> dict[str, str]:
+        return {c: a for c in self.channels if (a := self.address_for(c)) is not None}
+
+
+def parse_channels(raw: str | None) -> frozenset[str]:
+    names = {part.lower() for part in contacts.split_list(raw)}
+    unknown = names - {c.value for c in Channel}
+    if unknown:
+        raise InvalidInput(f"unknown channel(s) {', '.join(sorted(unknown))} (use sms, email, voice)",
+                           field="channels")
+    return frozenset(names)
+
+
+def parse_registrant(
+    fields: Mapping[str, str | None],
+    *,
+    topics: frozenset[str],
+    named_areas: frozenset[str] = frozenset(),
+    region: str = "GB",
+    require_channels: bool = True,
+) -> RegistrantDraft:
+    """Validate and normalise every field; raise InvalidRegistrant listing all problems."""
+    problems: list[str] = []
+
+    def attempt(function, *args):  # type: ignore[no-untyped-def]
+        try:
+            return function(*args)
+        except InvalidInput as exc:
+            problems.append(str(exc))
+            return None
+
+    def text(key: str) -> str | None:
+        value = fields.get(key)
+        return value.strip() if value and value.strip() else None
+
+    name = text("name")
+    if name and len(name) > 200:
+        problems.append("name is longer than 200 characters")
+    email = attempt(contacts.normalise_email, text("email")) if text("email") else None
+    mobile = attempt(contacts.normalise_mobile, text("mobile"), region) if text("mobile") else None
+    landline = (
+        attempt(contacts.normalise_voice_number, text("landline"), region)
+        if text("landline") else None
+    )
+    postcode = attempt(contacts.normalise_postcode, text("postcode")) if text("postcode") else None
+    channels = attempt(parse_channels, text("channels")) or frozenset()
+    areas = [attempt(contacts.normalise_area, a, named_areas)
+             for a in contacts.split_list(fields.get("areas"))]
+    topic_list = [attempt(contacts.normalise_topic, t, topics)
+                  for t in contacts.split_list(fields.get("topics"))]
+    language = (text("language") or "en").lower()
+
+    if require_channels and not channels and text("channels") is None:
+        problems.append("no channels given (use sms, email and/or voice)")
+    if Channel.SMS in channels and not text("mobile"):
+        problems.append("landline given for SMS" if text("landline") else "SMS needs a mobile number")
+    if Channel.EMAIL in channels and not text("email"):
+        problems.append("email channel needs an email address")
+    if Channel.VOICE in channels and not (text("landline") or text("mobile")):
+        problems.append("voice channel needs a landline or mobile number")
+    if mobile and landline and mobile == landline:
+        problems.append("mobile and landline are the same number")
+    if problems:
+        raise InvalidRegistrant(problems)
+    return RegistrantDraft(
+        name=name, postcode=postcode, email=email, mobile=mobile, landline=landline,
+        channels=channels,
+        areas=tuple(dict.fromkeys(a for a in areas if a)),
+        topics=tuple(dict.fromkeys(t for t in topic_list if t)),
+        language=language,
+    )
