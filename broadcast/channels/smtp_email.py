@@ -1,0 +1,152 @@
+"""Email over SMTP with aiosmtplib: a pool of reused connections driven by one event loop that
+runs in a background thread, so sync worker threads can send without a connection per message."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import aiosmtplib
+
+from broadcast.channels.base import (
+    Channel,
+    ChannelError,
+    OutboundMessage,
+    PermanentChannelError,
+    SendResult,
+    TransientChannelError,
+)
+from broadcast.channels.email_message import build_email, envelope_sender
+from broadcast.channels.smtp_pool import SmtpPool
+from broadcast.errors import ConfigurationError
+from broadcast.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """SMTP server, security mode, credentials and sender; built once from Settings."""
+
+    host: str
+    port: int
+    sender: str
+    tls: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    pool_size: int = 4
+    tls_context: ssl.SSLContext | None = None  # e.g. a test CA; None means system defaults
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
+        if not settings.email_configured:
+            raise ConfigurationError("email needs BROADCAST_SMTP_HOST and BROADCAST_EMAIL_FROM")
+        assert settings.smtp_host and settings.email_from
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_from,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=password,
+        )
+
+
+class SmtpEmailChannel(Channel):
+    """Sends email over a bounded pool of SMTP connections; ``send_many`` pipelines over it."""
+
+    name = "email"
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="smtp-email-loop", daemon=True
+        )
+        self._thread.start()
+        self._pool = SmtpPool(config)
+        self._closed = False
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return self._submit(self._send(message)).result()
+
+    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
+        futures = [self._submit(self._send(message)) for message in messages]
+        results: list[SendResult | ChannelError] = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except ChannelError as exc:
+                results.append(exc)
+        return results
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._submit(self._pool.close()).result(timeout=self.config.timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def _submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        if self._closed and self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("the email channel is closed")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    async def _send(self, message: OutboundMessage) -> SendResult:
+        email = build_email(message, self.config.sender)
+        try:
+            async with self._pool.connection() as smtp:
+                try:
+                    await smtp.send_message(
+                        email, sender=envelope_sender(self.config.sender), recipients=[message.to]
+                    )
+                except BaseException as exc:
+                    self._pool.discard_if_broken(smtp, exc)
+                    raise
+        except Exception as exc:
+            raise smtp_error(exc) from None
+        return SendResult(provider_id=str(email["Message-ID"]), provider_status="accepted")
+
+
+def smtp_error(exc: BaseException) -> ChannelError | BaseException:
+    """Map an aiosmtplib exception to a channel error (other exceptions pass through)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        if exc.code >= 500:
+            return PermanentChannelError(
+                "the recipient address bounced", code=str(exc.code), suppress=True
+            )
+        return TransientChannelError("the mail server deferred the recipient", code=str(exc.code))
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPHeloError):
+        return TransientChannelError("the mail server refused the session", code=str(exc.code))
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError | aiosmtplib.SMTPSenderRefused):
+        # Our login or sender is at fault, not the recipient: retry so a settings fix rescues it.
+        return TransientChannelError(
+            "the mail server refused our login or sender; check BROADCAST_SMTP_*/EMAIL_FROM",
+            code=str(exc.code),
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        if exc.code >= 500:
+            return PermanentChannelError("the mail server rejected the message", code=str(exc.code))
+        return TransientChannelError("the mail server deferred the message", code=str(exc.code))
+    if isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionRefusedError):
+        return TransientChannelError("cannot connect to the mail server")
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        # The message may have been accepted just before the reply was lost.
+        return TransientChannelError("the mail server did not answer in time", maybe_sent=True)
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return TransientChannelError("the mail server hung up", maybe_sent=True)
+    if isinstance(exc, aiosmtplib.SMTPException | OSError):
+        return TransientChannelError(f"cannot talk to the mail server ({type(exc).__name__})")
+    return exc

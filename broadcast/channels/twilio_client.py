@@ -1,0 +1,108 @@
+"""What the SMS and voice channels share: a pooled official Twilio client pointed at any base URL,
+exception mapping, and ``send_many`` over a small thread pool."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from broadcast.channels.base import (
+    Channel,
+    ChannelError,
+    OutboundMessage,
+    SendResult,
+    TransientChannelError,
+)
+from broadcast.channels.twilio_errors import twilio_error
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def make_client(
+    account_sid: str, auth_token: str, *, api_url: str | None, timeout: float, pool_size: int
+) -> Client:
+    """An official Twilio client with one pooled keep-alive session, optionally pointed at a
+    Twilio-compatible server instead of https://api.twilio.com."""
+    http_client = TwilioHttpClient(pool_connections=True, timeout=timeout)
+    assert http_client.session is not None
+    # The stock adapter pools 10 connections and only for https; size it to our thread pool.
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    http_client.session.mount("https://", adapter)
+    http_client.session.mount("http://", adapter)
+    client = Client(account_sid, auth_token, http_client=http_client)
+    if api_url:
+        # The Api domain builds every v2010 URL from base_url; swapping it redirects the client.
+        client.api.base_url = api_url.rstrip("/")
+    return client
+
+
+def call_twilio(create: Callable[[], object]) -> object:
+    """Run one client call, turning SDK and transport exceptions into channel errors."""
+    try:
+        return create()
+    except TwilioRestException as exc:
+        raise twilio_error(_int_or_none(exc.code), exc.status) from None
+    except TwilioServiceException as exc:
+        raise twilio_error(_int_or_none(exc.code), exc.status) from None
+    except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
+        raise TransientChannelError(f"cannot connect to Twilio ({type(exc).__name__})") from None
+    except requests.Timeout:
+        raise TransientChannelError("Twilio did not answer in time", maybe_sent=True) from None
+    except requests.ConnectionError as exc:
+        # Refused before sending is safe to retry; a dropped connection may have been accepted.
+        refused = "refused" in str(exc).lower() or "NewConnectionError" in repr(exc)
+        raise TransientChannelError(
+            "cannot connect to Twilio" if refused else "connection to Twilio dropped",
+            maybe_sent=not refused,
+        ) from None
+    except (requests.RequestException, TwilioException) as exc:
+        raise TransientChannelError(f"Twilio request failed ({type(exc).__name__})") from None
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+class PooledTwilioChannel(Channel):
+    """Base for Twilio channels: one client per instance and a lazily started thread pool."""
+
+    def __init__(self, client: Client, *, concurrency: int) -> None:
+        self.client = client
+        self._concurrency = max(1, concurrency)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
+        if len(messages) <= 1:
+            return super().send_many(messages)
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    self._concurrency, thread_name_prefix=f"twilio-{self.name}"
+                )
+        return list(self._executor.map(self._send_or_error, messages))
+
+    def _send_or_error(self, message: OutboundMessage) -> SendResult | ChannelError:
+        try:
+            return self.send(message)
+        except ChannelError as exc:
+            return exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+        session = getattr(self.client.http_client, "session", None)
+        if session is not None:
+            session.close()
