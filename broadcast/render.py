@@ -79,8 +79,11 @@ class AlertTemplate:
         self._recipient_needs = compiled.recipient_needs
         self._known = frozenset(v.name for v in info.variables)
         self._required = frozenset(info.required_variables)
-        # Optional variables start from their defaults, so templates can test them with a plain if.
-        self._defaults = {v.name: v.default for v in info.variables if v.default is not None}
+        # Jinja's globals plus optional variables' defaults (so templates can test them with a
+        # plain `if`), merged once here: Template.render() would re-merge globals on every call.
+        first = next(iter(next(iter(self._parts.values())).values()))
+        self._base = {**first.globals}
+        self._base.update((v.name, v.default) for v in info.variables if v.default is not None)
 
     name = property(lambda self: self.info.name)
     channels = property(lambda self: self.info.channels)
@@ -142,7 +145,7 @@ class AlertTemplate:
             force_name = settings.force_name if force_name is None else force_name
             public_url = settings.public_url if public_url is None else public_url
         context = {
-            **self._defaults,
+            **self._base,
             **variables,
             "force_name": force_name,
             "public_url": public_url,
@@ -153,23 +156,28 @@ class AlertTemplate:
             "confirm_url": recipient.confirm_url,
             "confirm_code": recipient.confirm_code,
         }
-        parts = self._parts_for(channel, recipient.language)
+        lang, parts = self._parts_for(channel, recipient.language)
         try:
-            out = {part: tpl.render(context) for part, tpl in parts.items()}
+            out = {
+                part: "".join(tpl.root_render_func(tpl.new_context(context, shared=True)))
+                for part, tpl in parts.items()
+            }
         except jinja2.UndefinedError as exc:
             raise InvalidInput(f"template {self.name!r} {channel}: {exc.message}") from exc
-        return self._finish(channel, out, recipient, max_segments)
+        return self._finish(channel, lang, out, recipient, max_segments)
 
-    def _parts_for(self, channel: str, language: str) -> dict[str, jinja2.Template]:
+    def _parts_for(self, channel: str, language: str) -> tuple[str, dict[str, jinja2.Template]]:
+        """The files for the registrant's language ("cy-GB", then "cy"), else the default."""
         if language and language != "en":
             for lang in (language, language.split("-")[0]):
                 if (channel, lang) in self._parts:
-                    return self._parts[channel, lang]
-        return self._parts[channel, ""]
+                    return lang, self._parts[channel, lang]
+        return "", self._parts[channel, ""]
 
     def _finish(
         self,
         channel: str,
+        lang: str,
         out: dict[str, str],
         recipient: RecipientContext,
         max_segments: int | None,
@@ -182,7 +190,8 @@ class AlertTemplate:
             return RenderedMessage(channel, analysis.text, sms=analysis)
         if channel == "voice":
             body = _BLANK_LINES.sub("\n\n", out["voice.txt"].strip())
-            if "press 9" not in body.lower():
+            # English must say "press 9"; another language must at least name the digit.
+            if ("press 9" if not lang else "9") not in body.lower():
                 raise ConfigurationError(
                     f"template {self.name!r} voice must tell the listener to press 9 to stop calls"
                 )

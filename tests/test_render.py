@@ -281,3 +281,11 @@ def test_rendering_is_fast() -> None:
     per_render = (time.perf_counter() - started) / n
 
     assert per_render < 200e-6, f"{per_render * 1e6:.0f} µs per SMS render"
+
+
+def test_voice_without_the_press_9_instruction_is_refused(tmp_path: Path) -> None:
+    toml = SIMPLE_TOML.replace('["sms", "email"]', '["voice"]')
+    write_template(tmp_path, "mute", {"voice.txt": "{{ message }}. Goodbye."}, toml)
+
+    with pytest.raises(ConfigurationError, match="press 9"):
+        TemplateLibrary(tmp_path).load("mute").render("voice", {"message": "x"}, RECIPIENT)
