@@ -3,6 +3,7 @@ exception mapping, and ``send_many`` over a small thread pool."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,13 @@ def make_client(
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
     http_client.session.mount("https://", adapter)
     http_client.session.mount("http://", adapter)
+    # requests re-reads proxy variables from os.environ on every request (a quarter of the CPU
+    # per SMS when measured); read proxies and the CA bundle once here instead.
+    http_client.session.trust_env = False
+    http_client.proxy = requests.utils.get_environ_proxies(api_url or "https://api.twilio.com")
+    http_client.session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
     client = Client(account_sid, auth_token, http_client=http_client)
     if api_url:
         # The Api domain builds every v2010 URL from base_url; swapping it redirects the client.

@@ -113,9 +113,10 @@ def test_an_outage_is_transient_and_recovers(twilio, channel):
     channel.send(sms())
     twilio.fail("refuse")
 
-    # When we send during the outage, it fails as transient
-    with pytest.raises(TransientChannelError):
+    # When we send during the outage, it fails as transient, and surely not sent
+    with pytest.raises(TransientChannelError) as raised:
         channel.send(sms())
+    assert raised.value.maybe_sent is False
 
     # Then after the outage the same channel sends again
     twilio.clear()
@@ -168,3 +169,9 @@ def test_sent_messages_can_be_found_again_by_number_and_time(twilio, channel):
         to="+447700900123", date_sent_after=datetime.now(UTC) + timedelta(minutes=1)
     )
     assert later == []
+
+
+def test_listing_follows_pages(twilio, channel):
+    channel.send_many([sms(delivery_id=i, to="+447700900123") for i in range(5)])
+    found = channel.client.messages.list(to="+447700900123", page_size=2)
+    assert sorted(m.sid for m in found) == sorted(r.sid for r in twilio.accepted("Messages"))

@@ -16,23 +16,21 @@ import argparse
 import asyncio
 import base64
 import json
-import secrets
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from email.utils import format_datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support import twilio_contract
 from tests.support.twilio_http import HttpProtocol, Reply, error_reply, json_reply
+from tests.support.twilio_resources import PREFIX, RESOURCES, ResourceStore
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token"
-PREFIX = "/2010-04-01/Accounts/"
 # failure name -> (HTTP status, Twilio code, message)
 ERRORS = {
     "500": (500, 20500, "Internal Server Error"),
@@ -90,7 +88,7 @@ class TwilioTestServer:
         self._records: list[RecordedRequest] = []
         self._violations: list[str] = []
         self._failures: list[Failure] = []
-        self._resources: dict[str, list[dict[str, object]]] = {"Messages": [], "Calls": []}
+        self.store = ResourceStore(account_sid)
         self._record_file = record_file.open("a", buffering=1) if record_file else None
         self.connections_made = 0
         self.transports: set[asyncio.Transport] = set()
@@ -162,7 +160,7 @@ class TwilioTestServer:
             return self._control(method, split.path, parse_qs(body.decode()))
         account, _, rest = split.path.removeprefix(PREFIX).partition("/")
         resource = rest.removesuffix(".json")
-        if not split.path.startswith(PREFIX) or resource not in self._resources:
+        if not split.path.startswith(PREFIX) or resource not in RESOURCES:
             return error_reply(404, 20404, "The requested resource was not found")
         if headers.get("authorization") != self._auth or account != self.account_sid:
             return error_reply(401, 20003, "Authenticate")
@@ -185,7 +183,7 @@ class TwilioTestServer:
         if failure and failure.kind == "drop":
             self._record(RecordedRequest(method, resource, params, 0, None, *now), [])
             return Reply(drop=True)
-        created = self._create(resource, params)
+        created = self.store.create(resource, params)
         status = 0 if failure and failure.kind == "lost-response" else 201
         self._record(
             RecordedRequest(method, resource, params, status, str(created["sid"]), *now), []
@@ -195,102 +193,13 @@ class TwilioTestServer:
         reply.delay = failure.delay if failure and failure.kind == "slow" else 0.0
         return reply
 
-    def _create(self, resource: str, params: dict[str, list[str]]) -> dict[str, object]:
-        first = {name: values[0] for name, values in params.items()}
-        prefix = "SM" if resource == "Messages" else "CA"
-        sid = prefix + secrets.token_hex(16)
-        now = time.time()
-        stamp = format_datetime(_utc(now))
-        common = {
-            "sid": sid,
-            "account_sid": self.account_sid,
-            "to": first["To"],
-            "from": first.get("From"),
-            "status": "queued",
-            "date_created": stamp,
-            "date_updated": stamp,
-            "api_version": "2010-04-01",
-            "price": None,
-            "price_unit": "USD",
-            "uri": f"{PREFIX}{self.account_sid}/{resource}/{sid}.json",
-            "subresource_uris": {},
-        }
-        if resource == "Messages":
-            body = first.get("Body", "")
-            resource_json = common | {
-                "body": body,
-                "num_segments": str(max(1, -(-len(body) // 153))),
-                "num_media": "0",
-                "direction": "outbound-api",
-                "messaging_service_sid": first.get("MessagingServiceSid"),
-                "date_sent": None,
-                "error_code": None,
-                "error_message": None,
-            }
-        else:
-            resource_json = common | {
-                "direction": "outbound-api",
-                "parent_call_sid": None,
-                "to_formatted": first["To"],
-                "from_formatted": first.get("From"),
-                "phone_number_sid": None,
-                "start_time": None,
-                "end_time": None,
-                "duration": None,
-                "answered_by": None,
-                "forwarded_from": None,
-                "group_sid": None,
-                "caller_name": None,
-                "queue_time": "0",
-                "trunk_sid": None,
-            }
-        # What a later list shows: the message has gone out by then (sent, date_sent set).
-        stored = resource_json | {
-            "status": "sent" if prefix == "SM" else "completed",
-            "date_sent" if prefix == "SM" else "start_time": stamp,
-            "_at": now,
-        }
-        with self._lock:
-            self._resources[resource].append(stored)
-        return resource_json
-
     def _list(self, resource: str, path: str, query: dict[str, list[str]]) -> Reply:
         problems = twilio_contract.check("GET", resource, query)
         if problems:
             with self._lock:
                 self._violations += problems
             return error_reply(400, 20001, "; ".join(problems))
-        first = {name: values[0] for name, values in query.items()}
-        after_key = "DateSent>" if resource == "Messages" else "StartTime>"
-        after = _parse_time(first[after_key]) if after_key in first else None
-        with self._lock:
-            rows = [
-                r
-                for r in self._resources[resource]
-                if ("To" not in first or r["to"] == first["To"])
-                and (after is None or float(r["_at"]) >= after)
-            ]  # type: ignore[arg-type]
-        size, page = int(first.get("PageSize", 50)), int(first.get("Page", 0))
-        chunk = [
-            {k: v for k, v in r.items() if k != "_at"}
-            for r in rows[page * size : (page + 1) * size]
-        ]
-        more = (page + 1) * size < len(rows)
-        next_query = urlencode({**first, "Page": page + 1, "PageSize": size}) if more else None
-        return json_reply(
-            200,
-            {
-                resource.lower(): chunk,
-                "page": page,
-                "page_size": size,
-                "start": page * size,
-                "end": page * size + len(chunk),
-                "uri": path,
-                "first_page_uri": path,
-                "previous_page_uri": None,
-                "next_page_uri": f"{path}?{next_query}" if more else None,
-            },
-        )
+        return json_reply(200, self.store.page(resource, path, query))
 
     def _control(self, method: str, path: str, form: dict[str, list[str]]) -> Reply:
         if path == "/_test/fail" and method == "POST":
@@ -308,19 +217,6 @@ class TwilioTestServer:
         else:
             return error_reply(404, 20404, "unknown control endpoint")
         return json_reply(200, {"ok": True})
-
-
-def _utc(timestamp: float):  # noqa: ANN202 - a datetime
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, UTC)
-
-
-def _parse_time(value: str) -> float:
-    from datetime import UTC, datetime
-
-    parsed = datetime.fromisoformat(value)
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 class _ThreadedServer(TwilioTestServer):
