@@ -85,11 +85,26 @@ class AlertTemplate:
         self._base = {**first.globals}
         self._base.update((v.name, v.default) for v in info.variables if v.default is not None)
 
-    name = property(lambda self: self.info.name)
-    channels = property(lambda self: self.info.channels)
-    required_variables = property(lambda self: self.info.required_variables)
-    variables = property(lambda self: self.info.variables)
-    languages = property(lambda self: sorted({lang for _, lang in self._parts} - {""}))
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.info.channels
+
+    @property
+    def required_variables(self) -> tuple[str, ...]:
+        return self.info.required_variables
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        return self.info.variables
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages with their own files for at least one channel (the default is English)."""
+        return sorted({lang for _, lang in self._parts} - {""})
 
     def __repr__(self) -> str:
         return f"<AlertTemplate {self.name!r} channels={list(self.channels)}>"
