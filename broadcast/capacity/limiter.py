@@ -45,10 +45,11 @@ class CapacityLimiter(ABC):
     Parameters:
       rate: The capacity, or None for no limit.
       jitter: Upper bound (seconds) of the random delay added to every sleep, so waiters that
-        were told the same free time do not all wake at once; grows to 1% of long waits.
+        were told the same free time do not all wake at once. The earliest waker wins, so it
+        costs about jitter / (waiters + 1) of lateness per window.
     """
 
-    def __init__(self, rate: Rate | None, *, jitter: float = 0.002) -> None:
+    def __init__(self, rate: Rate | None, *, jitter: float = 0.005) -> None:
         self.rate = rate
         self.jitter = jitter
 
@@ -96,8 +97,7 @@ class CapacityLimiter(ABC):
             if attempt.wait > remaining:
                 return attempt
             # Sleep to the exact moment enough units free, plus a little jitter against a herd.
-            spread = min(max(self.jitter, 0.01 * attempt.wait), 1.0)
-            nap = max(attempt.wait, MIN_SLEEP) + random.uniform(0, spread)
+            nap = max(attempt.wait, MIN_SLEEP) + random.uniform(0, self.jitter)
             time.sleep(min(nap, max(remaining, MIN_SLEEP)))
 
     def acquire(self, key: str, units: int = 1, *, max_wait: float) -> bool:

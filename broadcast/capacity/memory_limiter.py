@@ -25,7 +25,7 @@ class MemoryLimiter(CapacityLimiter):
         rate: Rate | None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        jitter: float = 0.002,
+        jitter: float = 0.005,
     ) -> None:
         super().__init__(rate, jitter=jitter)
         self._clock = clock

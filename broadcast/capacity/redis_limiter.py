@@ -73,7 +73,7 @@ class RedisLimiter(CapacityLimiter):
         rate: Rate | None,
         *,
         prefix: str = DEFAULT_PREFIX,
-        jitter: float = 0.002,
+        jitter: float = 0.005,
     ) -> None:
         super().__init__(rate, jitter=jitter)
         self.client = client
