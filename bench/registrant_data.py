@@ -10,15 +10,81 @@ import csv
 import random
 from pathlib import Path
 
-FIRST = ["Amira", "Ben", "Chloe", "Daniel", "Ella", "Farhan", "Grace", "Harry", "Isla", "Jack",
-         "Kiran", "Lily", "Mohammed", "Niamh", "Oliver", "Priya", "Rhys", "Sofia", "Tom", "Zara"]
-LAST = ["Ahmed", "Brown", "Clarke", "Davies", "Evans", "Green", "Hughes", "Jones", "Khan",
-        "Lewis", "Morgan", "Patel", "Roberts", "Singh", "Smith", "Taylor", "Walker", "Wilson"]
-OUTWARD = ["SW1A", "SE1", "E1", "N1", "NW1", "W2", "EC1A", "WC2N", "BR1", "CR0", "DA1", "EN1",
-           "HA1", "IG1", "KT1", "RM1", "SM1", "TW1", "UB1", "WD17"]
+FIRST = [
+    "Amira",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Ella",
+    "Farhan",
+    "Grace",
+    "Harry",
+    "Isla",
+    "Jack",
+    "Kiran",
+    "Lily",
+    "Mohammed",
+    "Niamh",
+    "Oliver",
+    "Priya",
+    "Rhys",
+    "Sofia",
+    "Tom",
+    "Zara",
+]
+LAST = [
+    "Ahmed",
+    "Brown",
+    "Clarke",
+    "Davies",
+    "Evans",
+    "Green",
+    "Hughes",
+    "Jones",
+    "Khan",
+    "Lewis",
+    "Morgan",
+    "Patel",
+    "Roberts",
+    "Singh",
+    "Smith",
+    "Taylor",
+    "Walker",
+    "Wilson",
+]
+OUTWARD = [
+    "SW1A",
+    "SE1",
+    "E1",
+    "N1",
+    "NW1",
+    "W2",
+    "EC1A",
+    "WC2N",
+    "BR1",
+    "CR0",
+    "DA1",
+    "EN1",
+    "HA1",
+    "IG1",
+    "KT1",
+    "RM1",
+    "SM1",
+    "TW1",
+    "UB1",
+    "WD17",
+]
 INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
-TOPICS = ["burglary", "fraud", "e-crime", "missing-person", "anti-social-behaviour",
-          "road-safety", "vehicle-crime", "community"]
+TOPICS = [
+    "burglary",
+    "fraud",
+    "e-crime",
+    "missing-person",
+    "anti-social-behaviour",
+    "road-safety",
+    "vehicle-crime",
+    "community",
+]
 DOMAINS = ["example.com", "example.org", "example.net"]
 CHANNEL_MIXES = ["sms;email", "email", "sms", "sms;email;voice", "voice", "email;voice"]
 

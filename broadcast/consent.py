@@ -31,8 +31,13 @@ class ConsentSource:
 
 
 def ledger_row(
-    *, registrant_id: int, event: str, source: ConsentSource, key: bytes,
-    channel: str | None = None, address: str | None = None,
+    *,
+    registrant_id: int,
+    event: str,
+    source: ConsentSource,
+    key: bytes,
+    channel: str | None = None,
+    address: str | None = None,
 ) -> dict[str, object]:
     """One ledger row as a plain dict, for bulk inserts."""
     return {
@@ -52,13 +57,28 @@ def ledger_row(
 
 
 def record(
-    *, session: Session, registrant_id: int, event: str, source: ConsentSource, key: bytes,
-    channel: str | None = None, address: str | None = None,
+    *,
+    session: Session,
+    registrant_id: int,
+    event: str,
+    source: ConsentSource,
+    key: bytes,
+    channel: str | None = None,
+    address: str | None = None,
 ) -> None:
-    record_many(session=session, rows=[ledger_row(
-        registrant_id=registrant_id, event=event, source=source, key=key, channel=channel,
-        address=address,
-    )])
+    record_many(
+        session=session,
+        rows=[
+            ledger_row(
+                registrant_id=registrant_id,
+                event=event,
+                source=source,
+                key=key,
+                channel=channel,
+                address=address,
+            )
+        ],
+    )
 
 
 def record_many(*, session: Session, rows: Sequence[dict[str, object]]) -> None:

@@ -14,12 +14,18 @@ from email_validator import EmailNotValidError, validate_email
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from broadcast.errors import InvalidInput
+from broadcast.phone_fast import classify_uk
 
 # UK numbers may resolve to the Crown Dependencies' regions (GG, IM, JE); all share +44.
 UK_COUNTRY_CODE = 44
+UK_REGIONS = {"GB", "GG", "IM", "JE"}
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
-VOICE_TYPES = MOBILE_TYPES | {PhoneNumberType.FIXED_LINE, PhoneNumberType.VOIP,
-                              PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.UAN}
+VOICE_TYPES = MOBILE_TYPES | {
+    PhoneNumberType.FIXED_LINE,
+    PhoneNumberType.VOIP,
+    PhoneNumberType.PERSONAL_NUMBER,
+    PhoneNumberType.UAN,
+}
 
 # The GOV.UK / Royal Mail shape: outward code (area, district) then inward code (sector, unit).
 POSTCODE_RE = re.compile(
@@ -37,6 +43,11 @@ def _parse_phone(raw: str, region: str) -> tuple[str, int]:
     text = raw.strip()
     if not text:
         raise InvalidInput("phone number is empty", field="phone")
+    fast = classify_uk(text) if region in UK_REGIONS else None
+    if fast is not None:
+        if fast[1] == PhoneNumberType.UNKNOWN:
+            raise InvalidInput(f"'{raw}' is not a valid UK phone number", field="phone")
+        return fast
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
@@ -53,8 +64,9 @@ def normalise_mobile(raw: str, region: str = "GB") -> str:
     """A mobile number for SMS, in E.164; a landline or any other kind is refused."""
     e164, number_type = _parse_phone(raw, region)
     if number_type not in MOBILE_TYPES:
-        raise InvalidInput(f"'{raw}' is not a mobile number, so it cannot receive SMS",
-                           field="mobile")
+        raise InvalidInput(
+            f"'{raw}' is not a mobile number, so it cannot receive SMS", field="mobile"
+        )
     return e164
 
 
@@ -103,8 +115,9 @@ def normalise_area(raw: str, named_areas: frozenset[str] = frozenset()) -> str:
         return slug
     if named_areas:
         known = ", ".join(sorted(named_areas))
-        raise InvalidInput(f"'{raw}' is not a postcode district/sector or one of: {known}",
-                           field="areas")
+        raise InvalidInput(
+            f"'{raw}' is not a postcode district/sector or one of: {known}", field="areas"
+        )
     raise InvalidInput(f"'{raw}' is not a postcode district, sector or area name", field="areas")
 
 

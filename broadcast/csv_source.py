@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from broadcast.errors import InvalidInput
 
-COLUMNS = ("name", "email", "mobile", "landline", "postcode", "channels", "areas", "topics",
-           "consented_at", "source")
+COLUMNS = (
+    "name",
+    "email",
+    "mobile",
+    "landline",
+    "postcode",
+    "channels",
+    "areas",
+    "topics",
+    "consented_at",
+    "source",
+)
 CONTACT_COLUMNS = {"email", "mobile", "landline"}
 
 
@@ -50,7 +59,9 @@ def read_registrant_csv(path: Path) -> RegistrantCsv:
         header = [h.strip().lower() for h in next(reader)]
         body = [(reader.line_num, values) for values in reader]
     except csv.Error as exc:
-        raise InvalidInput(f"{path.name} is not a valid CSV file: line {reader.line_num}: {exc}") from None
+        raise InvalidInput(
+            f"{path.name} is not a valid CSV file: line {reader.line_num}: {exc}"
+        ) from None
     known = [h for h in header if h in COLUMNS]
     if not CONTACT_COLUMNS & set(known) or "channels" not in known:
         raise InvalidInput(
@@ -76,4 +87,6 @@ def write_rejects(path: Path, rejects: list[tuple[CsvRow, list[str]]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(["line", "reasons", *COLUMNS])
         for row, reasons in rejects:
-            writer.writerow([row.line, "; ".join(reasons), *(row.fields.get(c, "") for c in COLUMNS)])
+            writer.writerow(
+                [row.line, "; ".join(reasons), *(row.fields.get(c, "") for c in COLUMNS)]
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -15,6 +16,10 @@ def utcnow() -> datetime:
 
 def _timestamp(**kwargs: object) -> object:
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+def new_public_id() -> str:
+    return secrets.token_hex(16)
 
 
 class Channel(StrEnum):
@@ -46,6 +51,8 @@ class Registrant(SQLModel, table=True):
     so ledger events and delivery records still point somewhere."""
 
     id: int | None = Field(default=None, primary_key=True)
+    # What links carry instead of the id: random, so a link reveals nothing and can't be guessed.
+    public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True)
     name: str | None = Field(default=None, max_length=200)
     postcode: str | None = Field(default=None, max_length=8)
     email: str | None = Field(default=None, max_length=320, unique=True)
@@ -115,7 +122,7 @@ class ConsentLedgerEntry(SQLModel, table=True):
     wording_version: str | None = Field(default=None, max_length=40)
     lawful_basis: str | None = Field(default=None, max_length=60)
     operator: str | None = Field(default=None, max_length=120)
-    occurred_at: datetime = _timestamp(nullable=False, index=True)
+    occurred_at: datetime = _timestamp(nullable=False)
 
 
 class SuppressedAddress(SQLModel, table=True):

@@ -41,9 +41,13 @@ def find_registrant(*, session: Session, ref: str, region: str = "GB") -> Regist
         try:
             number, _ = contacts._parse_phone(text, region)
         except InvalidInput:
-            raise NotFound(f"'{ref}' is not a registrant id, email address or phone number") from None
+            raise NotFound(
+                f"'{ref}' is not a registrant id, email address or phone number"
+            ) from None
         registrant = session.scalars(
-            select(Registrant).where(or_(Registrant.mobile == number, Registrant.landline == number))
+            select(Registrant).where(
+                or_(Registrant.mobile == number, Registrant.landline == number)
+            )
         ).first()
     if registrant is None or registrant.erased_at is not None:
         raise NotFound(f"no registrant matches '{ref}'")
@@ -79,31 +83,54 @@ def ensure_addresses_free(
 
 
 def add_registrant(
-    *, session: Session, draft: RegistrantDraft, source: ConsentSource, key: bytes,
+    *,
+    session: Session,
+    draft: RegistrantDraft,
+    source: ConsentSource,
+    key: bytes,
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
 ) -> Registrant:
     """Create a registrant with a subscription per requested channel, in `status`."""
-    ensure_addresses_free(session=session, email=draft.email, numbers=(draft.mobile, draft.landline))
+    ensure_addresses_free(
+        session=session, email=draft.email, numbers=(draft.mobile, draft.landline)
+    )
     addresses = draft.addresses()
-    blocked = suppression.suppressed_among(session=session, pairs=addresses.items(), key=key)
+    blocked = suppression.suppressed_among(
+        connection=session.connection(), pairs=addresses.items(), key=key
+    )
     if blocked:
         channels = ", ".join(sorted(c for c, _ in blocked))
         raise Suppressed(f"the address given for {channels} is on the suppression list")
     registrant = Registrant(
-        name=draft.name, postcode=draft.postcode, email=draft.email, mobile=draft.mobile,
-        landline=draft.landline, language=draft.language,
+        name=draft.name,
+        postcode=draft.postcode,
+        email=draft.email,
+        mobile=draft.mobile,
+        landline=draft.landline,
+        language=draft.language,
     )
     session.add(registrant)
     session.flush()
     assert registrant.id is not None
     now = utcnow()
     for channel, address in addresses.items():
-        session.add(Subscription(
-            registrant_id=registrant.id, channel=channel, status=status,
-            confirmed_at=now if status == SubscriptionStatus.ACTIVE else None,
-        ))
-        consent.record(session=session, registrant_id=registrant.id, key=key, channel=channel,
-                       address=address, event=ConsentEvent.SUBSCRIBED, source=source)
+        session.add(
+            Subscription(
+                registrant_id=registrant.id,
+                channel=channel,
+                status=status,
+                confirmed_at=now if status == SubscriptionStatus.ACTIVE else None,
+            )
+        )
+        consent.record(
+            session=session,
+            registrant_id=registrant.id,
+            key=key,
+            channel=channel,
+            address=address,
+            event=ConsentEvent.SUBSCRIBED,
+            source=source,
+        )
     _replace_interests(session, registrant.id, draft.areas, draft.topics)
     return registrant
 
@@ -123,8 +150,15 @@ def subscriptions(*, session: Session, registrant_id: int) -> dict[str, Subscrip
 
 
 def set_status(
-    *, session: Session, registrant: Registrant, channel: str, status: SubscriptionStatus,
-    event: ConsentEvent, source: ConsentSource, key: bytes, reason: str | None = None,
+    *,
+    session: Session,
+    registrant: Registrant,
+    channel: str,
+    status: SubscriptionStatus,
+    event: ConsentEvent,
+    source: ConsentSource,
+    key: bytes,
+    reason: str | None = None,
 ) -> None:
     """Move one channel to a new status and record why in the ledger."""
     assert registrant.id is not None
@@ -137,13 +171,24 @@ def set_status(
     current.updated_at = utcnow()
     if status == SubscriptionStatus.ACTIVE and current.confirmed_at is None:
         current.confirmed_at = utcnow()
-    consent.record(session=session, registrant_id=registrant.id, event=event, channel=channel,
-                   address=address_for(registrant, channel), source=source, key=key)
+    consent.record(
+        session=session,
+        registrant_id=registrant.id,
+        event=event,
+        channel=channel,
+        address=address_for(registrant, channel),
+        source=source,
+        key=key,
+    )
 
 
 def unsubscribe(
-    *, session: Session, registrant: Registrant, channels: Iterable[str] | None,
-    source: ConsentSource, key: bytes,
+    *,
+    session: Session,
+    registrant: Registrant,
+    channels: Iterable[str] | None,
+    source: ConsentSource,
+    key: bytes,
 ) -> list[str]:
     """Unsubscribe from the given channels (None: all) and suppress those addresses."""
     assert registrant.id is not None
@@ -156,13 +201,20 @@ def unsubscribe(
         subscription = held.get(channel)
         if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED:
             continue
-        set_status(session=session, registrant=registrant, channel=channel, key=key,
-                   status=SubscriptionStatus.UNSUBSCRIBED, event=ConsentEvent.UNSUBSCRIBED,
-                   source=source)
+        set_status(
+            session=session,
+            registrant=registrant,
+            channel=channel,
+            key=key,
+            status=SubscriptionStatus.UNSUBSCRIBED,
+            event=ConsentEvent.UNSUBSCRIBED,
+            source=source,
+        )
         address = address_for(registrant, channel)
         if address:
-            suppression.suppress(session=session, channel=channel, address=address,
-                                 reason="unsubscribed", key=key)
+            suppression.suppress(
+                session=session, channel=channel, address=address, reason="unsubscribed", key=key
+            )
         done.append(channel)
     return done
 
@@ -173,12 +225,18 @@ def erase(*, session: Session, registrant: Registrant, source: ConsentSource, ke
     for channel in CHANNELS:
         address = address_for(registrant, channel)
         if address:
-            suppression.suppress(session=session, channel=channel, address=address,
-                                 reason="erased", key=key)
+            suppression.suppress(
+                session=session, channel=channel, address=address, reason="erased", key=key
+            )
     session.execute(delete(Subscription).where(Subscription.registrant_id == registrant.id))
     _replace_interests(session, registrant.id, (), ())
-    consent.record(session=session, registrant_id=registrant.id, event=ConsentEvent.ERASED,
-                   source=source, key=key)
+    consent.record(
+        session=session,
+        registrant_id=registrant.id,
+        event=ConsentEvent.ERASED,
+        source=source,
+        key=key,
+    )
     registrant.name = registrant.postcode = registrant.email = None
     registrant.mobile = registrant.landline = None
     registrant.erased_at = registrant.updated_at = utcnow()
@@ -193,7 +251,9 @@ def views(*, session: Session, registrants: list[Registrant]) -> list[dict[str, 
     if ids:
         for sub in session.scalars(select(Subscription).where(Subscription.registrant_id.in_(ids))):
             channels[sub.registrant_id][sub.channel] = sub.status
-        for row in session.scalars(select(RegistrantArea).where(RegistrantArea.registrant_id.in_(ids))):
+        for row in session.scalars(
+            select(RegistrantArea).where(RegistrantArea.registrant_id.in_(ids))
+        ):
             areas[row.registrant_id].append(row.area)
         for row in session.scalars(
             select(RegistrantTopic).where(RegistrantTopic.registrant_id.in_(ids))
@@ -201,28 +261,46 @@ def views(*, session: Session, registrants: list[Registrant]) -> list[dict[str, 
             topics[row.registrant_id].append(row.topic)
     return [
         {
-            "id": r.id, "name": r.name, "email": r.email, "mobile": r.mobile,
-            "landline": r.landline, "postcode": r.postcode, "language": r.language,
-            "areas": sorted(areas[r.id]), "topics": sorted(topics[r.id]),
+            "id": r.id,
+            "name": r.name,
+            "email": r.email,
+            "mobile": r.mobile,
+            "landline": r.landline,
+            "postcode": r.postcode,
+            "language": r.language,
+            "areas": sorted(areas[r.id]),
+            "topics": sorted(topics[r.id]),
             "channels": dict(sorted(channels[r.id].items())),
-            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
+            "created_at": r.created_at.isoformat(),
+            "updated_at": r.updated_at.isoformat(),
         }
         for r in registrants
     ]
 
 
 def iter_views(
-    *, session: Session, area: str | None = None, topic: str | None = None,
-    channel: str | None = None, status: str | None = None, page_size: int = 1000,
+    *,
+    session: Session,
+    area: str | None = None,
+    topic: str | None = None,
+    channel: str | None = None,
+    status: str | None = None,
+    page_size: int = 1000,
 ) -> Iterator[dict[str, Any]]:
     """Stream matching registrants page by page (keyset on id) so memory stays flat."""
     statement = select(Registrant).where(Registrant.erased_at.is_(None))
     if area:
-        statement = statement.where(Registrant.id.in_(
-            select(RegistrantArea.registrant_id).where(RegistrantArea.area == area)))
+        statement = statement.where(
+            Registrant.id.in_(
+                select(RegistrantArea.registrant_id).where(RegistrantArea.area == area)
+            )
+        )
     if topic:
-        statement = statement.where(Registrant.id.in_(
-            select(RegistrantTopic.registrant_id).where(RegistrantTopic.topic == topic)))
+        statement = statement.where(
+            Registrant.id.in_(
+                select(RegistrantTopic.registrant_id).where(RegistrantTopic.topic == topic)
+            )
+        )
     if channel or status:
         sub = select(Subscription.registrant_id)
         if channel:
@@ -232,8 +310,11 @@ def iter_views(
         statement = statement.where(Registrant.id.in_(sub))
     last_id = 0
     while True:
-        page = list(session.scalars(
-            statement.where(Registrant.id > last_id).order_by(Registrant.id).limit(page_size)))
+        page = list(
+            session.scalars(
+                statement.where(Registrant.id > last_id).order_by(Registrant.id).limit(page_size)
+            )
+        )
         if not page:
             return
         yield from views(session=session, registrants=page)
@@ -247,7 +328,8 @@ def export(*, session: Session, registrant: Registrant) -> dict[str, Any]:
     held = subscriptions(session=session, registrant_id=registrant.id)
     view["subscriptions"] = {
         channel: {
-            "status": sub.status, "reason": sub.status_reason,
+            "status": sub.status,
+            "reason": sub.status_reason,
             "confirmed_at": sub.confirmed_at.isoformat() if sub.confirmed_at else None,
             "updated_at": sub.updated_at.isoformat(),
         }
@@ -255,9 +337,13 @@ def export(*, session: Session, registrant: Registrant) -> dict[str, Any]:
     }
     view["consent_history"] = [
         {
-            "event": e.event, "channel": e.channel, "source": e.source,
-            "source_detail": e.source_detail, "wording_version": e.wording_version,
-            "lawful_basis": e.lawful_basis, "operator": e.operator,
+            "event": e.event,
+            "channel": e.channel,
+            "source": e.source,
+            "source_detail": e.source_detail,
+            "wording_version": e.wording_version,
+            "lawful_basis": e.lawful_basis,
+            "operator": e.operator,
             "occurred_at": e.occurred_at.isoformat(),
         }
         for e in consent.history(session=session, registrant_id=registrant.id)
@@ -266,8 +352,14 @@ def export(*, session: Session, registrant: Registrant) -> dict[str, Any]:
 
 
 def amend(
-    *, session: Session, registrant: Registrant, draft: RegistrantDraft, changed: set[str],
-    source: ConsentSource, key: bytes, new_channel_status: SubscriptionStatus,
+    *,
+    session: Session,
+    registrant: Registrant,
+    draft: RegistrantDraft,
+    changed: set[str],
+    source: ConsentSource,
+    key: bytes,
+    new_channel_status: SubscriptionStatus,
 ) -> list[str]:
     """Apply the fields named in `changed` from an already validated draft.
 
@@ -278,7 +370,8 @@ def amend(
     assert registrant.id is not None
     if changed & {"email", "mobile", "landline"}:
         ensure_addresses_free(
-            session=session, own_id=registrant.id,
+            session=session,
+            own_id=registrant.id,
             email=draft.email if "email" in changed else None,
             numbers=[getattr(draft, f) for f in ("mobile", "landline") if f in changed],
         )
@@ -299,20 +392,35 @@ def amend(
         if address is None:
             raise InvalidInput(f"cannot add {channel}: no address for it")
         sub = held.get(channel)
-        if sub is not None and sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
+        if sub is not None and sub.status in (
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.PENDING,
+        ):
             continue
-        reason = suppression.suppression_reason(session=session, channel=channel, address=address,
-                                                key=key)
+        reason = suppression.suppression_reason(
+            session=session, channel=channel, address=address, key=key
+        )
         if reason is not None and reason not in ("unsubscribed", "erased"):
             raise Suppressed(f"the {channel} address is suppressed ({reason})")
         suppression.lift(session=session, channel=channel, address=address, key=key)
         event = ConsentEvent.RESUBSCRIBED if sub is not None else ConsentEvent.SUBSCRIBED
-        set_status(session=session, registrant=registrant, channel=channel, event=event,
-                   status=new_channel_status, source=source, key=key)
+        set_status(
+            session=session,
+            registrant=registrant,
+            channel=channel,
+            event=event,
+            status=new_channel_status,
+            source=source,
+            key=key,
+        )
         done.append(f"+{channel}")
     if done:
         registrant.updated_at = utcnow()
-        consent.record(session=session, registrant_id=registrant.id, event=ConsentEvent.AMENDED,
-                       source=ConsentSource(source.source, ",".join(done), source.operator),
-                       key=key)
+        consent.record(
+            session=session,
+            registrant_id=registrant.id,
+            event=ConsentEvent.AMENDED,
+            source=ConsentSource(source.source, ",".join(done), source.operator),
+            key=key,
+        )
     return done

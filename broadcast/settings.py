@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
     email_from: str | None = None
     outbox_dir: Path = Path("outbox")
+    voice_machine_detection: bool = False
+    # Alert templates: the repository's templates/ folder unless a force keeps its own.
+    templates_dir: Path | None = None
 
     # Capacity per channel, "COUNT/DURATION" (500/1h, 10/1s); unset means unlimited.
     voice_rate: str | None = "500/1h"

@@ -6,28 +6,30 @@ without holding personal data in clear, and a re-import of the same address is s
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from broadcast.bulk import one_of
 from broadcast.models import SuppressedAddress, utcnow
 
 
 def address_hash(address: str, key: bytes) -> str:
     """The keyed hash of a normalised address (E.164 number or lower-cased email)."""
-    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, address.encode(), "sha256").hex()
 
 
 def suppress(*, session: Session, channel: str, address: str, reason: str, key: bytes) -> None:
     """Add (channel, address) to the list; suppressing twice keeps the first reason."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(SuppressedAddress).values(
-        address_hash=address_hash(address, key), channel=channel, reason=reason,
+        address_hash=address_hash(address, key),
+        channel=channel,
+        reason=reason,
         created_at=utcnow(),
     )
     session.execute(statement.on_conflict_do_nothing())
@@ -50,18 +52,21 @@ def suppression_reason(*, session: Session, channel: str, address: str, key: byt
 
 
 def suppressed_among(
-    *, session: Session, pairs: Iterable[tuple[str, str]], key: bytes
+    *, connection: Connection, pairs: Iterable[tuple[str, str]], key: bytes
 ) -> dict[tuple[str, str], str]:
     """For many (channel, address) pairs at once: the ones suppressed, with their reason."""
-    by_hash = {(channel, address_hash(address, key)): (channel, address) for channel, address in pairs}
+    by_hash = {
+        (channel, address_hash(address, key)): (channel, address) for channel, address in pairs
+    }
+    hashes = list({hashed for _, hashed in by_hash})
     found: dict[tuple[str, str], str] = {}
-    keys = list(by_hash)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = session.execute(
-            select(SuppressedAddress.channel, SuppressedAddress.address_hash, SuppressedAddress.reason)
-            .where(tuple_(SuppressedAddress.channel, SuppressedAddress.address_hash).in_(chunk))
+    columns = (SuppressedAddress.channel, SuppressedAddress.address_hash, SuppressedAddress.reason)
+    for start in range(0, len(hashes), 5000):
+        chunk = hashes[start : start + 5000]
+        statement = select(*columns).where(
+            one_of(connection, SuppressedAddress.address_hash, chunk)
         )
-        for channel, hashed, reason in rows:
-            found[by_hash[(channel, hashed)]] = reason
+        for channel, hashed, reason in connection.execute(statement):
+            if (channel, hashed) in by_hash:
+                found[by_hash[(channel, hashed)]] = reason
     return found

@@ -46,8 +46,10 @@ def parse_channels(raw: str | None) -> frozenset[str]:
     names = {part.lower() for part in contacts.split_list(raw)}
     unknown = names - {c.value for c in Channel}
     if unknown:
-        raise InvalidInput(f"unknown channel(s) {', '.join(sorted(unknown))} (use sms, email, voice)",
-                           field="channels")
+        raise InvalidInput(
+            f"unknown channel(s) {', '.join(sorted(unknown))} (use sms, email, voice)",
+            field="channels",
+        )
     return frozenset(names)
 
 
@@ -80,20 +82,27 @@ def parse_registrant(
     mobile = attempt(contacts.normalise_mobile, text("mobile"), region) if text("mobile") else None
     landline = (
         attempt(contacts.normalise_voice_number, text("landline"), region)
-        if text("landline") else None
+        if text("landline")
+        else None
     )
     postcode = attempt(contacts.normalise_postcode, text("postcode")) if text("postcode") else None
     channels = attempt(parse_channels, text("channels")) or frozenset()
-    areas = [attempt(contacts.normalise_area, a, named_areas)
-             for a in contacts.split_list(fields.get("areas"))]
-    topic_list = [attempt(contacts.normalise_topic, t, topics)
-                  for t in contacts.split_list(fields.get("topics"))]
+    areas = [
+        attempt(contacts.normalise_area, a, named_areas)
+        for a in contacts.split_list(fields.get("areas"))
+    ]
+    topic_list = [
+        attempt(contacts.normalise_topic, t, topics)
+        for t in contacts.split_list(fields.get("topics"))
+    ]
     language = (text("language") or "en").lower()
 
     if require_channels and not channels and text("channels") is None:
         problems.append("no channels given (use sms, email and/or voice)")
     if Channel.SMS in channels and not text("mobile"):
-        problems.append("landline given for SMS" if text("landline") else "SMS needs a mobile number")
+        problems.append(
+            "landline given for SMS" if text("landline") else "SMS needs a mobile number"
+        )
     if Channel.EMAIL in channels and not text("email"):
         problems.append("email channel needs an email address")
     if Channel.VOICE in channels and not (text("landline") or text("mobile")):
@@ -103,7 +112,11 @@ def parse_registrant(
     if problems:
         raise InvalidRegistrant(problems)
     return RegistrantDraft(
-        name=name, postcode=postcode, email=email, mobile=mobile, landline=landline,
+        name=name,
+        postcode=postcode,
+        email=email,
+        mobile=mobile,
+        landline=landline,
         channels=channels,
         areas=tuple(dict.fromkeys(a for a in areas if a)),
         topics=tuple(dict.fromkeys(t for t in topic_list if t)),

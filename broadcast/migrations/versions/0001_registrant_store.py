@@ -10,7 +10,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -38,15 +37,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("consent_ledger", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_consent_ledger_occurred_at"), ["occurred_at"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_consent_ledger_registrant_id"), ["registrant_id"], unique=False
         )
 
     op.create_table(
         "registrant",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("postcode", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
@@ -60,6 +57,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("email"),
         sa.UniqueConstraint("landline"),
         sa.UniqueConstraint("mobile"),
+        sa.UniqueConstraint("public_id"),
     )
     op.create_table(
         "suppression",
@@ -167,7 +165,6 @@ def downgrade() -> None:
     op.drop_table("registrant")
     with op.batch_alter_table("consent_ledger", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_ledger_registrant_id"))
-        batch_op.drop_index(batch_op.f("ix_consent_ledger_occurred_at"))
 
     op.drop_table("consent_ledger")
     # ### end Alembic commands ###

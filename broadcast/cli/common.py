@@ -1,0 +1,73 @@
+"""What every CLI command shares: settings, the database, the operator, errors as one line."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from broadcast.db import engine_for
+from broadcast.errors import BroadcastError, NotFound
+from broadcast.settings import Settings, get_settings
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def engine() -> Engine:
+    """The configured database, migrated to the latest schema on first use."""
+    return engine_for(settings().database_url)
+
+
+def default_operator() -> str:
+    """Who is running the command: BROADCAST_OPERATOR, else the OS user."""
+    explicit = os.environ.get("BROADCAST_OPERATOR")
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def one_line_errors(function: F) -> F:
+    """Turn the library's errors (and database trouble) into one clear line and exit code 2."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except NotFound as exc:
+            raise fail(str(exc)) from None
+        except BroadcastError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            raise fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}") from None
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(exc, SQLAlchemyError):
+                first = str(exc.__cause__ or exc).splitlines()[0]
+                raise fail(f"database error: {first}") from None
+            raise
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,418 @@
+"""`broadcast registrants ...`: add, find, change, unsubscribe, erase, export and import people."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from broadcast import registrants as store
+from broadcast.cli import common
+from broadcast.consent import ConsentSource
+from broadcast.importer import ImportOptions, import_registrants
+from broadcast.models import SubscriptionStatus
+from broadcast.validation import parse_channels, parse_registrant
+
+app = typer.Typer(help="Manage registrants: the people who receive alerts.", no_args_is_help=True)
+
+REF_HELP = "The registrant's id, email address or phone number."
+OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+
+
+def _source(operator: str | None) -> ConsentSource:
+    settings = common.settings()
+    return ConsentSource(
+        source="cli",
+        operator=operator or common.default_operator(),
+        wording_version=settings.consent_wording_version,
+    )
+
+
+def _key() -> bytes:
+    return common.settings().suppression_secret
+
+
+def _parse(fields: dict[str, str | None], *, require_channels: bool = True):  # type: ignore[no-untyped-def]
+    settings = common.settings()
+    return parse_registrant(
+        fields,
+        topics=settings.topic_set,
+        named_areas=settings.named_area_set,
+        region=settings.default_region,
+        require_channels=require_channels,
+    )
+
+
+@app.command()
+@common.one_line_errors
+def add(
+    name: str = typer.Option(..., help="Full name."),
+    email: str = typer.Option(None, help="Email address (for the email channel)."),
+    mobile: str = typer.Option(None, help="Mobile number (SMS, and voice if no landline)."),
+    landline: str = typer.Option(None, help="Landline number (voice)."),
+    postcode: str = typer.Option(None, help="Home postcode."),
+    channels: str = typer.Option(..., help="Channels to subscribe, e.g. 'sms,email,voice'."),
+    areas: str = typer.Option("", help="Areas followed: postcode districts/sectors or names."),
+    topics: str = typer.Option("", help="Topics followed, e.g. 'burglary,fraud'."),
+    language: str = typer.Option("en", help="Preferred language (e.g. en, cy)."),
+    pending: bool = typer.Option(
+        False, "--pending", help="Leave channels pending until the person confirms them."
+    ),
+    operator: str = OPERATOR,
+) -> None:
+    """Add one registrant whose consent the operator has taken (channels active at once)."""
+    draft = _parse(
+        {
+            "name": name,
+            "email": email,
+            "mobile": mobile,
+            "landline": landline,
+            "postcode": postcode,
+            "channels": channels,
+            "areas": areas,
+            "topics": topics,
+            "language": language,
+        }
+    )
+    status = SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE
+    with Session(common.engine()) as session:
+        registrant = store.add_registrant(
+            session=session, draft=draft, source=_source(operator), key=_key(), status=status
+        )
+        session.commit()
+        typer.echo(
+            f"added registrant {registrant.id} ({', '.join(sorted(draft.channels))}: {status})"
+        )
+
+
+@app.command()
+@common.one_line_errors
+def show(
+    ref: str = typer.Argument(..., help=REF_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one registrant with their channels and consent history."""
+    with Session(common.engine()) as session:
+        registrant = store.find_registrant(session=session, ref=ref)
+        data = store.export(session=session, registrant=registrant)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    for key in ("id", "name", "email", "mobile", "landline", "postcode", "language"):
+        typer.echo(f"{key:<10} {data[key] or ''}")
+    typer.echo(f"{'areas':<10} {', '.join(data['areas'])}")
+    typer.echo(f"{'topics':<10} {', '.join(data['topics'])}")
+    for channel, sub in data["subscriptions"].items():
+        typer.echo(
+            f"{channel:<10} {sub['status']}" + (f" ({sub['reason']})" if sub["reason"] else "")
+        )
+    typer.echo("consent history:")
+    for event in data["consent_history"]:
+        typer.echo(
+            f"  {event['occurred_at']}  {event['event']:<14} {event['channel'] or '-':<6} "
+            f"{event['source']} {event['source_detail'] or ''}"
+        )
+
+
+CSV_FIELDS = (
+    "id",
+    "name",
+    "email",
+    "mobile",
+    "landline",
+    "postcode",
+    "areas",
+    "topics",
+    "sms",
+    "email_status",
+    "voice",
+)
+
+
+@app.command("list")
+@common.one_line_errors
+def list_registrants(
+    area: str = typer.Option(None, help="Only those following this area."),
+    topic: str = typer.Option(None, help="Only those following this topic."),
+    channel: str = typer.Option(None, help="Only those with this channel (sms, email, voice)."),
+    status: str = typer.Option(None, help="With --channel: only this status (active, pending...)."),
+    output_format: str = typer.Option("table", "--format", help="table, csv or json."),
+    limit: int = typer.Option(0, help="Stop after this many (0: all)."),
+) -> None:
+    """List registrants, filtered by area, topic, channel and status."""
+    if output_format not in ("table", "csv", "json"):
+        raise common.fail("--format must be table, csv or json")
+    if channel:
+        parse_channels(channel)
+    if status and status not in {s.value for s in SubscriptionStatus}:
+        raise common.fail(f"unknown status '{status}'")
+    settings = common.settings()
+    from broadcast.contacts import normalise_area, normalise_topic
+
+    area = normalise_area(area, settings.named_area_set) if area else None
+    topic = normalise_topic(topic, settings.topic_set) if topic else None
+    with Session(common.engine()) as session:
+        rows = store.iter_views(
+            session=session, area=area, topic=topic, channel=channel, status=status
+        )
+        if limit:
+            rows = (row for i, row in zip(range(limit), rows, strict=False))
+        if output_format == "json":
+            _write_json_array(rows)
+        elif output_format == "csv":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(CSV_FIELDS)
+            for row in rows:
+                writer.writerow(
+                    [
+                        row["id"],
+                        row["name"],
+                        row["email"],
+                        row["mobile"],
+                        row["landline"],
+                        row["postcode"],
+                        ";".join(row["areas"]),
+                        ";".join(row["topics"]),
+                        row["channels"].get("sms", ""),
+                        row["channels"].get("email", ""),
+                        row["channels"].get("voice", ""),
+                    ]
+                )
+        else:
+            table = Table(
+                "id",
+                "name",
+                "email",
+                "mobile",
+                "landline",
+                "postcode",
+                "areas",
+                "topics",
+                "channels",
+            )
+            for row in rows:
+                table.add_row(
+                    str(row["id"]),
+                    row["name"] or "",
+                    row["email"] or "",
+                    row["mobile"] or "",
+                    row["landline"] or "",
+                    row["postcode"] or "",
+                    ", ".join(row["areas"]),
+                    ", ".join(row["topics"]),
+                    ", ".join(f"{c}:{s}" for c, s in row["channels"].items()),
+                )
+            common.console.print(table)
+
+
+def _write_json_array(rows) -> None:  # type: ignore[no-untyped-def]
+    """Stream a JSON array so a million registrants never sit in memory at once."""
+    out = sys.stdout
+    out.write("[")
+    separator = "\n  "
+    for row in rows:
+        out.write(separator + json.dumps(row, default=str))
+        separator = ",\n  "
+    out.write("\n]\n" if separator == ",\n  " else "]\n")
+
+
+@app.command()
+@common.one_line_errors
+def amend(
+    ref: str = typer.Argument(..., help=REF_HELP),
+    name: str = typer.Option(None, help="New name."),
+    email: str = typer.Option(None, help="New email address."),
+    mobile: str = typer.Option(None, help="New mobile number."),
+    landline: str = typer.Option(None, help="New landline number."),
+    postcode: str = typer.Option(None, help="New postcode."),
+    areas: str = typer.Option(None, help="Replace the areas followed."),
+    topics: str = typer.Option(None, help="Replace the topics followed."),
+    language: str = typer.Option(None, help="New preferred language."),
+    add_channels: str = typer.Option(
+        None, "--add-channels", help="Subscribe to these channels too (e.g. 'voice')."
+    ),
+    pending: bool = typer.Option(
+        False, "--pending", help="Leave added channels pending until confirmed."
+    ),
+    operator: str = OPERATOR,
+) -> None:
+    """Change a registrant's details, areas, topics or channels."""
+    given = {
+        "name": name,
+        "email": email,
+        "mobile": mobile,
+        "landline": landline,
+        "postcode": postcode,
+        "areas": areas,
+        "topics": topics,
+        "language": language,
+    }
+    changed = {k for k, v in given.items() if v is not None}
+    if not changed and not add_channels:
+        raise common.fail("nothing to change: give at least one option (see --help)")
+    with Session(common.engine()) as session:
+        registrant = store.find_registrant(session=session, ref=ref)
+        current = store.views(session=session, registrants=[registrant])[0]
+        merged = {
+            k: (
+                given[k]
+                if given[k] is not None
+                else (";".join(current[k]) if k in ("areas", "topics") else current[k])
+            )
+            for k in given
+        }
+        merged["channels"] = add_channels or ""
+        draft = _parse(merged, require_channels=False)
+        done = store.amend(
+            session=session,
+            registrant=registrant,
+            draft=draft,
+            changed=changed,
+            source=_source(operator),
+            key=_key(),
+            new_channel_status=SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE,
+        )
+        session.commit()
+    typer.echo(f"registrant {registrant.id}: " + (", ".join(done) if done else "no change"))
+
+
+@app.command()
+@common.one_line_errors
+def unsubscribe(
+    ref: str = typer.Argument(..., help=REF_HELP),
+    channel: str = typer.Option(None, help="One channel (sms, email, voice); default: all."),
+    operator: str = OPERATOR,
+) -> None:
+    """Unsubscribe from one channel or all; the address is suppressed for good."""
+    channels = sorted(parse_channels(channel)) if channel else None
+    with Session(common.engine()) as session:
+        registrant = store.find_registrant(session=session, ref=ref)
+        done = store.unsubscribe(
+            session=session,
+            registrant=registrant,
+            channels=channels,
+            source=_source(operator),
+            key=_key(),
+        )
+        session.commit()
+    typer.echo(
+        f"registrant {registrant.id}: unsubscribed from "
+        + (", ".join(done) if done else "nothing (already unsubscribed)")
+    )
+
+
+@app.command()
+@common.one_line_errors
+def erase(
+    ref: str = typer.Argument(..., help=REF_HELP),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    operator: str = OPERATOR,
+) -> None:
+    """Right to erasure: delete the personal data; keep ledger events and suppression."""
+    with Session(common.engine()) as session:
+        registrant = store.find_registrant(session=session, ref=ref)
+        if not yes and not typer.confirm(
+            f"Erase registrant {registrant.id}? This cannot be undone"
+        ):
+            raise typer.Exit(1)
+        store.erase(session=session, registrant=registrant, source=_source(operator), key=_key())
+        session.commit()
+    typer.echo(f"registrant {registrant.id} erased (ledger events and suppression kept)")
+
+
+@app.command()
+@common.one_line_errors
+def export(
+    ref: str = typer.Argument(..., help=REF_HELP),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
+) -> None:
+    """Right of access and portability: everything held on one registrant, as JSON."""
+    with Session(common.engine()) as session:
+        registrant = store.find_registrant(session=session, ref=ref)
+        data = json.dumps(
+            store.export(session=session, registrant=registrant), indent=2, default=str
+        )
+    if output:
+        output.write_text(data + "\n", encoding="utf-8")
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(data)
+
+
+@app.command("import")
+@common.one_line_errors
+def import_csv(
+    file: Path = typer.Argument(
+        ...,
+        help="CSV: name,email,mobile,landline,postcode,channels,areas,topics,consented_at,source",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would happen; change nothing."
+    ),
+    rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows to this CSV."),
+    operator: str = OPERATOR,
+    workers: int = typer.Option(2, help="Processes validating rows (large files)."),
+) -> None:
+    """Import (transfer) a registrant list. Consent given to the previous holder is kept.
+
+    Exit code 0: all rows imported; 1: some rows rejected; 2: the file could not be used.
+    """
+    settings = common.settings()
+    options = ImportOptions(
+        topics=settings.topic_set,
+        named_areas=settings.named_area_set,
+        region=settings.default_region,
+        key=_key(),
+        operator=operator or common.default_operator(),
+        batch_size=settings.import_batch_size,
+        dry_run=dry_run,
+        workers=workers,
+    )
+    engine = common.engine()
+    started = time.monotonic()
+    with Progress(
+        TextColumn("importing {task.fields[file]}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} rows"),
+        TimeRemainingColumn(),
+        console=common.err_console,
+        transient=True,
+        disable=not common.err_console.is_terminal,
+    ) as progress:
+        task = progress.add_task("import", total=None, file=file.name)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = import_registrants(
+            engine=engine, path=file, options=options, rejects_path=rejects, progress=advance
+        )
+    elapsed = time.monotonic() - started
+    verb = "would import" if dry_run else "imported"
+    for column in report.ignored_columns:
+        common.err_console.print(
+            f"[yellow]Warning:[/] column '{column}' is not used and was ignored"
+        )
+    typer.echo(
+        f"{report.file}: {report.rows:,} rows; {verb} {report.created:,} new, "
+        f"{report.updated:,} updated, {report.unchanged:,} unchanged; "
+        f"{len(report.rejected):,} rejected ({elapsed:.1f} s)"
+    )
+    for row, reasons in report.rejected[:50]:
+        typer.echo(f"  line {row.line}: {'; '.join(reasons)}")
+    if len(report.rejected) > 50:
+        typer.echo(
+            f"  ... and {len(report.rejected) - 50:,} more"
+            + (f" (all in {rejects})" if rejects else " (use --rejects FILE for all)")
+        )
+    elif rejects and report.rejected:
+        typer.echo(f"rejected rows written to {rejects}")
+    if report.rejected:
+        raise typer.Exit(common.EXIT_PARTIAL)

@@ -1,0 +1,258 @@
+"""Writing one batch of validated import rows: creating new registrants, updating existing ones.
+
+Everything is read and written in bulk per batch (a handful of queries, not a handful per row),
+because a national transfer is millions of rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from broadcast.bulk import bulk_insert, bulk_insert_returning_ids, one_of
+from broadcast.consent import ConsentSource, ledger_row
+from broadcast.models import (
+    ConsentEvent,
+    ConsentLedgerEntry,
+    Registrant,
+    RegistrantArea,
+    RegistrantTopic,
+    Subscription,
+    SubscriptionStatus,
+    new_public_id,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from broadcast.importer import ImportOptions, ImportReport, ValidRow
+
+CONTACT_FIELDS = ("email", "mobile", "landline")
+PROFILE_FIELDS = ("name", "postcode", *CONTACT_FIELDS)
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: int
+    name: str | None
+    postcode: str | None
+    email: str | None
+    mobile: str | None
+    landline: str | None
+
+
+def contact_points(item: ValidRow) -> list[str]:
+    return [p for p in (item.draft.email, item.draft.mobile, item.draft.landline) if p]
+
+
+def existing_owners(connection: Connection, points: Iterable[str]) -> dict[str, Owner]:
+    """Registrants owning any of these contact points, keyed by contact point."""
+    wanted = list(set(points))
+    owners: dict[str, Owner] = {}
+    columns = [Registrant.id, *(getattr(Registrant, f) for f in PROFILE_FIELDS)]
+    for field in CONTACT_FIELDS:
+        column = getattr(Registrant, field)
+        for start in range(0, len(wanted), 5000):
+            chunk = wanted[start : start + 5000]
+            for row in connection.execute(
+                select(*columns).where(one_of(connection, column, chunk))
+            ):
+                owner = Owner(*row)
+                owners[getattr(owner, field)] = owner
+    return owners
+
+
+def _source(item: ValidRow, file_name: str, options: ImportOptions) -> ConsentSource:
+    return ConsentSource(
+        source="csv-import",
+        detail=file_name,
+        operator=options.operator,
+        origin=item.origin,
+        consented_at=item.consented_at,
+        lawful_basis="consent (transferred)",
+    )
+
+
+def write_batch(
+    connection: Connection,
+    batch: list[ValidRow],
+    file_name: str,
+    options: ImportOptions,
+    report: ImportReport,
+) -> None:
+    owners = existing_owners(connection, (p for item in batch for p in contact_points(item)))
+    new_items: list[ValidRow] = []
+    existing: list[tuple[ValidRow, Owner]] = []
+    for item in batch:
+        matches = {owners[p].id: owners[p] for p in contact_points(item) if p in owners}
+        if len(matches) > 1:
+            report.rejected.append(
+                (
+                    item.row,
+                    [
+                        "its contact points belong to different existing registrants "
+                        f"({', '.join(str(i) for i in sorted(matches))})"
+                    ],
+                )
+            )
+        elif matches:
+            existing.append((item, next(iter(matches.values()))))
+        else:
+            new_items.append(item)
+    _create(connection, new_items, file_name, options, report)
+    _update(connection, existing, file_name, options, report)
+
+
+def _create(
+    connection: Connection,
+    items: list[ValidRow],
+    file_name: str,
+    options: ImportOptions,
+    report: ImportReport,
+) -> None:
+    if not items:
+        return
+    now = utcnow()
+    ids = bulk_insert_returning_ids(
+        connection,
+        Registrant.__table__,
+        [
+            {
+                "public_id": new_public_id(),
+                "name": g.draft.name,
+                "postcode": g.draft.postcode,
+                "email": g.draft.email,
+                "mobile": g.draft.mobile,
+                "landline": g.draft.landline,
+                "language": g.draft.language,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for g in items
+        ],
+    )
+    rows: dict = defaultdict(list)
+    for registrant_id, item in zip(ids, items, strict=True):
+        _add_channels(
+            rows, registrant_id, item, sorted(item.draft.channels), file_name, options, now
+        )
+        rows[RegistrantArea.__table__] += [
+            {"registrant_id": registrant_id, "area": a} for a in item.draft.areas
+        ]
+        rows[RegistrantTopic.__table__] += [
+            {"registrant_id": registrant_id, "topic": t} for t in item.draft.topics
+        ]
+    for table, values in rows.items():
+        bulk_insert(connection, table, values)
+    report.created += len(items)
+
+
+def _add_channels(
+    rows: dict,
+    registrant_id: int,
+    item: ValidRow,
+    channels: list[str],
+    file_name: str,
+    options: ImportOptions,
+    now: datetime,
+) -> None:
+    source = _source(item, file_name, options)
+    for channel in channels:
+        rows[Subscription.__table__].append(
+            {
+                "registrant_id": registrant_id,
+                "channel": channel,
+                "status": SubscriptionStatus.ACTIVE.value,
+                "status_reason": None,
+                "confirmed_at": item.consented_at or now,
+                "updated_at": now,
+            }
+        )
+        rows[ConsentLedgerEntry.__table__].append(
+            ledger_row(
+                registrant_id=registrant_id,
+                event=ConsentEvent.IMPORTED,
+                channel=channel,
+                address=item.draft.address_for(channel),
+                source=source,
+                key=options.key,
+            )
+        )
+
+
+def _interests(connection: Connection, ids: list[int]) -> tuple[dict, dict, dict]:
+    areas: dict[int, set[str]] = defaultdict(set)
+    topics: dict[int, set[str]] = defaultdict(set)
+    channels: dict[int, set[str]] = defaultdict(set)
+    for table, column, target in (
+        (RegistrantArea, RegistrantArea.area, areas),
+        (RegistrantTopic, RegistrantTopic.topic, topics),
+        (Subscription, Subscription.channel, channels),
+    ):
+        for start in range(0, len(ids), 5000):
+            statement = select(table.registrant_id, column).where(
+                one_of(connection, table.registrant_id, ids[start : start + 5000])
+            )
+            for registrant_id, value in connection.execute(statement):
+                target[registrant_id].add(value)
+    return areas, topics, channels
+
+
+def _update(
+    connection: Connection,
+    pairs: list[tuple[ValidRow, Owner]],
+    file_name: str,
+    options: ImportOptions,
+    report: ImportReport,
+) -> None:
+    """Bring existing registrants in line with their rows; never revive an unsubscribed channel
+    (its address is suppressed, so such a row was already rejected)."""
+    if not pairs:
+        return
+    areas, topics, channels = _interests(connection, [owner.id for _, owner in pairs])
+    now = utcnow()
+    rows: dict = defaultdict(list)
+    profile_updates = []
+    for item, owner in pairs:
+        draft = item.draft
+        changed = {
+            f: getattr(draft, f)
+            for f in PROFILE_FIELDS
+            if getattr(draft, f) and getattr(draft, f) != getattr(owner, f)
+        }
+        new_areas = set(draft.areas) - areas[owner.id]
+        new_topics = set(draft.topics) - topics[owner.id]
+        new_channels = sorted(set(draft.channels) - channels[owner.id])
+        if not (changed or new_areas or new_topics or new_channels):
+            report.unchanged += 1
+            continue
+        if changed:
+            merged = {f: changed.get(f, getattr(owner, f)) for f in PROFILE_FIELDS}
+            profile_updates.append({"owner_id": owner.id, **merged, "updated_at": now})
+            rows[ConsentLedgerEntry.__table__].append(
+                ledger_row(
+                    registrant_id=owner.id,
+                    event=ConsentEvent.AMENDED,
+                    source=_source(item, file_name, options),
+                    key=options.key,
+                )
+            )
+        rows[RegistrantArea.__table__] += [
+            {"registrant_id": owner.id, "area": a} for a in new_areas
+        ]
+        rows[RegistrantTopic.__table__] += [
+            {"registrant_id": owner.id, "topic": t} for t in new_topics
+        ]
+        _add_channels(rows, owner.id, item, new_channels, file_name, options, now)
+        report.updated += 1
+    if profile_updates:
+        statement = update(Registrant.__table__).where(
+            Registrant.__table__.c.id == bindparam("owner_id")
+        )
+        connection.execute(statement, profile_updates)
+    for table, values in rows.items():
+        bulk_insert(connection, table, values)

@@ -1,0 +1,68 @@
+"""Signed, expiring, non-guessable links for registrants (manage, unsubscribe, confirm).
+
+A token carries the registrant's random public id (never the database id), the purpose and, for
+channel-specific links, the channel; it is signed with BROADCAST_SECRET_KEY and time-stamped, so
+a forged, altered or expired token is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from broadcast.errors import BroadcastError
+
+PURPOSES = ("manage", "unsubscribe", "confirm")
+# How long each kind of link stays valid, in seconds.
+DEFAULT_MAX_AGE = {
+    "manage": 90 * 24 * 3600,
+    "unsubscribe": 365 * 24 * 3600,
+    "confirm": 7 * 24 * 3600,
+}
+
+
+class InvalidLink(BroadcastError):
+    """The link was altered, forged, meant for something else, or has expired."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    public_id: str
+    purpose: str
+    channel: str | None
+
+
+class LinkSigner:
+    def __init__(self, secret_key: str, public_url: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="broadcast-links")
+        self._public_url = public_url.rstrip("/")
+
+    def token(self, public_id: str, purpose: str, channel: str | None = None) -> str:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown link purpose {purpose!r}")
+        return self._serializer.dumps([public_id, purpose, channel])
+
+    def url(self, public_id: str, purpose: str, channel: str | None = None) -> str:
+        """The full link, e.g. https://alerts.example.police.uk/manage/<token>."""
+        return f"{self._public_url}/{purpose}/{self.token(public_id, purpose, channel)}"
+
+    def verify(self, token: str, purpose: str, max_age: int | None = None) -> LinkClaims:
+        age = max_age if max_age is not None else DEFAULT_MAX_AGE[purpose]
+        try:
+            public_id, token_purpose, channel = self._serializer.loads(token, max_age=age)
+        except SignatureExpired:
+            raise InvalidLink("this link has expired", expired=True) from None
+        except (BadSignature, ValueError, TypeError):
+            raise InvalidLink("this link is not valid") from None
+        if token_purpose != purpose:
+            raise InvalidLink("this link is not valid here")
+        return LinkClaims(public_id=public_id, purpose=purpose, channel=channel)
+
+
+def signer_from_settings(settings) -> LinkSigner:  # type: ignore[no-untyped-def]
+    return LinkSigner(settings.secret_key.get_secret_value(), settings.public_url)

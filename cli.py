@@ -1,0 +1,62 @@
+"""The `broadcast` command line: community-liaison teams and operators start here."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from broadcast.cli import common, registrants, sms
+from broadcast.db import current_revision, head_revision, upgrade
+
+app = typer.Typer(
+    help="Send community alerts by SMS, email and voice, and manage who receives them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(registrants.app, name="registrants")
+app.add_typer(sms.app, name="sms")
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command("config")
+@common.one_line_errors
+def show_config(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Print the effective settings (environment and .env), secrets masked."""
+    shown = common.settings().masked()
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, default=str))
+        return
+    for name, value in shown.items():
+        typer.echo(f"BROADCAST_{name.upper():<28} {'' if value is None else value}")
+
+
+@db_app.command("upgrade")
+@common.one_line_errors
+def db_upgrade() -> None:
+    """Apply every pending migration to the configured database."""
+    from broadcast.db import create_db_engine
+
+    engine = create_db_engine(common.settings().database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    typer.echo(f"schema at {after}" + (" (was empty)" if before is None else f" (was {before})"))
+
+
+@db_app.command("status")
+@common.one_line_errors
+def db_status() -> None:
+    """Show the schema revision of the database and the newest one this code knows."""
+    from broadcast.db import create_db_engine
+
+    engine = create_db_engine(common.settings().database_url)
+    typer.echo(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
+
+
+if __name__ == "__main__":
+    app()
