@@ -1,4 +1,4 @@
-"""One error tree for the whole library: everything raised on purpose derives from BroadcastError."""
+"""One error tree: everything the library raises on purpose derives from BroadcastError."""
 
 from __future__ import annotations
 

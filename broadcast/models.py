@@ -59,6 +59,8 @@ class Registrant(SQLModel, table=True):
     mobile: str | None = Field(default=None, max_length=20, unique=True)
     landline: str | None = Field(default=None, max_length=20, unique=True)
     language: str = Field(default="en", max_length=12)
+    # The registrant's own quiet hours for calls, "21:00-08:00" (local time); None: force default.
+    quiet_hours: str | None = Field(default=None, max_length=11)
     created_at: datetime = _timestamp(nullable=False)
     updated_at: datetime = _timestamp(nullable=False)
     erased_at: datetime | None = Field(
@@ -82,6 +84,12 @@ class Subscription(SQLModel, table=True):
     confirmed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # Double opt-in: a keyed hash of the code or link nonce sent, when, and wrong tries so far.
+    confirmation_hash: str | None = Field(default=None, max_length=64)
+    confirmation_sent_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    confirmation_attempts: int = Field(default=0, nullable=False)
     updated_at: datetime = _timestamp(nullable=False)
 
 

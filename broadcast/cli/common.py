@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from broadcast.db import engine_for
 from broadcast.errors import BroadcastError, NotFound
@@ -71,3 +72,8 @@ def one_line_errors(function: F) -> F:
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def session() -> Session:
+    """A session whose objects stay readable after commit (commands print them afterwards)."""
+    return Session(engine(), expire_on_commit=False)

@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlmodel import Session
 
 from broadcast import registrants as store
 from broadcast.cli import common
@@ -82,7 +81,7 @@ def add(
         }
     )
     status = SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE
-    with Session(common.engine()) as session:
+    with common.session() as session:
         registrant = store.add_registrant(
             session=session, draft=draft, source=_source(operator), key=_key(), status=status
         )
@@ -99,7 +98,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one registrant with their channels and consent history."""
-    with Session(common.engine()) as session:
+    with common.session() as session:
         registrant = store.find_registrant(session=session, ref=ref)
         data = store.export(session=session, registrant=registrant)
     if as_json:
@@ -158,7 +157,7 @@ def list_registrants(
 
     area = normalise_area(area, settings.named_area_set) if area else None
     topic = normalise_topic(topic, settings.topic_set) if topic else None
-    with Session(common.engine()) as session:
+    with common.session() as session:
         rows = store.iter_views(
             session=session, area=area, topic=topic, channel=channel, status=status
         )
@@ -257,7 +256,7 @@ def amend(
     changed = {k for k, v in given.items() if v is not None}
     if not changed and not add_channels:
         raise common.fail("nothing to change: give at least one option (see --help)")
-    with Session(common.engine()) as session:
+    with common.session() as session:
         registrant = store.find_registrant(session=session, ref=ref)
         current = store.views(session=session, registrants=[registrant])[0]
         merged = {
@@ -292,7 +291,7 @@ def unsubscribe(
 ) -> None:
     """Unsubscribe from one channel or all; the address is suppressed for good."""
     channels = sorted(parse_channels(channel)) if channel else None
-    with Session(common.engine()) as session:
+    with common.session() as session:
         registrant = store.find_registrant(session=session, ref=ref)
         done = store.unsubscribe(
             session=session,
@@ -316,7 +315,7 @@ def erase(
     operator: str = OPERATOR,
 ) -> None:
     """Right to erasure: delete the personal data; keep ledger events and suppression."""
-    with Session(common.engine()) as session:
+    with common.session() as session:
         registrant = store.find_registrant(session=session, ref=ref)
         if not yes and not typer.confirm(
             f"Erase registrant {registrant.id}? This cannot be undone"
@@ -334,7 +333,7 @@ def export(
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
 ) -> None:
     """Right of access and portability: everything held on one registrant, as JSON."""
-    with Session(common.engine()) as session:
+    with common.session() as session:
         registrant = store.find_registrant(session=session, ref=ref)
         data = json.dumps(
             store.export(session=session, registrant=registrant), indent=2, default=str

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("mobile", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("landline", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("quiet_hours", sqlmodel.sql.sqltypes.AutoString(length=11), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
@@ -101,6 +102,9 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("status_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("confirmation_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("confirmation_sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("confirmation_attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["registrant_id"],
