@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -33,6 +34,27 @@ def show_config(
         return
     for name, value in shown.items():
         typer.echo(f"BROADCAST_{name.upper():<28} {'' if value is None else value}")
+
+
+@app.command("demo")
+@common.one_line_errors
+def demo() -> None:
+    """Show the main job on this machine: import the sample registrants (fictional) into the
+    configured database (a SQLite file by default) and report what is held."""
+    from importlib.resources import files
+
+    from broadcast.cli.registrants import import_csv, list_registrants
+
+    sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
+    typer.echo(f"1. Importing the sample transfer file {sample.name} (fictional people)")
+    try:
+        import_csv(file=sample, dry_run=False, rejects=None, operator="demo", workers=1)
+    except typer.Exit as exit_:
+        if exit_.exit_code:
+            raise
+    typer.echo("\n2. Registrants now held (first 5):")
+    list_registrants(area=None, topic=None, channel=None, status=None, output_format="table",
+                     limit=5)
 
 
 @db_app.command("upgrade")

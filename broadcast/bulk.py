@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
+    JSON,
     ColumnElement,
     Connection,
     String,
     Table,
-    any_,
     bindparam,
+    cast,
     func,
     literal_column,
     select,
@@ -92,12 +92,16 @@ def _executemany(
 
 
 def one_of(connection: Connection, column: ColumnElement, values: Sequence[Any]) -> ColumnElement:
-    """`column IN values`, as `= ANY(array)` on PostgreSQL: one parameter instead of thousands,
-    which the driver and SQLAlchemy would otherwise handle one by one."""
+    """`column IN values` with the values sent as one JSON parameter and unpacked by the database.
+
+    A plain IN list becomes thousands of bind parameters, each handled in Python by SQLAlchemy
+    and the driver; one JSON string is handled in C on both sides.
+    """
+    payload = bindparam(None, json.dumps(list(values)), type_=String)
     if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    # SQLite's equivalent: one JSON parameter unpacked by json_each.
-    members = select(literal_column("value")).select_from(
-        func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
-    )
+        element = func.json_array_elements_text(cast(payload, JSON)).column_valued("value")
+        if not isinstance(column.type, String):
+            element = cast(element, column.type)
+        return column.in_(select(element).scalar_subquery())
+    members = select(literal_column("value")).select_from(func.json_each(payload))
     return column.in_(members.scalar_subquery())

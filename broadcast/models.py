@@ -142,3 +142,95 @@ class SuppressedAddress(SQLModel, table=True):
     channel: str = Field(primary_key=True, max_length=8)
     reason: str = Field(max_length=40, nullable=False)
     created_at: datetime = _timestamp(nullable=False)
+
+
+# --- Alerts and deliveries (the delivery engine; see docs/delivery.md) -------------------------
+
+
+class AlertStatus(StrEnum):
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNDELIVERABLE = "undeliverable"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    IN_DOUBT = "in-doubt"
+
+
+# States nothing moves a delivery out of by itself (status callbacks may still move sent on).
+FINAL_STATES = frozenset(
+    {
+        DeliveryState.SENT,
+        DeliveryState.DELIVERED,
+        DeliveryState.FAILED,
+        DeliveryState.UNDELIVERABLE,
+        DeliveryState.SUPPRESSED,
+        DeliveryState.CANCELLED,
+        DeliveryState.EXPIRED,
+        DeliveryState.IN_DOUBT,
+    }
+)
+
+
+class Alert(SQLModel, table=True):
+    """One alert as the officer sent it: template, variables, targeting, channels."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    template: str = Field(max_length=80, nullable=False)
+    variables: str = Field(default="{}", nullable=False)  # JSON object
+    channels: str = Field(max_length=40, nullable=False)  # "sms,email,voice"
+    areas: str = Field(default="", max_length=2000)  # comma-separated
+    topics: str = Field(default="", max_length=2000)
+    everyone: bool = Field(default=False, nullable=False)
+    source: str | None = Field(default=None, max_length=300)  # transfer notice: import source
+    urgent: bool = Field(default=False, nullable=False)
+    operator: str = Field(max_length=120, nullable=False)
+    status: str = Field(default=AlertStatus.SENDING, max_length=16, nullable=False)
+    sms_segments: int = Field(default=1, nullable=False)  # of the preview, for ETAs
+    created_at: datetime = _timestamp(nullable=False)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class Delivery(SQLModel, table=True):
+    """One (alert, registrant, channel): the unit of idempotency. Workers claim it (queued ->
+    sending) in the database before calling a provider, so a repeated queue message is a no-op."""
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "registrant_id", "channel"),
+        Index("ix_delivery_alert_channel_state", "alert_id", "channel", "state", "id"),
+        Index("ix_delivery_state_channel", "state", "channel"),
+        Index("ix_delivery_provider_id", "provider_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", nullable=False)
+    registrant_id: int = Field(nullable=False)
+    channel: str = Field(max_length=8, nullable=False)
+    state: str = Field(default=DeliveryState.QUEUED, max_length=16, nullable=False)
+    attempts: int = Field(default=0, nullable=False)
+    units: int = Field(default=1, nullable=False)
+    provider_id: str | None = Field(default=None, max_length=200)
+    error_code: str | None = Field(default=None, max_length=40)
+    error_text: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _timestamp(nullable=False)
+    claimed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    sent_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )

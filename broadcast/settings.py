@@ -66,6 +66,56 @@ class Settings(BaseSettings):
 
     import_batch_size: int = 5000
 
+    # --- Delivery engine (docs/delivery.md) ---
+    # Deliveries per queue message; a message names a range of one alert's deliveries.
+    delivery_chunk_size: int = 500
+    # Attempts per delivery before a transient failure ends it `failed` (expiry ends it sooner).
+    delivery_max_attempts: int = 8
+    # First retry after about this many seconds, doubling per attempt (with jitter), at most 10 min.
+    delivery_retry_base: float = 5.0
+    # Longest a worker thread sleeps for capacity before putting the chunk back with a delay.
+    delivery_capacity_wait: float = 2.0
+    # A voice line is held until the call's status callback, or at most this long.
+    voice_lease_seconds: float = 900.0
+    # A delivery left `sending` this long (a worker died mid-send) is resolved by the sweep.
+    delivery_stale_after: float = 300.0
+    # How often the workers' sweep runs, and how long an alert lives by default.
+    sweep_interval: float = 60.0
+    alert_default_expiry: str = "6h"
+
+    # --- The registrants' web app (broadcast/web, docs/web.md) ---------------------------------
+    # Postcode areas the force covers (the leading letters of the outward code: "SW" of "SW1A
+    # 1AA"), comma-separated; empty accepts any UK postcode.
+    area_postcodes: str = ""
+    # Where someone outside the force's areas is sent instead.
+    other_forces_url: str = "https://www.police.uk/pu/find-your-local-police-force/"
+    force_logo_url: str | None = None
+    brand_colour: str = "#1d70b8"
+    help_text: str | None = None  # the HELP/INFO SMS reply; None: a default naming the force
+    # Pending (unconfirmed) channels expire after this long; codes and links stop working.
+    pending_expiry_hours: int = 72
+    confirmation_max_attempts: int = 5
+    # Web rate limits, "COUNT/DURATION": per client IP and per contact point (or sign-up).
+    web_ip_rate: str = "20/10m"
+    web_contact_rate: str = "3/1h"
+    web_code_rate: str = "10/15m"
+    # Client IPs of reverse proxies whose X-Forwarded-For uvicorn may trust.
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    @property
+    def area_postcode_set(self) -> frozenset[str]:
+        return frozenset(a.strip().upper() for a in self.area_postcodes.split(",") if a.strip())
+
+    @property
+    def sms_help_text(self) -> str:
+        return self.help_text or (
+            f"{self.force_name} community alerts. Manage or stop: {self.public_url.rstrip('/')}"
+            "/subscribe. Reply STOP to stop texts. This number is not monitored: call 101, or "
+            "999 in an emergency."
+        )
+
+    # --- end of web app settings -----------------------------------------------------------------
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:

@@ -7,6 +7,7 @@ without holding personal data in clear, and a re-import of the same address is s
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, select
@@ -18,8 +19,12 @@ from broadcast.bulk import one_of
 from broadcast.models import SuppressedAddress, utcnow
 
 
+@lru_cache(maxsize=32768)
 def address_hash(address: str, key: bytes) -> str:
-    """The keyed hash of a normalised address (E.164 number or lower-cased email)."""
+    """The keyed hash of a normalised address (E.164 number or lower-cased email).
+
+    Cached: an import checks each address against the list and then records it in the ledger.
+    """
     return hmac.digest(key, address.encode(), "sha256").hex()
 
 

@@ -1,0 +1,313 @@
+"""Alerts: create, preview (recipients, rendered messages, ETA), send, status, cancel, retry.
+
+`send_alert` plans the deliveries set-based and hands chunk messages to a `Dispatcher`; the
+workers (or the embedded in-process worker) do the rest. See docs/delivery.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from broadcast import planning
+from broadcast.capacity import channel_rate, describe
+from broadcast.capacity.rate import Rate
+from broadcast.delivery import finish_if_done
+from broadcast.delivery_records import load_alert, recent_alerts
+from broadcast.dispatch import Dispatcher
+from broadcast.errors import InvalidInput, NotFound
+from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.planning import Targeting
+from broadcast.render import RenderedMessage, preview
+from broadcast.runtime import Runtime
+
+CHANNEL_ORDER = ("sms", "email", "voice")
+
+
+@dataclass
+class AlertPreview:
+    template: str
+    channels: tuple[str, ...]
+    recipients: dict[str, int]
+    messages: dict[str, RenderedMessage]
+    eta: dict[str, str]
+
+
+def parse_duration(text: str) -> timedelta:
+    """'6h', '90m', '2d', '30s' -> timedelta."""
+    rate = Rate.parse(f"1/{text}", setting="--expires")
+    return timedelta(seconds=rate.seconds)
+
+
+def parse_channels(text: str) -> tuple[str, ...]:
+    wanted = tuple(dict.fromkeys(c.strip().lower() for c in text.split(",") if c.strip()))
+    unknown = [c for c in wanted if c not in CHANNEL_ORDER]
+    if unknown or not wanted:
+        raise InvalidInput(
+            f"unknown channel {', '.join(unknown) or '(none)'}; use sms, email, voice"
+        )
+    return wanted
+
+
+def preview_alert(
+    rt: Runtime,
+    template_name: str,
+    variables: Mapping[str, str],
+    channels: tuple[str, ...],
+    targeting: Targeting,
+    *,
+    urgent: bool = False,
+) -> AlertPreview:
+    """What `alert send` shows before queueing anything."""
+    template = rt.template(template_name)
+    missing = [c for c in channels if c not in template.channels]
+    if missing:
+        raise InvalidInput(
+            f"template {template_name!r} has no {', '.join(missing)} message "
+            f"(it has: {', '.join(template.channels)})"
+        )
+    settings = rt.settings
+    rendered = preview(
+        template,
+        variables,
+        force_name=settings.force_name,
+        public_url=settings.public_url,
+        max_segments=settings.sms_max_segments,
+    )
+    with rt.engine.connect() as conn:
+        counts = planning.count_recipients(conn, targeting, channels)
+    segments = rendered["sms"].sms.segments if "sms" in rendered and rendered["sms"].sms else 1
+    eta = {}
+    for channel in channels:
+        units = counts[channel] * (segments if channel == "sms" else 1)
+        eta[channel] = channel_eta(rt, channel, units, urgent=urgent)
+    messages = {c: rendered[c] for c in channels}
+    return AlertPreview(template_name, channels, counts, messages, eta)
+
+
+def channel_eta(rt: Runtime, channel: str, units: int, *, urgent: bool, exclude: int = 0) -> str:
+    """ "5,000 calls at 500/h after 1,200 queued: about 12 h 24 min"."""
+    rate = channel_rate(rt.settings, channel)
+    queued = queued_units(rt, channel, urgent_only=urgent, exclude=exclude)
+    available = 0
+    if rate is not None:
+        available = max(0, rate.count - rt.limiter(channel).usage(channel)) if not queued else 0
+    return describe(channel, units, rate, queued=queued, available=available)
+
+
+def queued_units(rt: Runtime, channel: str, *, urgent_only: bool, exclude: int = 0) -> int:
+    """Units already queued on a channel (SMS: deliveries x their alert's segments)."""
+    units = Delivery.units if channel != "sms" else Alert.sms_segments
+    statement = (
+        select(func.coalesce(func.sum(units), 0))
+        .select_from(Delivery)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(
+            Delivery.state == DeliveryState.QUEUED,
+            Delivery.channel == channel,
+            Alert.status == AlertStatus.SENDING,
+            Alert.id != exclude,
+        )
+    )
+    if urgent_only:
+        statement = statement.where(Alert.urgent.is_(True))
+    with rt.engine.connect() as conn:
+        return int(conn.execute(statement).scalar_one())
+
+
+def create_alert(
+    rt: Runtime,
+    template_name: str,
+    variables: Mapping[str, str],
+    channels: tuple[str, ...],
+    targeting: Targeting,
+    *,
+    operator: str,
+    urgent: bool = False,
+    expires: timedelta | None = None,
+    sms_segments: int = 1,
+) -> Alert:
+    rt.template(template_name).check_variables(variables)
+    expires = expires or parse_duration(rt.settings.alert_default_expiry)
+    alert = Alert(
+        template=template_name,
+        variables=json.dumps(dict(variables)),
+        channels=",".join(channels),
+        areas=",".join(targeting.areas),
+        topics=",".join(targeting.topics),
+        everyone=targeting.everyone,
+        source=targeting.source,
+        urgent=urgent,
+        operator=operator,
+        sms_segments=sms_segments,
+        expires_at=utcnow() + expires,
+    )
+    with rt.engine.begin() as conn:
+        values = alert.model_dump(exclude={"id"})
+        alert.id = conn.execute(Alert.__table__.insert().values(**values)).inserted_primary_key[0]
+    return alert
+
+
+def send_alert(rt: Runtime, dispatcher: Dispatcher, alert: Alert) -> dict[str, int]:
+    """Plan the deliveries and queue chunk messages; deliveries per channel."""
+    with rt.engine.begin() as conn:
+        planning.plan_deliveries(conn, alert)
+    with rt.engine.connect() as conn:
+        planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
+    with rt.engine.begin() as conn:
+        finish_if_done(conn, alert)  # nobody to send to
+    return {c: n for c, n in delivery_counts(rt, alert.id or 0).items()}
+
+
+def get_alert(rt: Runtime, alert_id: int) -> Alert:
+    alert = load_alert(rt.engine, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    return alert
+
+
+def list_alerts(rt: Runtime, limit: int = 20) -> list[Alert]:
+    return recent_alerts(rt.engine, limit)
+
+
+def delivery_counts(rt: Runtime, alert_id: int) -> dict[str, int]:
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(Delivery.channel, func.count())
+            .where(Delivery.alert_id == alert_id)
+            .group_by(Delivery.channel)
+        )
+        return {channel: int(n) for channel, n in rows}
+
+
+@dataclass
+class AlertStatusView:
+    alert: Alert
+    states: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[dict[str, object]] = field(default_factory=list)
+    eta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return all(
+            not counts.get(DeliveryState.QUEUED) and not counts.get(DeliveryState.SENDING)
+            for counts in self.states.values()
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        a = self.alert
+        return {
+            "id": a.id,
+            "template": a.template,
+            "status": a.status,
+            "operator": a.operator,
+            "urgent": a.urgent,
+            "created_at": _iso(a.created_at),
+            "expires_at": _iso(a.expires_at),
+            "channels": self.states,
+            "failures": self.failures,
+            "eta": self.eta,
+        }
+
+
+def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
+    """Counts per channel and state, failures grouped by reason, and the ETA of what is left."""
+    alert = get_alert(rt, alert_id)
+    view = AlertStatusView(alert)
+    with rt.engine.connect() as conn:
+        for channel, state, n in conn.execute(
+            select(Delivery.channel, Delivery.state, func.count())
+            .where(Delivery.alert_id == alert_id)
+            .group_by(Delivery.channel, Delivery.state)
+        ):
+            view.states.setdefault(channel, {})[state] = int(n)
+        problems = [
+            DeliveryState.FAILED,
+            DeliveryState.UNDELIVERABLE,
+            DeliveryState.IN_DOUBT,
+            DeliveryState.SUPPRESSED,
+        ]
+        for channel, state, code, text, n in conn.execute(
+            select(
+                Delivery.channel,
+                Delivery.state,
+                Delivery.error_code,
+                Delivery.error_text,
+                func.count(),
+            )
+            .where(Delivery.alert_id == alert_id, Delivery.state.in_(problems))
+            .group_by(Delivery.channel, Delivery.state, Delivery.error_code, Delivery.error_text)
+            .order_by(func.count().desc())
+        ):
+            view.failures.append(
+                {"channel": channel, "state": state, "code": code, "reason": text, "count": int(n)}
+            )
+    for channel in alert.channels.split(","):
+        left = view.states.get(channel, {}).get(DeliveryState.QUEUED, 0)
+        if left:
+            units = left * (alert.sms_segments if channel == "sms" else 1)
+            view.eta[channel] = channel_eta(
+                rt, channel, units, urgent=alert.urgent, exclude=alert_id
+            )
+    return view
+
+
+def cancel_alert(rt: Runtime, alert_id: int) -> int:
+    """Stop the alert: every delivery not yet claimed by a worker ends `cancelled` now."""
+    get_alert(rt, alert_id)
+    with rt.engine.begin() as conn:
+        conn.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.status != AlertStatus.DONE)
+            .values(status=AlertStatus.CANCELLED, finished_at=utcnow())
+        )
+        # Workers claim only `queued` rows, so after this commit nothing more goes out.
+        result = conn.execute(
+            update(Delivery)
+            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.QUEUED)
+            .values(state=DeliveryState.CANCELLED, finished_at=utcnow())
+        )
+    return int(result.rowcount or 0)
+
+
+def retry_failed(
+    rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, extend: timedelta | None = None
+) -> int:
+    """Queue again the deliveries that ended `failed` (transient failures that ran out of tries);
+    permanent failures (`undeliverable`) stay. An expired alert gets `extend` more time."""
+    alert = get_alert(rt, alert_id)
+    if alert.status == AlertStatus.CANCELLED:
+        raise InvalidInput(f"alert {alert_id} was cancelled; send a new alert instead")
+    expires = alert.expires_at if alert.expires_at.tzinfo else alert.expires_at.replace(tzinfo=UTC)
+    new_expiry = max(
+        expires, utcnow() + (extend or parse_duration(rt.settings.alert_default_expiry))
+    )
+    with rt.engine.begin() as conn:
+        result = conn.execute(
+            update(Delivery)
+            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.FAILED)
+            .where(Delivery.error_code.is_distinct_from("render"))
+            .values(state=DeliveryState.QUEUED, attempts=0, finished_at=None)
+        )
+        count = int(result.rowcount or 0)
+        if count:
+            conn.execute(
+                update(Alert)
+                .where(Alert.id == alert_id)
+                .values(status=AlertStatus.SENDING, finished_at=None, expires_at=new_expiry)
+            )
+    if count:
+        alert.expires_at = new_expiry
+        with rt.engine.connect() as conn:
+            planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
+    return count
+
+
+def _iso(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()

@@ -1,0 +1,70 @@
+"""How the core hands work to a queue, without knowing which queue system runs it.
+
+A `Chunk` names a range of one alert's deliveries on one channel (`after_id < id <= upto_id`).
+A message carries only that range: the database, not the message, says which deliveries in it
+are still `queued`, so a chunk can be sent again (redelivery, throttling, recovery) safely.
+`workers/` implements `Dispatcher` with Dramatiq; the core never imports Dramatiq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+CHANNELS = ("sms", "email", "voice")
+
+
+def queue_for(channel: str, urgent: bool) -> str:
+    """Urgent alerts get their own queue per channel, served first by the same workers."""
+    return f"{channel}_urgent" if urgent else channel
+
+
+# Every queue the code uses; the Procfile test compares its worker lines with this.
+QUEUES = tuple(queue_for(c, u) for c in CHANNELS for u in (False, True)) + ("maintenance",)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    alert_id: int
+    channel: str
+    after_id: int
+    upto_id: int
+    urgent: bool = False
+
+    @property
+    def queue(self) -> str:
+        return queue_for(self.channel, self.urgent)
+
+    def as_args(self) -> tuple[int, str, int, int, bool]:
+        return (self.alert_id, self.channel, self.after_id, self.upto_id, self.urgent)
+
+
+class Dispatcher(Protocol):
+    """Puts chunk messages on queues."""
+
+    def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
+        """Queue one message per chunk, to be run after `delay` seconds."""
+        ...
+
+    def pending(self, queue: str) -> int | None:
+        """Messages the broker still holds for `queue` (waiting, delayed or being worked on);
+        None when the broker cannot tell."""
+        ...
+
+
+@dataclass
+class RecordingDispatcher:
+    """Keeps chunks in a list: for tests, dry runs and benchmarks of planning alone."""
+
+    chunks: list[tuple[Chunk, float]] = field(default_factory=list)
+
+    def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
+        self.chunks.extend((chunk, delay) for chunk in chunks)
+
+    def pending(self, queue: str) -> int | None:
+        return None
+
+    def take(self) -> list[Chunk]:
+        taken, self.chunks = [c for c, _ in self.chunks], []
+        return taken

@@ -1,0 +1,211 @@
+"""Fan-out: one delivery row per (alert, registrant, channel), planned set-based in the database.
+
+`plan_deliveries` is a single `INSERT INTO delivery ... SELECT ... FROM subscription JOIN
+registrant` filtered by the alert's targeting, so no registrant passes through Python.
+`chunks` then streams range boundaries (every Nth queued id, one window-function query per
+channel) and `enqueue_alert` hands one message per range to the dispatcher: memory stays flat
+whatever the number of recipients.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
+
+from broadcast.dispatch import Chunk, Dispatcher
+from broadcast.models import (
+    Alert,
+    ConsentEvent,
+    ConsentLedgerEntry,
+    Delivery,
+    DeliveryState,
+    Registrant,
+    RegistrantArea,
+    RegistrantTopic,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
+
+DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
+SECTOR = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ([0-9])$")
+
+
+@dataclass(frozen=True)
+class Targeting:
+    """Who an alert is for. `areas` are normalised (districts/sectors upper case, named slugs)."""
+
+    areas: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    everyone: bool = False
+    source: str | None = None  # transfer notice: imported from this file or origin
+
+    @classmethod
+    def of(cls, alert: Alert) -> Targeting:
+        split = lambda text: tuple(t for t in text.split(",") if t)  # noqa: E731
+        return cls(split(alert.areas), split(alert.topics), alert.everyone, alert.source)
+
+
+def area_condition(areas: tuple[str, ...]) -> ColumnElement[bool]:
+    """Registrants following a targeted area: a district alert reaches its sectors' followers
+    too, a sector alert reaches followers of its district, named areas match exactly."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for area in areas:
+        exact.add(area)
+        if DISTRICT.match(area):
+            prefixes.append(area + " ")
+        elif sector := SECTOR.match(area):
+            exact.add(sector[1])
+    matches = [RegistrantArea.area.in_(sorted(exact))]
+    matches += [RegistrantArea.area.startswith(prefix, autoescape=True) for prefix in prefixes]
+    return exists().where(RegistrantArea.registrant_id == Subscription.registrant_id, or_(*matches))
+
+
+def _has_address() -> ColumnElement[bool]:
+    return or_(
+        and_(Subscription.channel == "sms", Registrant.mobile.is_not(None)),
+        and_(Subscription.channel == "email", Registrant.email.is_not(None)),
+        and_(
+            Subscription.channel == "voice",
+            or_(Registrant.landline.is_not(None), Registrant.mobile.is_not(None)),
+        ),
+    )
+
+
+def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """SELECT registrant_id, channel of every subscription the alert reaches."""
+    conditions: list[ColumnElement[bool]] = [
+        Subscription.channel.in_(channels),
+        Registrant.erased_at.is_(None),
+        _has_address(),
+    ]
+    if targeting.source is not None:
+        # The transfer notice is the data-protection notice owed to everyone transferred,
+        # confirmed or not; it still never goes to the unsubscribed or suppressed.
+        conditions.append(
+            Subscription.status.in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING])
+        )
+        conditions.append(
+            exists().where(
+                ConsentLedgerEntry.registrant_id == Subscription.registrant_id,
+                ConsentLedgerEntry.event == ConsentEvent.IMPORTED,
+                or_(
+                    ConsentLedgerEntry.source_detail == targeting.source,
+                    ConsentLedgerEntry.origin == targeting.source,
+                ),
+            )
+        )
+    else:
+        conditions.append(Subscription.status == SubscriptionStatus.ACTIVE)
+        if not targeting.everyone:
+            conditions.append(area_condition(targeting.areas) if targeting.areas else false())
+    if targeting.topics:
+        conditions.append(
+            exists().where(
+                RegistrantTopic.registrant_id == Subscription.registrant_id,
+                RegistrantTopic.topic.in_(targeting.topics),
+            )
+        )
+    return (
+        select(Subscription.registrant_id, Subscription.channel)
+        .join(Registrant, Registrant.id == Subscription.registrant_id)
+        .where(and_(true(), *conditions))
+    )
+
+
+def count_recipients(
+    connection: Connection, targeting: Targeting, channels: tuple[str, ...]
+) -> dict[str, int]:
+    """Recipients per channel, after consent, suppression and address filters."""
+    sub = recipients(targeting, channels).subquery()
+    rows = connection.execute(select(sub.c.channel, func.count()).group_by(sub.c.channel))
+    found = dict(rows.all())
+    return {channel: int(found.get(channel, 0)) for channel in channels}
+
+
+def plan_deliveries(connection: Connection, alert: Alert) -> int:
+    """Insert the alert's delivery rows (state queued) in one statement; the number inserted."""
+    assert alert.id is not None
+    channels = tuple(c for c in alert.channels.split(",") if c)
+    source = recipients(Targeting.of(alert), channels)
+    now = utcnow()
+    columns = ["alert_id", "registrant_id", "channel", "state", "attempts", "units", "created_at"]
+    sub = source.subquery()
+    select_rows = select(
+        literal(alert.id),
+        sub.c.registrant_id,
+        sub.c.channel,
+        literal(DeliveryState.QUEUED.value),
+        literal(0),
+        literal(1),
+        literal(now, type_=Delivery.__table__.c.created_at.type),
+    ).order_by(sub.c.channel, sub.c.registrant_id)
+    result = connection.execute(insert(Delivery).from_select(columns, select_rows))
+    return int(result.rowcount or 0)
+
+
+def chunks(
+    connection: Connection, alert_id: int, channel: str, size: int, *, urgent: bool = False
+) -> Iterator[Chunk]:
+    """Ranges of at most `size` queued deliveries, from one pass over the index."""
+    queued = (
+        select(
+            Delivery.id,
+            func.row_number().over(order_by=Delivery.id).label("n"),
+            func.count().over().label("total"),
+        )
+        .where(
+            Delivery.alert_id == alert_id,
+            Delivery.channel == channel,
+            Delivery.state == DeliveryState.QUEUED,
+        )
+        .subquery()
+    )
+    boundaries = select(queued.c.id).where(
+        or_(queued.c.n % size == 0, queued.c.n == queued.c.total)
+    )
+    after = 0
+    for (upto,) in connection.execute(boundaries.order_by(queued.c.id)):
+        yield Chunk(alert_id, channel, after, upto, urgent)
+        after = upto
+
+
+def enqueue_alert(
+    connection: Connection,
+    dispatcher: Dispatcher,
+    alert: Alert,
+    *,
+    size: int,
+    channels: tuple[str, ...] | None = None,
+    batch: int = 200,
+) -> int:
+    """Queue a message per chunk of the alert's queued deliveries; the number of messages."""
+    assert alert.id is not None
+    sent = 0
+    for channel in channels or tuple(c for c in alert.channels.split(",") if c):
+        pending: list[Chunk] = []
+        for chunk in chunks(connection, alert.id, channel, size, urgent=alert.urgent):
+            pending.append(chunk)
+            if len(pending) >= batch:
+                dispatcher.enqueue(pending)
+                sent, pending = sent + len(pending), []
+        if pending:
+            dispatcher.enqueue(pending)
+            sent += len(pending)
+    return sent

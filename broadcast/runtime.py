@@ -1,0 +1,100 @@
+"""What delivery code needs in a process: the database, channels, limiters, templates, links.
+
+One `Runtime` per worker process, shared by its threads. Channels and limiters are built on
+first use; tests pass their own channels (e.g. a recording channel) instead of patching.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+import redis
+from sqlalchemy import Engine
+
+from broadcast.capacity import (
+    CapacityLimiter,
+    ConcurrencyLimiter,
+    MemoryConcurrencyLimiter,
+    MemoryLimiter,
+    RedisConcurrencyLimiter,
+    RedisLimiter,
+    channel_rate,
+)
+from broadcast.channels import Channel, build_channel
+from broadcast.db import engine_for
+from broadcast.links import LinkSigner, signer_from_settings
+from broadcast.render import AlertTemplate, library
+from broadcast.settings import Settings
+
+
+class Runtime:
+    """Per-process delivery context.
+
+    Parameters:
+        settings: The settings to build everything from.
+        engine: The database (default: `engine_for(settings.database_url)`).
+        channels: Ready-made channels by name; others are built with `build_channel`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        channels: Mapping[str, Channel] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else engine_for(settings.database_url)
+        self.signer: LinkSigner = signer_from_settings(settings)
+        self.key = settings.suppression_secret
+        self._channels: dict[str, Channel] = dict(channels or {})
+        self._limiters: dict[str, CapacityLimiter] = {}
+        self._concurrency: ConcurrencyLimiter | None = None
+        self._redis: redis.Redis | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def redis(self) -> redis.Redis | None:
+        if self.settings.redis_url and self._redis is None:
+            self._redis = redis.Redis.from_url(self.settings.redis_url)
+        return self._redis
+
+    def channel(self, name: str) -> Channel:
+        with self._lock:
+            if name not in self._channels:
+                self._channels[name] = build_channel(name, self.settings)  # type: ignore[arg-type]
+            return self._channels[name]
+
+    def limiter(self, name: str) -> CapacityLimiter:
+        """The channel's rate limiter: in Redis when workers share one, else in this process."""
+        with self._lock:
+            if name not in self._limiters:
+                rate = channel_rate(self.settings, name)
+                client = self.redis
+                self._limiters[name] = (
+                    RedisLimiter(client, rate) if client is not None else MemoryLimiter(rate)
+                )
+            return self._limiters[name]
+
+    def concurrency(self) -> ConcurrencyLimiter:
+        """Voice lines in use (BROADCAST_VOICE_CONCURRENCY); unlimited when unset."""
+        with self._lock:
+            if self._concurrency is None:
+                limit = self.settings.voice_concurrency
+                client = self.redis
+                self._concurrency = (
+                    RedisConcurrencyLimiter(client, limit)
+                    if client is not None
+                    else MemoryConcurrencyLimiter(limit)
+                )
+            return self._concurrency
+
+    def template(self, name: str) -> AlertTemplate:
+        return library(self.settings.templates_dir).load(name)
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            channel.close()

@@ -1,0 +1,63 @@
+"""Everything the routes share, built once per app: settings, database, link signer, limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from broadcast.confirmation import Policy
+from broadcast.db import engine_for, session_scope
+from broadcast.links import LinkSigner, signer_from_settings
+from broadcast.settings import Settings
+from broadcast.web.limits import RateLimits, ReplayGuard
+from broadcast.web.messages import Confirmations
+
+WEB_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$|^#[0-9a-fA-F]{3}$")
+
+
+@dataclass(frozen=True)
+class Branding:
+    """Per-force look, from settings; the colour is checked because it is put into CSS."""
+
+    force_name: str
+    logo_url: str | None
+    colour: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Branding:
+        colour = settings.brand_colour if _COLOUR.match(settings.brand_colour) else "#1d70b8"
+        logo = settings.force_logo_url
+        if logo and not logo.startswith(("https://", "http://", "/")):
+            logo = None
+        return cls(settings.force_name, logo, colour)
+
+
+class WebContext:
+    """Built by create_app; routes reach it as request.app.state.ctx."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine = engine_for(settings.database_url)
+        self.signer: LinkSigner = signer_from_settings(settings)
+        self.key = settings.suppression_secret
+        self.secret = settings.secret_key.get_secret_value().encode()
+        self.policy = Policy.from_settings(settings)
+        self.branding = Branding.from_settings(settings)
+        self.limits = RateLimits.from_settings(settings)
+        self.replays = ReplayGuard.from_settings(settings)
+        self.confirmations = Confirmations(settings, self.signer)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.engine) as session:
+            yield session
+
+    def close(self) -> None:
+        self.confirmations.close()

@@ -1,0 +1,129 @@
+"""Reading the sign-up and manage forms into a validated draft, with one error per field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from broadcast.models import Channel
+from broadcast.settings import Settings
+from broadcast.validation import InvalidRegistrant, RegistrantDraft, parse_registrant
+
+TEXT_FIELDS = ("name", "postcode", "email", "mobile", "landline", "areas")
+LIST_FIELDS = ("channels", "topics", "named_areas")
+CHANNELS = tuple(c.value for c in Channel)
+MAX_LENGTH = 400  # longer than any real value; refuses junk before it reaches the validators
+_AREA_LETTERS = re.compile(r"^([A-Z]{1,2})[0-9]")
+# Which field a validation message is about, when it does not quote the value typed.
+_KEYWORDS = (
+    ("postcode", "postcode"),
+    ("topic", "topics"),
+    ("area", "areas"),
+    ("email", "email"),
+    ("landline", "landline"),
+    ("voice", "landline"),
+    ("sms", "mobile"),
+    ("mobile", "mobile"),
+    ("channel", "channels"),
+    ("name", "name"),
+)
+
+
+@dataclass
+class FormResult:
+    """`values` to show again in the form, `errors` per field (in page order), the `draft`."""
+
+    values: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    draft: RegistrantDraft | None = None
+
+
+def read(form: Mapping[str, Any], getlist: Any) -> dict[str, Any]:
+    """Only strings, trimmed and capped; lists for the checkbox groups."""
+    values: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        raw = form.get(name)
+        values[name] = raw.strip()[:MAX_LENGTH] if isinstance(raw, str) else ""
+    for name in LIST_FIELDS:
+        values[name] = [v for v in getlist(name) if isinstance(v, str)][:50]
+    values["consent"] = form.get("consent") == "yes"
+    return values
+
+
+def postcode_area(postcode: str) -> str | None:
+    """ "SW" for "SW1A 1AA" or "SW1A": the leading letters of the outward code."""
+    match = _AREA_LETTERS.match(postcode.upper())
+    return match[1] if match else None
+
+
+def outside_message(postcode: str, settings: Settings) -> str:
+    return (
+        f"{postcode} is outside the area {settings.force_name} covers. Sign up with the police "
+        f"force for that address instead: find it at {settings.other_forces_url}"
+    )
+
+
+def _field_for(problem: str, values: Mapping[str, Any]) -> str:
+    for name in ("email", "mobile", "landline", "postcode", "name"):
+        if values.get(name) and f"'{values[name]}'" in problem:
+            return name
+    lowered = problem.lower()
+    return next((f for word, f in _KEYWORDS if word in lowered), "name")
+
+
+def parse(
+    values: dict[str, Any], settings: Settings, *, require_consent: bool = True
+) -> FormResult:
+    """Validate a sign-up or amend form; the area check names the force when it fails."""
+    result = FormResult(values)
+    errors: dict[str, str] = {}
+    channels = [c for c in values["channels"] if c in CHANNELS]
+    named = [a for a in values["named_areas"] if a.lower() in settings.named_area_set]
+    fields = {
+        "name": values["name"],
+        "postcode": values["postcode"],
+        "email": values["email"] if Channel.EMAIL in channels else "",
+        "mobile": values["mobile"] if Channel.SMS in channels or values["mobile"] else "",
+        "landline": values["landline"] if Channel.VOICE in channels else "",
+        "channels": ",".join(channels),
+        "areas": ",".join([values["areas"], *named]),
+        "topics": ",".join(values["topics"]),
+    }
+    if not values["postcode"]:
+        errors["postcode"] = "Enter your postcode"
+    if not channels:
+        errors["channels"] = "Choose at least one way to get alerts: text, email or phone call"
+    if require_consent and not values["consent"]:
+        errors["consent"] = "Tick the box to say you agree to get alerts"
+    try:
+        draft = parse_registrant(
+            fields,
+            topics=settings.topic_set,
+            named_areas=settings.named_area_set,
+            region=settings.default_region,
+            require_channels=False,
+        )
+    except InvalidRegistrant as exc:
+        for problem in exc.problems:
+            errors.setdefault(_field_for(problem, fields), problem[0].upper() + problem[1:])
+        draft = None
+    covered = settings.area_postcode_set
+    if draft is not None and covered:
+        if draft.postcode and postcode_area(draft.postcode) not in covered:
+            errors.setdefault("postcode", outside_message(draft.postcode, settings))
+        outside = [
+            a
+            for a in draft.areas
+            if postcode_area(a) is not None and postcode_area(a) not in covered
+        ]
+        if outside:
+            errors.setdefault("areas", outside_message(outside[0], settings))
+    if draft is not None and not draft.areas and draft.postcode:
+        # Follow the home district unless the person chose areas of their own.
+        draft = RegistrantDraft(**{**draft.__dict__, "areas": (draft.postcode.split()[0],)})
+    order = ["name", "postcode", "areas", "topics", "channels", "email", "mobile", "landline"]
+    result.errors = {k: errors[k] for k in [*order, "consent"] if k in errors}
+    result.draft = None if result.errors else draft
+    return result

@@ -1,0 +1,81 @@
+"""Applying a manage-page form: the store's amend, plus double opt-in for anything new.
+
+A channel the registrant unticks is unsubscribed (and its address suppressed) before any address
+changes, so the suppression names the old address. A channel added, or whose address changed,
+goes back to pending and gets a fresh confirmation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broadcast import registrants
+from broadcast.consent import ConsentSource
+from broadcast.models import Channel, ConsentEvent, SubscriptionStatus
+from broadcast.validation import RegistrantDraft
+from broadcast.web.messages import PendingMessage
+from broadcast.web.signup import prepare
+
+LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+ADDRESS_FIELD = {Channel.SMS: ("mobile",), Channel.EMAIL: ("email",)}
+ADDRESS_FIELD[Channel.VOICE] = ("landline", "mobile")
+
+
+def save_changes(
+    ctx: Any, public_id: str, draft: RegistrantDraft, source: ConsentSource
+) -> list[PendingMessage]:
+    """Apply the form; the confirmations to send once committed."""
+    from broadcast.web.routes.common import registrant_by_public_id
+
+    with ctx.session() as session:
+        registrant = registrant_by_public_id(session, public_id)
+        if registrant is None:
+            return []
+        key = ctx.key
+        held = registrants.subscriptions(session=session, registrant_id=registrant.id)
+        before = {c: registrants.address_for(registrant, c) for c in registrants.CHANNELS}
+        dropped = [c for c, s in held.items() if s.status in LIVE and c not in draft.channels]
+        if dropped:
+            registrants.unsubscribe(
+                session=session, registrant=registrant, channels=dropped, source=source, key=key
+            )
+        view = registrants.views(session=session, registrants=[registrant])[0]
+        changed = {
+            f
+            for f in ("name", "postcode", "email", "mobile", "landline")
+            if getattr(draft, f) != getattr(registrant, f)
+        }
+        changed |= {f for f in ("areas", "topics") if set(getattr(draft, f)) != set(view[f])}
+        was_live = {c for c, s in held.items() if s.status in LIVE and c not in dropped}
+        registrants.amend(
+            session=session,
+            registrant=registrant,
+            draft=draft,
+            changed=changed,
+            source=source,
+            key=key,
+            new_channel_status=SubscriptionStatus.PENDING,
+        )
+        to_confirm = [c for c in sorted(draft.channels) if c not in was_live]
+        for channel in sorted(draft.channels & was_live):
+            if registrants.address_for(registrant, channel) != before[channel]:
+                # A new address has to be proved like a new sign-up before alerts go to it.
+                registrants.set_status(
+                    session=session,
+                    registrant=registrant,
+                    channel=channel,
+                    status=SubscriptionStatus.PENDING,
+                    event=ConsentEvent.AMENDED,
+                    source=ConsentSource(source.source, "new address, awaiting confirmation"),
+                    key=key,
+                )
+                to_confirm.append(channel)
+        return [
+            m
+            for c in to_confirm
+            if (
+                m := prepare(
+                    session=session, registrant=registrant, channel=c, key=key, signer=ctx.signer
+                )
+            )
+        ]

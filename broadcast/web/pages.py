@@ -1,0 +1,98 @@
+"""Rendering web pages: the base layout's branding, the CSRF field and the safety headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from broadcast.web import csrf
+from broadcast.web.context import WEB_TEMPLATES, WebContext
+
+templates = Jinja2Templates(directory=str(WEB_TEMPLATES))
+
+# Pages carry personal tokens in their URLs: never cache them, never leak them as a Referer.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+def ctx_of(request: Request) -> WebContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def page(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """Render templates/web/`name` with the branding and a CSRF token for its forms."""
+    ctx = ctx_of(request)
+    cookie, new = csrf.cookie_value(request)
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "brand": ctx.branding,
+            "settings": ctx.settings,
+            "csrf_field": csrf.FIELD,
+            "csrf_token": csrf.token_for(cookie, ctx.secret),
+            **values,
+        },
+        status_code=status,
+        headers=HEADERS,
+    )
+    if new:
+        csrf.set_cookie(response, cookie, ctx.settings.public_url.startswith("https://"))
+    return response
+
+
+def message(
+    request: Request, title: str, text: str, status: int = 200, **values: Any
+) -> HTMLResponse:
+    """A page with just a heading and a paragraph (done, invalid link, too many tries...)."""
+    return page(request, "message.html", status, title=title, text=text, **values)
+
+
+def invalid_link(request: Request, expired: bool) -> HTMLResponse:
+    if expired:
+        return message(
+            request,
+            "This link has expired",
+            "Nothing has been changed. Links in our messages stop working after a while for "
+            "your safety: use the link in a more recent message, or sign up again.",
+            status=400,
+        )
+    return message(
+        request,
+        "This link is not valid",
+        "Nothing has been changed. Check that you copied the whole link from the message, "
+        "or use the link in a more recent message.",
+        status=400,
+    )
+
+
+def too_many(request: Request, wait: float) -> HTMLResponse:
+    minutes = max(1, round(wait / 60))
+    response = message(
+        request,
+        "Too many attempts",
+        f"Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+        status=429,
+    )
+    response.headers["Retry-After"] = str(max(1, int(wait)))
+    return response
+
+
+def csrf_failed(request: Request) -> HTMLResponse:
+    return message(
+        request,
+        "Your form has expired",
+        "For your security we could not accept that form. Go back, reload the page and try again.",
+        status=403,
+    )

@@ -1,0 +1,1 @@
+"""The web app's routes, one small module per page or webhook family."""

@@ -1,0 +1,143 @@
+"""Double opt-in pages: the email link (GET shows a button, POST confirms, so mail scanners that
+follow links confirm nothing) and the SMS code form (enter the code, or ask for a new one)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from broadcast import confirmation
+from broadcast.consent import ConsentSource
+from broadcast.links import InvalidLink, LinkClaims
+from broadcast.models import Channel, Registrant
+from broadcast.web import pages, signup
+from broadcast.web.messages import PendingMessage
+from broadcast.web.routes.common import over_limit, read_post, text
+
+router = APIRouter()
+CHANNEL_WORDS = {"email": "an email", "sms": "a text message", "voice": "a phone call"}
+
+
+def _claims(request: Request, token: str) -> LinkClaims | Response:
+    try:
+        claims = pages.ctx_of(request).signer.verify(token, "confirm")
+    except InvalidLink as exc:
+        return pages.invalid_link(request, exc.expired)
+    if claims.channel not in (Channel.EMAIL, Channel.SMS):
+        return pages.invalid_link(request, expired=False)
+    return claims
+
+
+def _code_page(request: Request, token: str, status: int = 200, **values: object) -> Response:
+    also = [c for c in request.query_params.get("also", "").split(",") if c in CHANNEL_WORDS]
+    return pages.page(
+        request,
+        "code.html",
+        status,
+        token=token,
+        also=[CHANNEL_WORDS[c] for c in also],
+        **values,
+    )
+
+
+@router.get("/confirm/{token}")
+def confirm_page(request: Request, token: str) -> Response:
+    claims = _claims(request, token)
+    if isinstance(claims, Response):
+        return claims
+    if claims.channel == Channel.SMS:
+        return _code_page(request, token)
+    return pages.page(request, "confirm_email.html", token=token)
+
+
+@router.post("/confirm/{token}")
+async def confirm(request: Request, token: str) -> Response:
+    claims = _claims(request, token)
+    if isinstance(claims, Response):
+        return claims
+    posted = await read_post(request)
+    if posted.form is None:
+        return posted.refusal  # type: ignore[return-value]
+    ctx = pages.ctx_of(request)
+    if text(posted.form, "action") == "resend" and claims.channel == Channel.SMS:
+        wait = over_limit(ctx, [f"resend:{claims.public_id}"])
+        if wait:
+            return pages.too_many(request, wait)
+        message = await run_in_threadpool(_resend, ctx, claims.public_id)
+        if message is not None:
+            await run_in_threadpool(ctx.confirmations.send, message)
+        return _code_page(request, token, notice="We have sent you a new code.")
+    wait = ctx.limits.per_code.try_acquire(claims.public_id)
+    if wait:
+        return pages.too_many(request, wait)
+    secret = token if claims.channel == Channel.EMAIL else text(posted.form, "code")
+    failure = await run_in_threadpool(_verify, ctx, claims, secret)
+    if failure is None:
+        return pages.page(
+            request,
+            "confirmed.html",
+            channel=CHANNEL_WORDS[claims.channel or "email"],
+            manage_url=ctx.signer.url(claims.public_id, "manage"),
+        )
+    if claims.channel == Channel.EMAIL:
+        return pages.message(
+            request,
+            "This link has already been used or has expired"
+            if failure != "wrong"
+            else "This link is not valid",
+            "Nothing has been changed. If you have already confirmed, you will get alerts. "
+            "Otherwise, sign up again to get a new link.",
+            status=400,
+        )
+    errors = {
+        "wrong": "That code is not right. Check the text message and try again.",
+        "locked": "Too many wrong codes. Ask for a new code below.",
+        "expired": "That code has expired. Ask for a new code below, or sign up again.",
+        "not-pending": "That code is not right. Check the text message and try again.",
+    }
+    return _code_page(request, token, 400, error=errors[failure])
+
+
+def _registrant(session, public_id: str) -> Registrant | None:  # type: ignore[no-untyped-def]
+    return session.scalars(
+        select(Registrant).where(Registrant.public_id == public_id, Registrant.erased_at.is_(None))
+    ).first()
+
+
+def _verify(ctx, claims: LinkClaims, secret: str) -> str | None:  # type: ignore[no-untyped-def]
+    """None when confirmed, else why not. Unknown sign-ups fail exactly like a wrong code."""
+    source = ConsentSource("web", detail=f"confirmed by {claims.channel}")
+    with ctx.session() as session:
+        registrant = _registrant(session, claims.public_id)
+        if registrant is None:
+            return "wrong"
+        try:
+            confirmation.verify(
+                session=session,
+                registrant=registrant,
+                channel=claims.channel,
+                secret=secret,
+                key=ctx.key,
+                source=source,
+                policy=ctx.policy,
+            )
+        except confirmation.ConfirmationFailed as exc:
+            return exc.reason
+    return None
+
+
+def _resend(ctx, public_id: str) -> PendingMessage | None:  # type: ignore[no-untyped-def]
+    with ctx.session() as session:
+        registrant = _registrant(session, public_id)
+        if registrant is None:
+            return None
+        return signup.prepare(
+            session=session,
+            registrant=registrant,
+            channel=Channel.SMS,
+            key=ctx.key,
+            signer=ctx.signer,
+        )

@@ -1,0 +1,84 @@
+"""The sign-up form: GET shows it, POST validates, registers pending channels and sends the
+confirmations, then shows the same next page whatever the addresses' history (no enumeration)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from broadcast.consent import ConsentSource
+from broadcast.models import Channel
+from broadcast.web import forms, pages, signup
+from broadcast.web.limits import contact_key
+from broadcast.web.routes.common import over_limit, read_post
+
+router = APIRouter()
+
+
+def _form_page(request: Request, result: forms.FormResult, status: int = 200) -> Response:
+    ctx = pages.ctx_of(request)
+    return pages.page(
+        request,
+        "subscribe.html",
+        status,
+        values=result.values,
+        errors=result.errors,
+        topics=sorted(ctx.settings.topic_set),
+        named_areas=sorted(ctx.settings.named_area_set),
+        wording_version=ctx.settings.consent_wording_version,
+    )
+
+
+@router.get("/", include_in_schema=False)
+def home() -> Response:
+    return RedirectResponse("/subscribe", status_code=303)
+
+
+@router.get("/subscribe")
+def subscribe_form(request: Request) -> Response:
+    empty = forms.read({}, lambda _name: [])
+    empty["channels"] = ["email"]
+    return _form_page(request, forms.FormResult(empty))
+
+
+@router.post("/subscribe")
+async def subscribe(request: Request) -> Response:
+    posted = await read_post(request)
+    if posted.form is None:
+        return posted.refusal  # type: ignore[return-value]
+    ctx = pages.ctx_of(request)
+    values = forms.read(posted.form, posted.form.getlist)
+    result = forms.parse(values, ctx.settings)
+    if result.draft is None:
+        return _form_page(request, result, status=400)
+    draft = result.draft
+    wait = over_limit(ctx, [contact_key(a, ctx.secret) for a in draft.addresses().values()])
+    if wait:
+        return pages.too_many(request, wait)
+    source = ConsentSource(
+        "web", detail="sign-up form", wording_version=ctx.settings.consent_wording_version
+    )
+
+    def register() -> signup.SignupOutcome:
+        with ctx.session() as session:
+            return signup.subscribe(
+                session=session, draft=draft, source=source, key=ctx.key, signer=ctx.signer
+            )
+
+    try:
+        outcome = await run_in_threadpool(register)
+    except IntegrityError:
+        # Two sign-ups with the same address at the same moment: the other one won.
+        outcome = signup.SignupOutcome(
+            signup.new_public_id() if Channel.SMS in draft.channels else None
+        )
+    await run_in_threadpool(ctx.confirmations.send_all, outcome.messages)
+    channels = sorted(draft.channels)
+    if outcome.code_public_id is not None:
+        token = ctx.signer.token(outcome.code_public_id, "confirm", Channel.SMS)
+        others = ",".join(c for c in channels if c != Channel.SMS)
+        return RedirectResponse(f"/confirm/{token}?also={others}", status_code=303)
+    return pages.page(request, "check.html", channels=channels)

@@ -1,0 +1,155 @@
+"""Sign-up and re-confirmation: the web app's use of the store and double opt-in.
+
+No enumeration: `subscribe` does the same visible thing whether the addresses are new, already
+registered or suppressed; only the messages that go out differ, and they go to the addresses'
+owners. Confirmations are sent after the transaction commits, so a slow provider never holds a
+database connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlmodel import Session
+
+from broadcast import confirmation, registrants, suppression
+from broadcast.consent import ConsentSource
+from broadcast.links import LinkSigner
+from broadcast.models import (
+    Channel,
+    ConsentEvent,
+    Registrant,
+    SubscriptionStatus,
+    new_public_id,
+)
+from broadcast.validation import RegistrantDraft
+from broadcast.web.messages import PendingMessage
+
+OWN_OPT_OUTS = ("unsubscribed", "erased")
+REOPENABLE = (None, SubscriptionStatus.PENDING, SubscriptionStatus.UNSUBSCRIBED)
+
+
+@dataclass
+class SignupOutcome:
+    """`code_public_id`: whose SMS code the follow-up page asks for (a decoy when none was sent,
+    so the page looks the same either way)."""
+
+    code_public_id: str | None
+    messages: list[PendingMessage] = field(default_factory=list)
+
+
+def prepare(
+    *, session: Session, registrant: Registrant, channel: str, key: bytes, signer: LinkSigner
+) -> PendingMessage | None:
+    """Issue a fresh code / link / call for a pending channel; the message to send, or None."""
+    sub = confirmation.pending(session=session, registrant=registrant, channel=channel)
+    address = registrants.address_for(registrant, channel)
+    if sub is None or address is None:
+        return None
+    session.flush()
+    code = token = None
+    if channel == Channel.SMS:
+        code = confirmation.new_code()
+    elif channel == Channel.EMAIL:
+        token = signer.token(registrant.public_id, "confirm", Channel.EMAIL)
+    confirmation.issue(session=session, subscription=sub, secret=code or token, key=key)
+    return PendingMessage(
+        registrant.public_id,
+        channel,
+        address,
+        registrant.name or "",
+        registrant.language,
+        code=code,
+        confirm_token=token,
+    )
+
+
+def _owner(session: Session, draft: RegistrantDraft) -> Registrant | None:
+    given = [a for a in (draft.email, draft.mobile, draft.landline) if a]
+    clauses = [Registrant.email.in_(given), Registrant.mobile.in_(given)]
+    clauses.append(Registrant.landline.in_(given))
+    return session.scalars(select(Registrant).where(or_(*clauses))).first()
+
+
+def reopen(
+    *, session: Session, registrant: Registrant, channel: str, source: ConsentSource, key: bytes
+) -> bool:
+    """Make a channel pending again for a fresh confirmation; False if it must stay as it is
+    (already active, or suppressed for a reason that is not the person's own opt-out)."""
+    assert registrant.id is not None
+    sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(channel)
+    status = sub.status if sub is not None else None
+    address = registrants.address_for(registrant, channel)
+    if status not in REOPENABLE or address is None:
+        return False
+    if status == SubscriptionStatus.PENDING:
+        return True
+    reason = suppression.suppression_reason(
+        session=session, channel=channel, address=address, key=key
+    )
+    if reason is not None and reason not in OWN_OPT_OUTS:
+        return False
+    registrants.set_status(
+        session=session,
+        registrant=registrant,
+        channel=channel,
+        status=SubscriptionStatus.PENDING,
+        event=ConsentEvent.RESUBSCRIBED if sub is not None else ConsentEvent.SUBSCRIBED,
+        source=source,
+        key=key,
+    )
+    return True
+
+
+def subscribe(
+    *,
+    session: Session,
+    draft: RegistrantDraft,
+    source: ConsentSource,
+    key: bytes,
+    signer: LinkSigner,
+) -> SignupOutcome:
+    """Register `draft` with every channel pending and prepare the confirmations."""
+    owner = _owner(session, draft)
+    targets: list[tuple[Registrant, str]] = []
+    if owner is not None:
+        # Someone already holds (some of) these addresses: only their owner's matching channels
+        # are (re)confirmed, to the owner's own addresses; nothing else about them changes.
+        for channel in sorted(draft.channels):
+            address = draft.address_for(channel)
+            if address is None or registrants.address_for(owner, channel) != address:
+                continue
+            if reopen(session=session, registrant=owner, channel=channel, source=source, key=key):
+                targets.append((owner, channel))
+    else:
+        addresses = draft.addresses()
+        blocked = suppression.suppressed_among(
+            connection=session.connection(), pairs=addresses.items(), key=key
+        )
+        if all(reason in OWN_OPT_OUTS for reason in blocked.values()):
+            # A person's own new sign-up undoes their earlier opt-out or erasure; it stays
+            # pending (no alerts) until they confirm. Bounces and other suppressions stay.
+            for channel, address in addresses.items():
+                suppression.lift(session=session, channel=channel, address=address, key=key)
+            created = registrants.add_registrant(
+                session=session,
+                draft=draft,
+                source=source,
+                key=key,
+                status=SubscriptionStatus.PENDING,
+            )
+            targets = [(created, channel) for channel in sorted(draft.channels)]
+    messages = [
+        m
+        for registrant, channel in targets
+        if (
+            m := prepare(
+                session=session, registrant=registrant, channel=channel, key=key, signer=signer
+            )
+        )
+    ]
+    code_for = next((m.public_id for m in messages if m.channel == Channel.SMS), None)
+    if code_for is None and Channel.SMS in draft.channels:
+        code_for = new_public_id()
+    return SignupOutcome(code_for, messages)

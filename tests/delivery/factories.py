@@ -1,0 +1,101 @@
+"""Build registrants and runtimes for delivery tests, in bulk and without the CLI."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from broadcast.bulk import bulk_insert, bulk_insert_returning_ids
+from broadcast.channels import Channel, ChannelError, OutboundMessage, SendResult
+from broadcast.models import (
+    ConsentLedgerEntry,
+    Registrant,
+    RegistrantArea,
+    RegistrantTopic,
+    Subscription,
+    utcnow,
+)
+
+
+@dataclass
+class Person:
+    areas: Sequence[str] = ("SW1A",)
+    topics: Sequence[str] = ()
+    channels: Sequence[str] = ("sms", "email", "voice")
+    status: str = "active"
+    imported_from: str | None = None
+    name: str = "Alex Example"
+
+
+def add_people(engine: Engine, people: Sequence[Person]) -> list[int]:
+    """Insert registrants with numbers/emails derived from their position; their ids."""
+    now = utcnow()
+    with engine.begin() as conn:
+        start = conn.exec_driver_sql("SELECT count(*) FROM registrant").scalar_one()
+        rows = [
+            {
+                "public_id": f"{start + i:032x}",
+                "name": p.name,
+                "email": f"person{start + i}@example.org",
+                "mobile": f"+447700{900000 + start + i:06d}",
+                "landline": None,
+                "language": "en",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, p in enumerate(people)
+        ]
+        ids = bulk_insert_returning_ids(conn, Registrant.__table__, rows)
+        subs, areas, topics, ledger = [], [], [], []
+        for rid, p in zip(ids, people, strict=True):
+            for channel in p.channels:
+                subs.append(
+                    {
+                        "registrant_id": rid,
+                        "channel": channel,
+                        "status": p.status,
+                        "updated_at": now,
+                        "confirmation_attempts": 0,
+                    }
+                )
+                if p.imported_from:
+                    ledger.append(
+                        {
+                            "registrant_id": rid,
+                            "event": "imported",
+                            "channel": channel,
+                            "source": "csv-import",
+                            "source_detail": p.imported_from,
+                            "occurred_at": now,
+                        }
+                    )
+            areas += [{"registrant_id": rid, "area": a} for a in p.areas]
+            topics += [{"registrant_id": rid, "topic": t} for t in p.topics]
+        bulk_insert(conn, Subscription.__table__, subs)
+        bulk_insert(conn, RegistrantArea.__table__, areas)
+        bulk_insert(conn, RegistrantTopic.__table__, topics)
+        bulk_insert(conn, ConsentLedgerEntry.__table__, ledger)
+    return ids
+
+
+@dataclass
+class RecordingChannel(Channel):
+    """Keeps every message; `failures` maps a recipient to the error to raise for it."""
+
+    name: str = "sms"  # type: ignore[assignment]
+    sent: list[OutboundMessage] = field(default_factory=list)
+    failures: dict[str, Callable[[], ChannelError]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        failure = self.failures.get(message.to)
+        if failure is not None:
+            raise failure()
+        with self._lock:
+            self.sent.append(message)
+            return SendResult(f"REC{message.delivery_id}", "queued")

@@ -1,0 +1,134 @@
+"""Planning and delivering chunks with recording channels, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from broadcast import alerts
+from broadcast.channels import PermanentChannelError, TransientChannelError
+from broadcast.delivery import deliver_chunk
+from broadcast.dispatch import RecordingDispatcher
+from broadcast.models import Delivery, Subscription
+from broadcast.planning import Targeting
+from tests.delivery.factories import Person, add_people
+
+VARS = {"headline": "Road closed", "message": "Avoid the high street tonight."}
+
+
+def _send(rt, targeting, channels=("sms", "email", "voice"), **kwargs):  # type: ignore[no-untyped-def]
+    dispatcher = RecordingDispatcher()
+    alert = alerts.create_alert(
+        rt, "community-alert", VARS, channels, targeting, operator="pc-test", **kwargs
+    )
+    alerts.send_alert(rt, dispatcher, alert)
+    return alert, dispatcher
+
+
+def _drain(rt, dispatcher) -> None:  # type: ignore[no-untyped-def]
+    while chunks := dispatcher.take():
+        for chunk in chunks:
+            outcome = deliver_chunk(rt, chunk)
+            if outcome.retry_after is not None:
+                dispatcher.enqueue([chunk])
+
+
+def _states(rt, alert_id):  # type: ignore[no-untyped-def]
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(Delivery.channel, Delivery.state).where(Delivery.alert_id == alert_id)
+        )
+        return Counter(f"{c}:{s}" for c, s in rows)
+
+
+def test_targeting_districts_sectors_named_topics_and_all(runtime) -> None:  # type: ignore[no-untyped-def]
+    # Given people following a district, a sector inside it, another district, a named area
+    add_people(
+        runtime.engine,
+        [
+            Person(areas=["SW1A"], topics=["fraud"]),
+            Person(areas=["SW1A 1"], topics=["burglary"]),
+            Person(areas=["SW1B"]),
+            Person(areas=["SW1A 2"], status="unsubscribed"),
+            Person(areas=["oakfield-estate"], topics=["fraud"]),
+        ],
+    )
+    count = lambda t: alerts.preview_alert(runtime, "community-alert", VARS, ("sms",), t).recipients["sms"]  # noqa: E731,E501
+    # Then a district alert reaches the district and its sectors' followers (active only)
+    assert count(Targeting(areas=("SW1A",))) == 2
+    # a sector alert reaches that sector's and its district's followers, not other sectors
+    assert count(Targeting(areas=("SW1A 1",))) == 2
+    assert count(Targeting(areas=("SW1A 9",))) == 1
+    assert count(Targeting(areas=("oakfield-estate",))) == 1
+    assert count(Targeting(areas=("SW1A", "oakfield-estate"), topics=("fraud",))) == 2
+    assert count(Targeting(everyone=True)) == 4
+
+
+def test_every_recipient_once_per_channel_and_repeat_chunks_do_nothing(
+    runtime, channels
+) -> None:  # type: ignore[no-untyped-def]
+    runtime.settings.delivery_chunk_size = 7
+    add_people(runtime.engine, [Person() for _ in range(40)] + [Person(channels=("email",))])
+    alert, dispatcher = _send(runtime, Targeting(areas=("SW1A",)))
+    chunks = [c for c, _ in dispatcher.chunks]
+    assert len(chunks) == 6 + 6 + 6
+    _drain(runtime, dispatcher)
+    # When every chunk is delivered a second time (a redelivered queue message)
+    for chunk in chunks:
+        assert deliver_chunk(runtime, chunk).sent == 0
+    # Then each (registrant, channel) was sent exactly once, with a personal manage link
+    assert len(channels["sms"].sent) == 40 and len(channels["email"].sent) == 41
+    assert len({m.to for m in channels["email"].sent}) == 41
+    sms = channels["sms"].sent[0]
+    assert "/manage/" in sms.body and sms.units >= 1
+    assert _states(runtime, alert.id) == {"sms:sent": 40, "email:sent": 41, "voice:sent": 40}
+    assert alerts.get_alert(runtime, alert.id).status == "done"
+
+
+def test_failure_classes(runtime, channels) -> None:  # type: ignore[no-untyped-def]
+    ids = add_people(runtime.engine, [Person(channels=("sms",)) for _ in range(5)])
+    numbers = [f"+447700{900000 + i:06d}" for i in range(5)]
+    sms = channels["sms"]
+    sms.failures[numbers[0]] = lambda: PermanentChannelError("invalid To number", code="21211")
+    sms.failures[numbers[1]] = lambda: PermanentChannelError("STOP", code="21610", suppress=True)
+    sms.failures[numbers[2]] = lambda: TransientChannelError("timed out", maybe_sent=True)
+    sms.failures[numbers[3]] = lambda: TransientChannelError("503", code="20503")
+    alert, dispatcher = _send(runtime, Targeting(everyone=True), channels=("sms",))
+    _drain(runtime, dispatcher)
+    with runtime.engine.connect() as conn:
+        rows = {
+            r.registrant_id: r
+            for r in conn.execute(select(Delivery).where(Delivery.alert_id == alert.id))
+        }
+        sub = conn.execute(
+            select(Subscription.status).where(Subscription.registrant_id == ids[1])
+        ).scalar_one()
+    assert rows[ids[0]].state == "undeliverable" and rows[ids[0]].error_code == "21211"
+    assert rows[ids[1]].state == "undeliverable" and sub == "suppressed"
+    assert rows[ids[2]].state == "in-doubt" and rows[ids[2]].attempts == 1
+    # transient: retried with backoff until attempts ran out, then failed with the reason
+    assert rows[ids[3]].state == "failed" and "503" in rows[ids[3]].error_text
+    assert rows[ids[3]].attempts == runtime.settings.delivery_max_attempts
+    assert rows[ids[4]].state == "sent"
+    # A later alert does not go to the suppressed number at all
+    alert2, dispatcher = _send(runtime, Targeting(everyone=True), channels=("sms",))
+    assert alerts.delivery_counts(runtime, alert2.id) == {"sms": 4}
+    # retry-failed queues the transient failure again, and only it
+    sms.failures.pop(numbers[3])
+    assert alerts.retry_failed(runtime, dispatcher, alert.id) == 1
+
+
+def test_cancel_and_expiry(runtime, channels) -> None:  # type: ignore[no-untyped-def]
+    add_people(runtime.engine, [Person(channels=("sms",)) for _ in range(10)])
+    alert, dispatcher = _send(runtime, Targeting(everyone=True), channels=("sms",))
+    assert alerts.cancel_alert(runtime, alert.id) == 10
+    _drain(runtime, dispatcher)
+    assert channels["sms"].sent == []
+    assert _states(runtime, alert.id) == {"sms:cancelled": 10}
+    expired, dispatcher = _send(
+        runtime, Targeting(everyone=True), channels=("sms",), expires=timedelta(seconds=-1)
+    )
+    _drain(runtime, dispatcher)
+    assert _states(runtime, expired.id) == {"sms:expired": 10}

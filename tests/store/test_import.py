@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from bench.registrant_data import write_registrants_csv
+from broadcast import registrants as store
+from broadcast.consent import ConsentSource
+from broadcast.errors import InvalidInput
+from broadcast.importer import ImportOptions, import_registrants
+from broadcast.models import ConsentLedgerEntry, Registrant, Subscription
+from tests.store.conftest import KEY
+
+HEADER = "name,email,mobile,landline,postcode,channels,areas,topics,consented_at,source"
+GOOD = [
+    "Amira Khan,amira@example.com,07911 123456,,SW1A 1AA,sms;email,SW1A,burglary,2006-05-01,PMB",
+    "Ben Jones,ben@example.org,,020 7946 0123,SE1 7PB,voice,SE1,fraud;burglary,01/02/2007,PMB",
+]
+BAD = [
+    "Bad Phone,bp@example.com,0791,,SW1A 1AA,sms,SW1A,burglary,,PMB",  # line 4
+    "Landline SMS,ls@example.com,,020 7946 0999,SW1A 1AA,sms,SW1A,burglary,,PMB",  # line 5
+    "Bad Email,not-an-email,07920 111111,,SW1A 1AA,email,SW1A,burglary,,PMB",  # line 6
+    "Bad Postcode,pc@example.com,07920 222222,,NOWHERE,email,SW1A,burglary,,PMB",  # line 7
+    "Duplicate,AMIRA@example.com,,,SW1A 1AA,email,SW1A,burglary,,PMB",  # line 8
+]
+
+
+def options(**overrides: object) -> ImportOptions:
+    values = {"topics": frozenset({"burglary", "fraud"}), "named_areas": frozenset(),
+              "region": "GB", "key": KEY, "operator": "pc-import"}
+    values.update(overrides)
+    return ImportOptions(**values)  # type: ignore[arg-type]
+
+
+def write(tmp_path: Path, lines: list[str], *, name: str = "pmb.csv", encoding: str = "utf-8",
+          newline: str = "\n") -> Path:
+    path = tmp_path / name
+    path.write_bytes(newline.join([HEADER, *lines, ""]).encode(encoding))
+    return path
+
+
+def count(engine: Engine, model: type) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_good_rows_are_imported_with_their_consent_and_bad_rows_reported(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Given a transfer file with good rows and every kind of bad row
+    path = write(tmp_path, GOOD + BAD)
+    rejects = tmp_path / "rejects.csv"
+    # When it is imported
+    report = import_registrants(engine=engine, path=path, options=options(), rejects_path=rejects)
+    # Then the good rows are in, with active channels, and each bad row says why, by line
+    assert (report.rows, report.created, len(report.rejected)) == (7, 2, 5)
+    reasons = {row.line: " ".join(r) for row, r in report.rejected}
+    assert "not a valid UK phone number" in reasons[4]
+    assert "landline given for SMS" in reasons[5]
+    assert "not a valid email address" in reasons[6]
+    assert "not a valid UK postcode" in reasons[7]
+    assert "duplicate inside the file (same contact as line 2)" in reasons[8]
+    with open(rejects, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["line"] for r in rows] == ["4", "5", "6", "7", "8"]
+    assert rows[0]["name"] == "Bad Phone"
+    with Session(engine) as session:
+        ben = store.find_registrant(session=session, ref="020 7946 0123")
+        assert store.views(session=session, registrants=[ben])[0]["channels"] == {
+            "voice": "active"}
+        events = session.scalars(select(ConsentLedgerEntry)).all()
+    assert {(e.event, e.channel) for e in events} == {
+        ("imported", "sms"), ("imported", "email"), ("imported", "voice")}
+    assert {(e.source, e.source_detail, e.origin) for e in events} == {
+        ("csv-import", "pmb.csv", "PMB")}
+    assert all(e.operator == "pc-import" and e.consented_at is not None for e in events)
+
+
+def test_rerunning_an_interrupted_import_creates_no_duplicates(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Given a file of which only the first part got in before an interruption
+    full = write_registrants_csv(tmp_path / "full.csv", 300)
+    lines = full.read_text().splitlines()
+    part = tmp_path / "part.csv"
+    part.write_text("\n".join(lines[:121]) + "\n")
+    import_registrants(engine=engine, path=part, options=options(batch_size=50, topics=frozenset()))
+    # When the whole file is imported again
+    report = import_registrants(engine=engine, path=full, options=options(batch_size=50, topics=frozenset()))
+    # Then only the missing rows are created and nothing is duplicated
+    assert (report.created, report.unchanged, len(report.rejected)) == (180, 120, 0)
+    assert count(engine, Registrant) == 300
+    again = import_registrants(engine=engine, path=full, options=options(batch_size=50, topics=frozenset()))
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 300)
+    assert count(engine, Registrant) == 300
+
+
+def test_a_changed_row_updates_the_existing_registrant(engine: Engine, tmp_path: Path) -> None:
+    import_registrants(engine=engine, path=write(tmp_path, GOOD[:1]), options=options())
+    changed = GOOD[0].replace("Amira Khan", "Amira Khan-Smith").replace("sms;email",
+                                                                        "sms;email;voice")
+    report = import_registrants(engine=engine, path=write(tmp_path, [changed], name="v2.csv"),
+                                options=options())
+    assert (report.created, report.updated) == (0, 1)
+    with Session(engine) as session:
+        amira = store.find_registrant(session=session, ref="amira@example.com")
+        assert amira.name == "Amira Khan-Smith"
+        assert set(store.subscriptions(session=session, registrant_id=amira.id)) == {
+            "sms", "email", "voice"}
+
+
+def test_dry_run_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    report = import_registrants(engine=engine, path=write(tmp_path, GOOD + BAD),
+                                options=options(dry_run=True))
+    assert (report.created, len(report.rejected), report.dry_run) == (2, 5, True)
+    assert count(engine, Registrant) == 0
+    assert count(engine, Subscription) == 0
+    assert count(engine, ConsentLedgerEntry) == 0
+
+
+def test_suppressed_addresses_are_rejected(engine: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    import_registrants(engine=engine, path=path, options=options())
+    with Session(engine) as session:
+        amira = store.find_registrant(session=session, ref="amira@example.com")
+        store.unsubscribe(session=session, registrant=amira, channels=["sms"], key=KEY,
+                          source=ConsentSource("cli"))
+        store.erase(session=session, registrant=amira, key=KEY, source=ConsentSource("cli"))
+        session.commit()
+    report = import_registrants(engine=engine, path=path, options=options())
+    assert [(row.line, reasons) for row, reasons in report.rejected] == [
+        (2, ["suppressed address for email, sms"])]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "newline"), [("utf-8-sig", "\r\n"), ("utf-8", "\r\n"), ("utf-8-sig", "\n")]
+)
+def test_bom_and_windows_line_endings(
+    engine: Engine, tmp_path: Path, encoding: str, newline: str
+) -> None:
+    path = write(tmp_path, GOOD, encoding=encoding, newline=newline)
+    report = import_registrants(engine=engine, path=path, options=options())
+    assert (report.created, report.rejected) == (2, [])
+
+
+def test_extra_columns_are_ignored_with_a_warning(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "extra.csv"
+    path.write_text(HEADER + ",shoe_size\n" + GOOD[0] + ",9\n")
+    report = import_registrants(engine=engine, path=path, options=options())
+    assert report.ignored_columns == ["shoe_size"] and report.created == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not a CSV file"),
+        ("name;email\nJo;jo@example.com\n".encode(), "does not look like a registrant CSV"),
+        ("name,email,channels\nJosé,j@example.com,email\n".encode("latin-1"), "not UTF-8"),
+        (b"", "is empty"),
+        (b'name,email,channels\n"unterminated,jo@example.com,email\n', "not a valid CSV"),
+    ],
+)
+def test_a_file_that_is_not_a_registrant_csv_is_refused_clearly(
+    engine: Engine, tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "input.csv"
+    path.write_bytes(content)
+    with pytest.raises(InvalidInput, match=message):
+        import_registrants(engine=engine, path=path, options=options())
+    assert count(engine, Registrant) == 0
+
+
+def test_parallel_validation_gives_the_same_result(engine: Engine, tmp_path: Path) -> None:
+    # Given a file big enough to be validated by worker processes, with a bad row inside
+    path = write_registrants_csv(tmp_path / "big.csv", 20_500)
+    with path.open("a") as handle:
+        handle.write("Bad Row,bad@,07911,,XX,sms,SW1A,burglary,,PMB\n")
+    report = import_registrants(engine=engine, path=path, options=options(
+        workers=2, topics=frozenset()))
+    assert report.created == 20_500
+    assert [row.line for row, _ in report.rejected] == [20_502]
