@@ -55,7 +55,9 @@ def test_targeting_districts_sectors_named_topics_and_all(runtime) -> None:  # t
             Person(areas=["oakfield-estate"], topics=["fraud"]),
         ],
     )
-    count = lambda t: alerts.preview_alert(runtime, "community-alert", VARS, ("sms",), t).recipients["sms"]  # noqa: E731,E501
+    count = lambda t: alerts.preview_alert(
+        runtime, "community-alert", VARS, ("sms",), t
+    ).recipients["sms"]  # noqa: E731,E501
     # Then a district alert reaches the district and its sectors' followers (active only)
     assert count(Targeting(areas=("SW1A",))) == 2
     # a sector alert reaches that sector's and its district's followers, not other sectors
@@ -66,9 +68,7 @@ def test_targeting_districts_sectors_named_topics_and_all(runtime) -> None:  # t
     assert count(Targeting(everyone=True)) == 4
 
 
-def test_every_recipient_once_per_channel_and_repeat_chunks_do_nothing(
-    runtime, channels
-) -> None:  # type: ignore[no-untyped-def]
+def test_every_recipient_once_per_channel_and_repeat_chunks_do_nothing(runtime, channels) -> None:  # type: ignore[no-untyped-def]
     runtime.settings.delivery_chunk_size = 7
     add_people(runtime.engine, [Person() for _ in range(40)] + [Person(channels=("email",))])
     alert, dispatcher = _send(runtime, Targeting(areas=("SW1A",)))
