@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlmodel import Session
 
 from broadcast import consent, contacts, suppression
@@ -278,6 +278,38 @@ def views(*, session: Session, registrants: list[Registrant]) -> list[dict[str, 
     ]
 
 
+def _filtered(
+    statement: Any, area: str | None, topic: str | None, channel: str | None, status: str | None
+) -> Any:
+    statement = statement.where(Registrant.erased_at.is_(None))
+    if area:
+        areas = select(RegistrantArea.registrant_id).where(RegistrantArea.area == area)
+        statement = statement.where(Registrant.id.in_(areas))
+    if topic:
+        topics = select(RegistrantTopic.registrant_id).where(RegistrantTopic.topic == topic)
+        statement = statement.where(Registrant.id.in_(topics))
+    if channel or status:
+        sub = select(Subscription.registrant_id)
+        if channel:
+            sub = sub.where(Subscription.channel == channel)
+        if status:
+            sub = sub.where(Subscription.status == status)
+        statement = statement.where(Registrant.id.in_(sub))
+    return statement
+
+
+def count_matching(
+    *,
+    session: Session,
+    area: str | None = None,
+    topic: str | None = None,
+    channel: str | None = None,
+    status: str | None = None,
+) -> int:
+    statement = _filtered(select(func.count(Registrant.id)), area, topic, channel, status)
+    return session.scalar(statement) or 0
+
+
 def iter_views(
     *,
     session: Session,
@@ -288,26 +320,7 @@ def iter_views(
     page_size: int = 1000,
 ) -> Iterator[dict[str, Any]]:
     """Stream matching registrants page by page (keyset on id) so memory stays flat."""
-    statement = select(Registrant).where(Registrant.erased_at.is_(None))
-    if area:
-        statement = statement.where(
-            Registrant.id.in_(
-                select(RegistrantArea.registrant_id).where(RegistrantArea.area == area)
-            )
-        )
-    if topic:
-        statement = statement.where(
-            Registrant.id.in_(
-                select(RegistrantTopic.registrant_id).where(RegistrantTopic.topic == topic)
-            )
-        )
-    if channel or status:
-        sub = select(Subscription.registrant_id)
-        if channel:
-            sub = sub.where(Subscription.channel == channel)
-        if status:
-            sub = sub.where(Subscription.status == status)
-        statement = statement.where(Registrant.id.in_(sub))
+    statement = _filtered(select(Registrant), area, topic, channel, status)
     last_id = 0
     while True:
         page = list(

@@ -6,6 +6,8 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -157,12 +159,16 @@ def list_registrants(
 
     area = normalise_area(area, settings.named_area_set) if area else None
     topic = normalise_topic(topic, settings.topic_set) if topic else None
-    with common.session() as session:
-        rows = store.iter_views(
-            session=session, area=area, topic=topic, channel=channel, status=status
-        )
+    filters = {"area": area, "topic": topic, "channel": channel, "status": status}
+    with common.session() as session, _export_progress(output_format) as progress:
+        rows = store.iter_views(session=session, **filters)
         if limit:
             rows = (row for i, row in zip(range(limit), rows, strict=False))
+        if progress is not None:
+            total = store.count_matching(session=session, **filters)
+            rows = progress.track(
+                rows, total=min(total, limit) if limit else total, description="exporting"
+            )
         if output_format == "json":
             _write_json_array(rows)
         elif output_format == "csv":
@@ -209,6 +215,24 @@ def list_registrants(
                     ", ".join(f"{c}:{s}" for c, s in row["channels"].items()),
                 )
             common.console.print(table)
+
+
+@contextmanager
+def _export_progress(output_format: str) -> Iterator[Progress | None]:
+    """A progress bar on stderr for CSV/JSON exports when a person is watching (stdout may be a
+    file, so the bar never mixes with the data)."""
+    if output_format == "table" or not common.err_console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=common.err_console,
+        transient=True,
+    ) as progress:
+        yield progress
 
 
 def _write_json_array(rows) -> None:  # type: ignore[no-untyped-def]
