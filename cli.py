@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from broadcast.cli import common, registrants, sms
+from broadcast.cli import alerts, common, registrants, sms
 from broadcast.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -17,6 +17,17 @@ app = typer.Typer(
 )
 app.add_typer(registrants.app, name="registrants")
 app.add_typer(sms.app, name="sms")
+app.add_typer(alerts.app, name="alert")
+
+
+def _worker_backend(rt):  # type: ignore[no-untyped-def]
+    # Imported on use: only alert commands need Dramatiq, and the core never imports it.
+    from workers.embedded import backend
+
+    return backend(rt)
+
+
+alerts.set_backend(_worker_backend)
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")

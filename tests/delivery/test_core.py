@@ -55,9 +55,10 @@ def test_targeting_districts_sectors_named_topics_and_all(runtime) -> None:  # t
             Person(areas=["oakfield-estate"], topics=["fraud"]),
         ],
     )
-    count = lambda t: alerts.preview_alert(
-        runtime, "community-alert", VARS, ("sms",), t
-    ).recipients["sms"]  # noqa: E731,E501
+
+    def count(t: Targeting) -> int:
+        return alerts.preview_alert(runtime, "community-alert", VARS, ("sms",), t).recipients["sms"]
+
     # Then a district alert reaches the district and its sectors' followers (active only)
     assert count(Targeting(areas=("SW1A",))) == 2
     # a sector alert reaches that sector's and its district's followers, not other sectors

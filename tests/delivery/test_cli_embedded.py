@@ -1,0 +1,71 @@
+"""`broadcast alert ...` with no Redis: the same actors run in-process and finish the alert."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from broadcast.channels.outbox import read_json_lines
+from broadcast.settings import get_settings
+from cli import app
+from tests.delivery.factories import Person, add_people
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'b.db'}")
+    monkeypatch.setenv("BROADCAST_VOICE_RATE", "")
+    get_settings.cache_clear()
+    from broadcast.db import engine_for
+
+    return engine_for(get_settings().database_url)
+
+
+def test_send_embedded_status_list_and_errors(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    add_people(db, [Person(areas=["SW1A 1"]) for _ in range(30)] + [Person(areas=["E1"])])
+    args = ["alert", "send", "burglary-pattern", "--area", "SW1A", "--channels", "sms,voice"]
+    args += ["--var", "area=the Oakfield estate", "--var", "period=this week"]
+    # Dry run: a preview with the SMS encoding and segments, and nothing queued
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "GSM-7" in dry.output and "sms 30" in dry.output and "Dry run" in dry.output
+    # When sent for real with --yes and --operator
+    sent = runner.invoke(app, [*args, "--yes", "--operator", "pc-1234", "--urgent"])
+    assert sent.exit_code == 0, sent.output
+    # Then the alert finished before the command returned, every message in the outbox once
+    sms = read_json_lines(tmp_path / "outbox" / "sms.jsonl")
+    assert len(sms) == 30 and len({r["delivery_id"] for r in sms}) == 30
+    assert len(read_json_lines(tmp_path / "outbox" / "voice.jsonl")) == 30
+    status = json.loads(runner.invoke(app, ["alert", "status", "1", "--json"]).output)
+    assert status["status"] == "done" and status["channels"]["sms"] == {"sent": 30}
+    listing = runner.invoke(app, ["alert", "list"])
+    assert "pc-1234" in listing.output
+    # Errors are one line and exit 2
+    bad = runner.invoke(app, ["alert", "send", "burglary-pattern", "--all", "--yes"])
+    assert bad.exit_code == 2 and "needs area" in bad.output and "Traceback" not in bad.output
+    missing = runner.invoke(app, ["alert", "status", "99"])
+    assert missing.exit_code == 2 and "no alert 99" in missing.output
+
+
+def test_transfer_notice_goes_to_those_imported_from_the_source(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    add_people(db, [Person(imported_from="pmb-export.csv", channels=("email",)) for _ in range(3)])
+    add_people(db, [Person(channels=("email",))])
+    result = runner.invoke(
+        app,
+        [
+            "alert",
+            "send",
+            "transfer-notice",
+            "--source",
+            "pmb-export.csv",
+            "--channels",
+            "email",
+            "--yes",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 3

@@ -1,0 +1,35 @@
+"""Dramatiq workers. Importing this package sets the broker (Redis when BROADCAST_REDIS_URL is
+set, else the stub broker) and registers every actor, so the stock CLI works:
+
+    dramatiq workers --queues voice_urgent voice --processes 1 --threads 4
+"""
+
+from __future__ import annotations
+
+import threading
+
+import dramatiq
+
+from broadcast.runtime import Runtime
+from broadcast.settings import get_settings
+from workers.app import WorkerApp
+from workers.broker import build_broker
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def process_runtime() -> Runtime:
+    """One Runtime per worker process, built on first use (after Dramatiq forks)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+app = WorkerApp(build_broker(get_settings().redis_url), process_runtime)
+broker = app.broker
+dramatiq.set_broker(broker)
+
+__all__ = ["app", "broker", "process_runtime"]

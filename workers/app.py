@@ -1,0 +1,101 @@
+"""The actors, bound to one broker. Actors are thin: they take a chunk (ids only), call one core
+function, and turn "come back later" (throttled, transient) into a delayed message of their own
+rather than a Dramatiq retry, because a retry counts against max_retries (docs/delivery.md)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import dramatiq
+from dramatiq import Broker
+
+from broadcast.delivery import deliver_chunk
+from broadcast.dispatch import CHANNELS, Chunk, queue_for
+from broadcast.recovery import give_up_chunk
+from broadcast.runtime import Runtime
+from workers.broker import pending
+
+logger = logging.getLogger(__name__)
+
+URGENT_PRIORITY, ROUTINE_PRIORITY = 0, 10  # Dramatiq runs lower numbers first
+# Real errors (database down, a bug) are retried by Dramatiq a few times, then the chunk's
+# deliveries end `failed` with the reason (never stuck in `sending`).
+MAX_RETRIES = 5
+TIME_LIMIT_MS = 30 * 60 * 1000
+
+
+class DramatiqDispatcher:
+    """`broadcast.dispatch.Dispatcher` on Dramatiq: one message per chunk."""
+
+    def __init__(self, app: WorkerApp) -> None:
+        self.app = app
+
+    def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
+        for chunk in chunks:
+            actor = self.app.deliver[chunk.queue]
+            options = {"delay": int(delay * 1000)} if delay > 0 else {}
+            actor.send_with_options(args=chunk.as_args(), **options)
+
+    def pending(self, queue: str) -> int | None:
+        return pending(self.app.broker, queue)
+
+
+class WorkerApp:
+    """Every actor on one broker, with the runtime they use (built lazily per process)."""
+
+    def __init__(self, broker: Broker, runtime: Callable[[], Runtime]) -> None:
+        self.broker = broker
+        self.runtime = runtime
+        self.dispatcher = DramatiqDispatcher(self)
+        self.deliver: dict[str, dramatiq.Actor] = {}
+        self.exhausted = dramatiq.actor(
+            self._exhausted,
+            actor_name="deliveries_exhausted",
+            queue_name="maintenance",
+            broker=broker,
+            max_retries=3,
+        )
+        for channel in CHANNELS:
+            for urgent in (False, True):
+                queue = queue_for(channel, urgent)
+                self.deliver[queue] = dramatiq.actor(
+                    self._deliver_function(urgent),
+                    actor_name=f"deliver_{queue}",
+                    queue_name=queue,
+                    broker=broker,
+                    priority=URGENT_PRIORITY if urgent else ROUTINE_PRIORITY,
+                    max_retries=MAX_RETRIES,
+                    min_backoff=1000,
+                    max_backoff=60_000,
+                    time_limit=TIME_LIMIT_MS,
+                    on_retry_exhausted="deliveries_exhausted",
+                )
+
+    def _deliver_function(self, urgent: bool) -> Callable[..., None]:
+        def deliver(
+            alert_id: int, channel: str, after_id: int, upto_id: int, urgent_: bool
+        ) -> None:
+            chunk = Chunk(alert_id, channel, after_id, upto_id, urgent_)
+            should_yield = None
+            if not urgent:
+                # Routine work steps aside (instead of waiting for capacity) while urgent work
+                # for the same channel is queued or running.
+                urgent_queue = queue_for(channel, True)
+                should_yield = lambda: bool(pending(self.broker, urgent_queue))  # noqa: E731
+            outcome = deliver_chunk(self.runtime(), chunk, should_yield=should_yield)
+            if outcome.retry_after is not None:
+                # Not a Dramatiq retry: waiting is not a failure and must not use up retries.
+                self.dispatcher.enqueue([chunk], delay=outcome.retry_after)
+
+        return deliver
+
+    def _exhausted(self, message: dict, retry_info: dict) -> None:
+        alert_id, channel, after_id, upto_id, urgent = message["args"]
+        trace = (message.get("options", {}).get("traceback") or "").strip().splitlines()
+        reason = trace[-1] if trace else "the worker kept failing"
+        give_up_chunk(
+            self.runtime(),
+            Chunk(alert_id, channel, after_id, upto_id, urgent),
+            f"gave up after {retry_info.get('retries')} worker retries: {reason}",
+        )
