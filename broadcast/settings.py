@@ -83,23 +83,6 @@ class Settings(BaseSettings):
     sweep_interval: float = 60.0
     alert_default_expiry: str = "6h"
 
-    # --- Delivery engine (docs/delivery.md) ---
-    # Deliveries per queue message; a message names a range of one alert's deliveries.
-    delivery_chunk_size: int = 500
-    # Attempts per delivery before a transient failure ends it `failed` (expiry ends it sooner).
-    delivery_max_attempts: int = 8
-    # First retry after about this many seconds, doubling per attempt (with jitter), at most 10 min.
-    delivery_retry_base: float = 5.0
-    # Longest a worker thread sleeps for capacity before putting the chunk back with a delay.
-    delivery_capacity_wait: float = 2.0
-    # A voice line is held until the call's status callback, or at most this long.
-    voice_lease_seconds: float = 900.0
-    # A delivery left `sending` this long (a worker died mid-send) is resolved by the sweep.
-    delivery_stale_after: float = 300.0
-    # How often the workers' sweep runs, and how long an alert lives by default.
-    sweep_interval: float = 60.0
-    alert_default_expiry: str = "6h"
-
     # --- The registrants' web app (broadcast/web, docs/web.md) ---------------------------------
     # Postcode areas the force covers (the leading letters of the outward code: "SW" of "SW1A
     # 1AA"), comma-separated; empty accepts any UK postcode.

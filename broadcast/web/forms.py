@@ -52,6 +52,11 @@ def read(form: Mapping[str, Any], getlist: Any) -> dict[str, Any]:
     return values
 
 
+def options(names: frozenset[str]) -> list[tuple[str, str]]:
+    """Checkbox (value, label) pairs: "anti-social-behaviour" -> "Anti social behaviour"."""
+    return [(n, n.replace("-", " ").capitalize()) for n in sorted(names)]
+
+
 def postcode_area(postcode: str) -> str | None:
     """ "SW" for "SW1A 1AA" or "SW1A": the leading letters of the outward code."""
     match = _AREA_LETTERS.match(postcode.upper())

@@ -11,14 +11,12 @@ from typing import Any
 
 from broadcast import registrants
 from broadcast.consent import ConsentSource
-from broadcast.models import Channel, ConsentEvent, SubscriptionStatus
+from broadcast.models import ConsentEvent, SubscriptionStatus
 from broadcast.validation import RegistrantDraft
 from broadcast.web.messages import PendingMessage
 from broadcast.web.signup import prepare
 
 LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
-ADDRESS_FIELD = {Channel.SMS: ("mobile",), Channel.EMAIL: ("email",)}
-ADDRESS_FIELD[Channel.VOICE] = ("landline", "mobile")
 
 
 def save_changes(

@@ -66,8 +66,8 @@ def _form(
         status,
         token=token,
         statuses=view["channels"],
-        topics=sorted(ctx.settings.topic_set),
-        named_areas=sorted(ctx.settings.named_area_set),
+        topics=forms.options(ctx.settings.topic_set),
+        named_areas=forms.options(ctx.settings.named_area_set),
         errors=extra.pop("errors", {}),
         **extra,
     )

@@ -26,8 +26,8 @@ def _form_page(request: Request, result: forms.FormResult, status: int = 200) ->
         status,
         values=result.values,
         errors=result.errors,
-        topics=sorted(ctx.settings.topic_set),
-        named_areas=sorted(ctx.settings.named_area_set),
+        topics=forms.options(ctx.settings.topic_set),
+        named_areas=forms.options(ctx.settings.named_area_set),
         wording_version=ctx.settings.consent_wording_version,
     )
 

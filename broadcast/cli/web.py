@@ -1,0 +1,51 @@
+"""`broadcast web`: serve the registrants' web app and the Twilio webhooks with uvicorn.
+
+Wire it in with `app.add_typer(web.app)` (its one command then sits at the top level). The
+Procfile's `web:` line runs `broadcast web --host 0.0.0.0 --port $PORT`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from broadcast.cli import common
+
+app = typer.Typer(help="The registrants' web app.")
+
+
+@app.command("web")
+@common.one_line_errors
+def web(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", envvar="PORT", help="Port to listen on."),
+    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes."),
+) -> None:
+    """Serve sign-up, confirm, manage and unsubscribe pages and the Twilio webhooks.
+
+    Links in messages and the Twilio signature check use BROADCAST_PUBLIC_URL, so set it to the
+    address people and Twilio reach (the proxy's, when behind one).
+    """
+    import uvicorn
+
+    from broadcast.web import create_app
+
+    settings = common.settings()
+    if workers > 1:
+        # Each worker builds its own app; rate limits and replay checks then need Redis.
+        uvicorn.run(
+            "broadcast.web.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+        return
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level="info",
+    )

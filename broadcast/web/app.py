@@ -1,0 +1,65 @@
+"""The app factory: `create_app(settings)` wires the routes to one WebContext."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from broadcast.settings import Settings
+from broadcast.web import pages
+from broadcast.web.context import WebContext
+from broadcast.web.routes import confirm, manage, subscribe, twilio, unsubscribe
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The registrants' web app and provider webhooks for one force's settings."""
+    ctx = WebContext(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(ctx.close)
+
+    app = FastAPI(
+        title=f"{settings.force_name} community alerts",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    for module in (subscribe, confirm, manage, unsubscribe, twilio):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        def ping() -> None:
+            with ctx.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception:  # any database failure means "not healthy", and says no more
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/twilio/"):
+            return Response(str(exc.detail), exc.status_code)
+        titles = {404: "Page not found", 405: "Page not found"}
+        title = titles.get(exc.status_code, "Something was wrong with that request")
+        return pages.message(
+            request,
+            title,
+            "Check the address, or start again from the sign-up page.",
+            status=exc.status_code,
+        )
+
+    return app

@@ -1,0 +1,126 @@
+"""Twilio webhooks: status callbacks, inbound SMS and the voice keypress.
+
+Every request must carry a valid `X-Twilio-Signature` for BROADCAST_PUBLIC_URL + the path (so
+it works behind a proxy that rewrites the host), computed by the official RequestValidator;
+otherwise 403 and nothing changes. A signed request seen before is a replay and is refused too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from broadcast import inbound
+from broadcast.web import pages
+
+router = APIRouter(prefix="/twilio")
+XML = "application/xml"
+
+
+async def _signed(request: Request) -> tuple[FormData | None, str]:
+    """The form if the signature is valid and new, else None; plus the replay fingerprint."""
+    ctx = pages.ctx_of(request)
+    token = ctx.settings.twilio_auth_token
+    signature = request.headers.get("x-twilio-signature", "")
+    if token is None or not signature:
+        return None, ""
+    form = await request.form()
+    if any(not isinstance(v, str) for _, v in form.multi_items()):
+        return None, ""
+    url = ctx.settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
+        return None, ""
+    fingerprint = hashlib.sha256(f"{url}\n{signature}".encode()).hexdigest()
+    if ctx.replays.seen(fingerprint):
+        return None, ""
+    return form, fingerprint
+
+
+def _forbidden() -> Response:
+    return Response("Forbidden: missing, invalid or replayed Twilio signature", 403)
+
+
+def _field(form: FormData, name: str) -> str:
+    value: Any = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _run(ctx: Any, work: Any) -> Any:
+    with ctx.session() as session:
+        return work(session)
+
+
+async def _status(request: Request, id_field: str, status_field: str) -> Response:
+    form, fingerprint = await _signed(request)
+    if form is None:
+        return _forbidden()
+    ctx = pages.ctx_of(request)
+    provider_id, status = _field(form, id_field), _field(form, status_field)
+    code = _field(form, "ErrorCode") or None
+    await run_in_threadpool(
+        _run, ctx, lambda s: inbound.apply_status_callback(s, provider_id, status, code)
+    )
+    ctx.replays.remember(fingerprint)
+    return Response(status_code=204)
+
+
+@router.post("/sms/status")
+async def sms_status(request: Request) -> Response:
+    return await _status(request, "MessageSid", "MessageStatus")
+
+
+@router.post("/voice/status")
+async def voice_status(request: Request) -> Response:
+    return await _status(request, "CallSid", "CallStatus")
+
+
+@router.post("/sms/inbound")
+async def sms_inbound(request: Request) -> Response:
+    form, fingerprint = await _signed(request)
+    if form is None:
+        return _forbidden()
+    ctx = pages.ctx_of(request)
+    sender, body = _field(form, "From"), _field(form, "Body")
+    outcome = await run_in_threadpool(
+        _run,
+        ctx,
+        lambda s: inbound.handle_sms(
+            session=s, from_number=sender, body=body, settings=ctx.settings
+        ),
+    )
+    ctx.replays.remember(fingerprint)
+    reply = MessagingResponse()
+    reply.message(outcome.reply)
+    return Response(str(reply), media_type=XML)
+
+
+@router.post("/voice/gather")
+async def voice_gather(request: Request) -> Response:
+    form, fingerprint = await _signed(request)
+    if form is None:
+        return _forbidden()
+    ctx = pages.ctx_of(request)
+    called, digits = _field(form, "To"), _field(form, "Digits")
+    outcome = await run_in_threadpool(
+        _run,
+        ctx,
+        lambda s: inbound.handle_voice_digit(
+            session=s, number=called, digits=digits, settings=ctx.settings
+        ),
+    )
+    ctx.replays.remember(fingerprint)
+    reply = VoiceResponse()
+    reply.say(outcome.reply, language="en-GB")
+    reply.hangup()
+    return Response(str(reply), media_type=XML)

@@ -1,0 +1,83 @@
+"""The List-Unsubscribe target (RFC 8058).
+
+POST with `List-Unsubscribe=One-Click` unsubscribes at once and returns 200: no login, cookie or
+redirect, because mail providers send it from their servers (and no per-IP limit: a big mail
+provider sends many from few addresses). The signed, expiring token in the
+URL is the capability, which is why this form needs no CSRF cookie. A GET only shows a button,
+so a mail scanner following the link unsubscribes nobody.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from broadcast import registrants
+from broadcast.consent import ConsentSource
+from broadcast.links import InvalidLink, LinkClaims
+from broadcast.web import pages
+from broadcast.web.routes.common import registrant_by_public_id, text
+
+router = APIRouter()
+ONE_CLICK = "One-Click"
+CHANNEL_NAMES = {"email": "emails", "sms": "text messages", "voice": "phone calls"}
+
+
+def _claims(request: Request, token: str) -> LinkClaims | Response:
+    try:
+        claims = pages.ctx_of(request).signer.verify(token, "unsubscribe")
+    except InvalidLink as exc:
+        return pages.invalid_link(request, exc.expired)
+    if claims.channel is not None and claims.channel not in CHANNEL_NAMES:
+        return pages.invalid_link(request, expired=False)
+    return claims
+
+
+def _what(claims: LinkClaims) -> str:
+    return CHANNEL_NAMES[claims.channel] if claims.channel else "all alerts"
+
+
+@router.get("/unsubscribe/{token}")
+def unsubscribe_page(request: Request, token: str) -> Response:
+    claims = _claims(request, token)
+    if isinstance(claims, Response):
+        return claims
+    return pages.page(request, "unsubscribe.html", token=token, what=_what(claims))
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(request: Request, token: str) -> Response:
+    claims = _claims(request, token)
+    if isinstance(claims, Response):
+        return claims
+    ctx = pages.ctx_of(request)
+    form = await request.form()
+    if text(form, "List-Unsubscribe") != ONE_CLICK:
+        return pages.message(
+            request,
+            "Confirm to unsubscribe",
+            "Nothing has been changed. Use the button on the unsubscribe page.",
+            status=400,
+        )
+    await run_in_threadpool(_apply, ctx, claims)
+    return pages.page(
+        request, "unsubscribed.html", everything=claims.channel is None, what=_what(claims)
+    )
+
+
+def _apply(ctx: Any, claims: LinkClaims) -> None:
+    source = ConsentSource("web", detail="one-click unsubscribe")
+    with ctx.session() as session:
+        registrant = registrant_by_public_id(session, claims.public_id)
+        if registrant is not None:
+            registrants.unsubscribe(
+                session=session,
+                registrant=registrant,
+                channels=[claims.channel] if claims.channel else None,
+                source=source,
+                key=ctx.key,
+            )
