@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from broadcast.errors import InvalidInput
@@ -78,12 +78,28 @@ def normalise_voice_number(raw: str, region: str = "GB") -> str:
     return e164
 
 
+# Plain ASCII addresses, the vast majority, in a shape email-validator always accepts unchanged
+# (tests check this): they skip its ~20 µs of Unicode and IDNA checks. Everything else goes to it.
+_PLAIN_EMAIL = re.compile(
+    r"^(?=.{6,254}$)(?=[^@]{1,64}@)[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"
+    r"@(?:(?!-)(?!..--)[a-z0-9-]{1,63}(?<!-)\.)+(?P<tld>[a-z]{2,63})$"
+)
+
+
+def is_plain_email(lowered: str) -> bool:
+    match = _PLAIN_EMAIL.match(lowered)
+    return bool(match) and match["tld"] not in SPECIAL_USE_DOMAIN_NAMES
+
+
 @lru_cache(maxsize=65536)
 def normalise_email(raw: str) -> str:
     """Syntax-checked (no DNS look-up) and lower-cased, so one mailbox has one spelling."""
     text = raw.strip()
     if not text:
         raise InvalidInput("email address is empty", field="email")
+    lowered = text.lower()
+    if is_plain_email(lowered):
+        return lowered
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -4,6 +4,9 @@ import random
 
 import phonenumbers
 import pytest
+from email_validator import validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broadcast import contacts
 from broadcast.errors import InvalidInput
@@ -65,15 +68,22 @@ def test_fast_path_agrees_with_phonenumbers_on_random_numbers() -> None:
         assert fast[1] == slow_type, raw
         if slow_type != phonenumbers.PhoneNumberType.UNKNOWN:
             valid += 1
-            assert fast[0] == phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            assert fast[0] == phonenumbers.format_number(
+                parsed, phonenumbers.PhoneNumberFormat.E164
+            )
         checked += 1
     assert checked == 30_000 and valid > 1000
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("sw1a1aa", "SW1A 1AA"), (" ec1a  1bb ", "EC1A 1BB"), ("M1 1AE", "M1 1AE"),
-     ("dn551pt", "DN55 1PT"), ("GIR 0AA", "GIR 0AA")],
+    [
+        ("sw1a1aa", "SW1A 1AA"),
+        (" ec1a  1bb ", "EC1A 1BB"),
+        ("M1 1AE", "M1 1AE"),
+        ("dn551pt", "DN55 1PT"),
+        ("GIR 0AA", "GIR 0AA"),
+    ],
 )
 def test_postcodes(raw: str, expected: str) -> None:
     assert contacts.normalise_postcode(raw) == expected
@@ -103,3 +113,22 @@ def test_areas_and_topics() -> None:
     )
     with pytest.raises(InvalidInput, match="not a known topic"):
         contacts.normalise_topic("cats", frozenset({"fraud"}))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.from_regex(r"\A[a-zA-Z0-9_+.-]{1,70}@[a-zA-Z0-9.-]{1,70}\.[a-zA-Z]{1,8}\Z"))
+def test_plain_email_fast_path_agrees_with_email_validator(address: str) -> None:
+    # Given any address the fast path would accept
+    lowered = address.lower()
+    if not contacts.is_plain_email(lowered):
+        return
+    # Then email-validator accepts it too, with the same normalised form
+    result = validate_email(address, check_deliverability=False)
+    assert result.normalized.lower() == lowered
+
+
+def test_unusual_addresses_still_go_through_email_validator() -> None:
+    assert contacts.normalise_email("Jöe@Exämple.com") == "jöe@exämple.com"
+    for bad in ("a@x.test", "a@x--y.com.", "a..b@example.com", "a@-x.com"):
+        with pytest.raises(InvalidInput):
+            contacts.normalise_email(bad)
