@@ -30,8 +30,11 @@ def ctx_of(request: Request) -> WebContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
-def page(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
-    """Render templates/web/`name` with the branding and a CSRF token for its forms."""
+def page(
+    request: Request, name: str, status: int = 200, *, csrf_cookie: bool = True, **values: Any
+) -> HTMLResponse:
+    """Render templates/web/`name` with the branding and a CSRF token for its forms
+    (`csrf_cookie=False`: a page with no forms that must not set a cookie)."""
     ctx = ctx_of(request)
     cookie, new = csrf.cookie_value(request)
     response = templates.TemplateResponse(
@@ -47,7 +50,7 @@ def page(request: Request, name: str, status: int = 200, **values: Any) -> HTMLR
         status_code=status,
         headers=HEADERS,
     )
-    if new:
+    if new and csrf_cookie:
         csrf.set_cookie(response, cookie, ctx.settings.public_url.startswith("https://"))
     return response
 

@@ -65,7 +65,11 @@ async def unsubscribe(request: Request, token: str) -> Response:
         )
     await run_in_threadpool(_apply, ctx, claims)
     return pages.page(
-        request, "unsubscribed.html", everything=claims.channel is None, what=_what(claims)
+        request,
+        "unsubscribed.html",
+        csrf_cookie=False,
+        everything=claims.channel is None,
+        what=_what(claims),
     )
 
 
