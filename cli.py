@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from broadcast.cli import alerts, common, registrants, sms
+from broadcast.cli import audit as audit_cli
 from broadcast.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ alerts.set_backend(_worker_backend)
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("audit")(audit_cli.audit_command)
 
 
 @app.command("config")
@@ -64,8 +66,9 @@ def demo() -> None:
         if exit_.exit_code:
             raise
     typer.echo("\n2. Registrants now held (first 5):")
-    list_registrants(area=None, topic=None, channel=None, status=None, output_format="table",
-                     limit=5)
+    list_registrants(
+        area=None, topic=None, channel=None, status=None, output_format="table", limit=5
+    )
 
 
 @db_app.command("upgrade")

@@ -234,3 +234,17 @@ class Delivery(SQLModel, table=True):
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+
+
+class AuditEvent(SQLModel, table=True):
+    """What an operator did, append-only like the consent ledger. No personal data: registrants
+    appear only by id, alerts by id and template, imports by file name and counts."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = _timestamp(nullable=False, index=True)
+    operator: str = Field(max_length=120, nullable=False)
+    action: str = Field(max_length=40, nullable=False, index=True)
+    subject: str | None = Field(default=None, max_length=120)
+    details: str = Field(default="{}", nullable=False)  # JSON object

@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from broadcast import audit
 from broadcast import registrants as store
 from broadcast.cli import common
 from broadcast.consent import ConsentSource
@@ -25,6 +26,10 @@ app = typer.Typer(help="Manage registrants: the people who receive alerts.", no_
 
 REF_HELP = "The registrant's id, email address or phone number."
 OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+
+
+def _operator(operator: str | None) -> str:
+    return operator or common.default_operator()
 
 
 def _source(operator: str | None) -> ConsentSource:
@@ -86,6 +91,13 @@ def add(
     with common.session() as session:
         registrant = store.add_registrant(
             session=session, draft=draft, source=_source(operator), key=_key(), status=status
+        )
+        audit.record(
+            session,
+            operator=_operator(operator),
+            action="registrant.added",
+            subject=f"registrant {registrant.id}",
+            details={"channels": sorted(draft.channels), "status": status.value},
         )
         session.commit()
         typer.echo(
@@ -302,6 +314,14 @@ def amend(
             key=_key(),
             new_channel_status=SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE,
         )
+        if done:
+            audit.record(
+                session,
+                operator=_operator(operator),
+                action="registrant.amended",
+                subject=f"registrant {registrant.id}",
+                details={"changed": done},
+            )
         session.commit()
     typer.echo(f"registrant {registrant.id}: " + (", ".join(done) if done else "no change"))
 
@@ -324,6 +344,14 @@ def unsubscribe(
             source=_source(operator),
             key=_key(),
         )
+        if done:
+            audit.record(
+                session,
+                operator=_operator(operator),
+                action="registrant.unsubscribed",
+                subject=f"registrant {registrant.id}",
+                details={"channels": done},
+            )
         session.commit()
     typer.echo(
         f"registrant {registrant.id}: unsubscribed from "
@@ -346,6 +374,12 @@ def erase(
         ):
             raise typer.Exit(1)
         store.erase(session=session, registrant=registrant, source=_source(operator), key=_key())
+        audit.record(
+            session,
+            operator=_operator(operator),
+            action="registrant.erased",
+            subject=f"registrant {registrant.id}",
+        )
         session.commit()
     typer.echo(f"registrant {registrant.id} erased (ledger events and suppression kept)")
 
@@ -418,6 +452,21 @@ def import_csv(
             engine=engine, path=file, options=options, rejects_path=rejects, progress=advance
         )
     elapsed = time.monotonic() - started
+    if not dry_run:
+        with engine.begin() as connection:
+            audit.record(
+                connection,
+                operator=options.operator or "unknown",
+                action="registrants.imported",
+                subject=f"import {report.file}",
+                details={
+                    "rows": report.rows,
+                    "created": report.created,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                    "rejected": len(report.rejected),
+                },
+            )
     verb = "would import" if dry_run else "imported"
     for column in report.ignored_columns:
         common.err_console.print(

@@ -112,3 +112,22 @@ def test_production_refuses_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 2
     assert "BROADCAST_SECRET_KEY" in result.output
+
+
+def test_operator_actions_are_audited_without_personal_data(cli, tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join([HEADER, *GOOD]) + "\n")
+    assert cli("registrants", "import", str(clean)).exit_code == 0
+    assert cli("registrants", "import", str(clean), "--dry-run").exit_code == 0
+    assert cli("registrants", "erase", "amira@example.com", "--yes").exit_code == 0
+    result = cli("audit", "--json")
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert [e["action"] for e in events] == ["registrants.imported", "registrant.erased"]
+    assert events[0]["details"]["created"] == 2 and events[0]["operator"] == "pc-cli"
+    assert "amira" not in result.output.lower() and "07911" not in result.output
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_event"))
+    assert cli("audit", "--since", "yesterday").exit_code == 2
