@@ -49,16 +49,38 @@ def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ign
 
 
 def test_add_list_json_amend_unsubscribe_export_erase(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("registrants", "add", "--name", "Jo Bloggs", "--email", "jo@example.com",
-                 "--mobile", "07911 123456", "--channels", "sms,email", "--areas", "SW1A",
-                 "--topics", "burglary")
+    result = cli(
+        "registrants",
+        "add",
+        "--name",
+        "Jo Bloggs",
+        "--email",
+        "jo@example.com",
+        "--mobile",
+        "07911 123456",
+        "--channels",
+        "sms,email",
+        "--areas",
+        "SW1A",
+        "--topics",
+        "burglary",
+    )
     assert result.exit_code == 0, result.output
 
     listed = json.loads(cli("registrants", "list", "--format", "json").output)
     assert len(listed) == 1
     jo = listed[0]
-    assert {"id", "name", "email", "mobile", "landline", "postcode", "areas", "topics",
-            "channels"} <= set(jo)
+    assert {
+        "id",
+        "name",
+        "email",
+        "mobile",
+        "landline",
+        "postcode",
+        "areas",
+        "topics",
+        "channels",
+    } <= set(jo)
     assert jo["channels"] == {"email": "active", "sms": "active"}
     assert jo["mobile"] == "+447911123456"
 
@@ -68,7 +90,11 @@ def test_add_list_json_amend_unsubscribe_export_erase(cli) -> None:  # type: ign
     assert exported["topics"] == ["fraud"]
     assert exported["subscriptions"]["sms"]["status"] == "unsubscribed"
     assert [e["event"] for e in exported["consent_history"]] == [
-        "subscribed", "subscribed", "amended", "unsubscribed"]
+        "subscribed",
+        "subscribed",
+        "amended",
+        "unsubscribed",
+    ]
     assert exported["consent_history"][0]["operator"] == "pc-cli"
 
     csv_out = cli("registrants", "list", "--format", "csv", "--channel", "email").output
@@ -82,8 +108,9 @@ def test_add_list_json_amend_unsubscribe_export_erase(cli) -> None:  # type: ign
 
 
 def test_bad_input_is_one_clear_line(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("registrants", "add", "--name", "X", "--mobile", "020 7946 0123",
-                 "--channels", "sms")
+    result = cli(
+        "registrants", "add", "--name", "X", "--mobile", "020 7946 0123", "--channels", "sms"
+    )
     assert result.exit_code == 2
     assert "is not a mobile number" in result.output and "Traceback" not in result.output
     result = cli("registrants", "list", "--format", "xml")

@@ -30,14 +30,25 @@ BAD = [
 
 
 def options(**overrides: object) -> ImportOptions:
-    values = {"topics": frozenset({"burglary", "fraud"}), "named_areas": frozenset(),
-              "region": "GB", "key": KEY, "operator": "pc-import"}
+    values = {
+        "topics": frozenset({"burglary", "fraud"}),
+        "named_areas": frozenset(),
+        "region": "GB",
+        "key": KEY,
+        "operator": "pc-import",
+    }
     values.update(overrides)
     return ImportOptions(**values)  # type: ignore[arg-type]
 
 
-def write(tmp_path: Path, lines: list[str], *, name: str = "pmb.csv", encoding: str = "utf-8",
-          newline: str = "\n") -> Path:
+def write(
+    tmp_path: Path,
+    lines: list[str],
+    *,
+    name: str = "pmb.csv",
+    encoding: str = "utf-8",
+    newline: str = "\n",
+) -> Path:
     path = tmp_path / name
     path.write_bytes(newline.join([HEADER, *lines, ""]).encode(encoding))
     return path
@@ -70,13 +81,16 @@ def test_good_rows_are_imported_with_their_consent_and_bad_rows_reported(
     assert rows[0]["name"] == "Bad Phone"
     with Session(engine) as session:
         ben = store.find_registrant(session=session, ref="020 7946 0123")
-        assert store.views(session=session, registrants=[ben])[0]["channels"] == {
-            "voice": "active"}
+        assert store.views(session=session, registrants=[ben])[0]["channels"] == {"voice": "active"}
         events = session.scalars(select(ConsentLedgerEntry)).all()
     assert {(e.event, e.channel) for e in events} == {
-        ("imported", "sms"), ("imported", "email"), ("imported", "voice")}
+        ("imported", "sms"),
+        ("imported", "email"),
+        ("imported", "voice"),
+    }
     assert {(e.source, e.source_detail, e.origin) for e in events} == {
-        ("csv-import", "pmb.csv", "PMB")}
+        ("csv-import", "pmb.csv", "PMB")
+    }
     assert all(e.operator == "pc-import" and e.consented_at is not None for e in events)
 
 
@@ -90,32 +104,42 @@ def test_rerunning_an_interrupted_import_creates_no_duplicates(
     part.write_text("\n".join(lines[:121]) + "\n")
     import_registrants(engine=engine, path=part, options=options(batch_size=50, topics=frozenset()))
     # When the whole file is imported again
-    report = import_registrants(engine=engine, path=full, options=options(batch_size=50, topics=frozenset()))
+    report = import_registrants(
+        engine=engine, path=full, options=options(batch_size=50, topics=frozenset())
+    )
     # Then only the missing rows are created and nothing is duplicated
     assert (report.created, report.unchanged, len(report.rejected)) == (180, 120, 0)
     assert count(engine, Registrant) == 300
-    again = import_registrants(engine=engine, path=full, options=options(batch_size=50, topics=frozenset()))
+    again = import_registrants(
+        engine=engine, path=full, options=options(batch_size=50, topics=frozenset())
+    )
     assert (again.created, again.updated, again.unchanged) == (0, 0, 300)
     assert count(engine, Registrant) == 300
 
 
 def test_a_changed_row_updates_the_existing_registrant(engine: Engine, tmp_path: Path) -> None:
     import_registrants(engine=engine, path=write(tmp_path, GOOD[:1]), options=options())
-    changed = GOOD[0].replace("Amira Khan", "Amira Khan-Smith").replace("sms;email",
-                                                                        "sms;email;voice")
-    report = import_registrants(engine=engine, path=write(tmp_path, [changed], name="v2.csv"),
-                                options=options())
+    changed = (
+        GOOD[0].replace("Amira Khan", "Amira Khan-Smith").replace("sms;email", "sms;email;voice")
+    )
+    report = import_registrants(
+        engine=engine, path=write(tmp_path, [changed], name="v2.csv"), options=options()
+    )
     assert (report.created, report.updated) == (0, 1)
     with Session(engine) as session:
         amira = store.find_registrant(session=session, ref="amira@example.com")
         assert amira.name == "Amira Khan-Smith"
         assert set(store.subscriptions(session=session, registrant_id=amira.id)) == {
-            "sms", "email", "voice"}
+            "sms",
+            "email",
+            "voice",
+        }
 
 
 def test_dry_run_changes_nothing(engine: Engine, tmp_path: Path) -> None:
-    report = import_registrants(engine=engine, path=write(tmp_path, GOOD + BAD),
-                                options=options(dry_run=True))
+    report = import_registrants(
+        engine=engine, path=write(tmp_path, GOOD + BAD), options=options(dry_run=True)
+    )
     assert (report.created, len(report.rejected), report.dry_run) == (2, 5, True)
     assert count(engine, Registrant) == 0
     assert count(engine, Subscription) == 0
@@ -127,13 +151,19 @@ def test_suppressed_addresses_are_rejected(engine: Engine, tmp_path: Path) -> No
     import_registrants(engine=engine, path=path, options=options())
     with Session(engine) as session:
         amira = store.find_registrant(session=session, ref="amira@example.com")
-        store.unsubscribe(session=session, registrant=amira, channels=["sms"], key=KEY,
-                          source=ConsentSource("cli"))
+        store.unsubscribe(
+            session=session,
+            registrant=amira,
+            channels=["sms"],
+            key=KEY,
+            source=ConsentSource("cli"),
+        )
         store.erase(session=session, registrant=amira, key=KEY, source=ConsentSource("cli"))
         session.commit()
     report = import_registrants(engine=engine, path=path, options=options())
     assert [(row.line, reasons) for row, reasons in report.rejected] == [
-        (2, ["suppressed address for email, sms"])]
+        (2, ["suppressed address for email, sms"])
+    ]
 
 
 @pytest.mark.parametrize(
@@ -158,7 +188,7 @@ def test_extra_columns_are_ignored_with_a_warning(engine: Engine, tmp_path: Path
     ("content", "message"),
     [
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not a CSV file"),
-        ("name;email\nJo;jo@example.com\n".encode(), "does not look like a registrant CSV"),
+        (b"name;email\nJo;jo@example.com\n", "does not look like a registrant CSV"),
         ("name,email,channels\nJosé,j@example.com,email\n".encode("latin-1"), "not UTF-8"),
         (b"", "is empty"),
         (b'name,email,channels\n"unterminated,jo@example.com,email\n', "not a valid CSV"),
@@ -179,7 +209,8 @@ def test_parallel_validation_gives_the_same_result(engine: Engine, tmp_path: Pat
     path = write_registrants_csv(tmp_path / "big.csv", 20_500)
     with path.open("a") as handle:
         handle.write("Bad Row,bad@,07911,,XX,sms,SW1A,burglary,,PMB\n")
-    report = import_registrants(engine=engine, path=path, options=options(
-        workers=2, topics=frozenset()))
+    report = import_registrants(
+        engine=engine, path=path, options=options(workers=2, topics=frozenset())
+    )
     assert report.created == 20_500
     assert [row.line for row, _ in report.rejected] == [20_502]

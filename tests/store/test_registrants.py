@@ -39,16 +39,22 @@ def test_one_address_belongs_to_one_registrant(engine: Engine) -> None:
         with pytest.raises(Conflict):
             add(session, mobile="07920 654321")  # same email
         with pytest.raises(Conflict):
-            add(session, email="other@example.com", mobile="", landline="07911123456",
-                channels="voice")  # someone's mobile given as a landline
+            add(
+                session,
+                email="other@example.com",
+                mobile="",
+                landline="07911123456",
+                channels="voice",
+            )  # someone's mobile given as a landline
 
 
 def test_unsubscribe_suppresses_the_address_even_after_erasure(engine: Engine) -> None:
     with Session(engine, expire_on_commit=False) as session:
         jo = add(session)
         # When Jo unsubscribes from SMS
-        assert store.unsubscribe(session=session, registrant=jo, channels=["sms"], source=CLI,
-                                 key=KEY) == ["sms"]
+        assert store.unsubscribe(
+            session=session, registrant=jo, channels=["sms"], source=CLI, key=KEY
+        ) == ["sms"]
         session.commit()
         subs = store.subscriptions(session=session, registrant_id=jo.id)
         assert subs["sms"].status == SubscriptionStatus.UNSUBSCRIBED
@@ -64,8 +70,9 @@ def test_unsubscribe_suppresses_the_address_even_after_erasure(engine: Engine) -
         assert events == ["subscribed", "subscribed", "unsubscribed", "erased"]
         reasons = {s.channel: s.reason for s in session.scalars(select(SuppressedAddress))}
         assert reasons == {"sms": "unsubscribed", "email": "erased", "voice": "erased"}
-        stored = " ".join(str(v) for s in session.scalars(select(SuppressedAddress))
-                          for v in (s.address_hash,))
+        stored = " ".join(
+            str(v) for s in session.scalars(select(SuppressedAddress)) for v in (s.address_hash,)
+        )
         assert "7911123456" not in stored and "jo@example.com" not in stored
         with pytest.raises(NotFound):
             store.find_registrant(session=session, ref="jo@example.com")
@@ -95,11 +102,18 @@ def test_ledger_is_append_only_in_the_database(engine: Engine) -> None:
 def test_amend_changes_details_and_adds_a_channel(engine: Engine) -> None:
     with Session(engine, expire_on_commit=False) as session:
         jo = add(session)
-        new = draft(landline="020 7946 0123", channels="voice", areas="SE1;SW1A 1",
-                    name="Joanna Bloggs")
-        done = store.amend(session=session, registrant=jo, draft=new,
-                           changed={"landline", "areas", "name"}, source=CLI, key=KEY,
-                           new_channel_status=SubscriptionStatus.PENDING)
+        new = draft(
+            landline="020 7946 0123", channels="voice", areas="SE1;SW1A 1", name="Joanna Bloggs"
+        )
+        done = store.amend(
+            session=session,
+            registrant=jo,
+            draft=new,
+            changed={"landline", "areas", "name"},
+            source=CLI,
+            key=KEY,
+            new_channel_status=SubscriptionStatus.PENDING,
+        )
         session.commit()
         assert done == ["name", "landline", "areas", "+voice"]
         view = store.views(session=session, registrants=[jo])[0]
@@ -122,8 +136,14 @@ def test_export_holds_everything_about_one_person(engine: Engine) -> None:
 def test_listing_filters_by_area_topic_channel_and_status(engine: Engine) -> None:
     with Session(engine, expire_on_commit=False) as session:
         add(session)
-        add(session, email="b@example.com", mobile="07911 000002", areas="SE1", topics="fraud",
-            channels="email")
+        add(
+            session,
+            email="b@example.com",
+            mobile="07911 000002",
+            areas="SE1",
+            topics="fraud",
+            channels="email",
+        )
         session.commit()
         ids = lambda **f: [v["email"] for v in store.iter_views(session=session, **f)]  # noqa: E731
         assert ids(area="SE1") == ["b@example.com"]
