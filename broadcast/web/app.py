@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from broadcast.settings import Settings
+from broadcast.settings import Settings, get_settings
 from broadcast.web import pages
 from broadcast.web.context import WebContext
 from broadcast.web.routes import confirm, manage, subscribe, twilio, unsubscribe
@@ -63,3 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app for the process's settings; the Procfile runs `uvicorn --factory` on this."""
+    return create_app(get_settings())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from broadcast.settings import get_settings
-from broadcast.web.app import create_app
+from broadcast.web.app import create_app_from_env
 
-app = create_app(get_settings())
+app = create_app_from_env()

@@ -31,6 +31,14 @@ def _root() -> None:
     """A stand-in for cli.py's root app."""
 
 
+def test_procfile_factory_builds_the_app_from_the_environment(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from broadcast.web.app import create_app_from_env
+
+    monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    monkeypatch.setenv("BROADCAST_FORCE_NAME", "Env Police")
+    assert create_app_from_env().state.ctx.settings.force_name == "Env Police"
+
+
 def test_web_command_help() -> None:
     result = CliRunner().invoke(ROOT, ["web", "--help"])
     assert result.exit_code == 0 and "--port" in result.output
