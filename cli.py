@@ -9,6 +9,7 @@ import typer
 
 from broadcast.cli import alerts, common, registrants, sms
 from broadcast.cli import audit as audit_cli
+from broadcast.cli import doctor as doctor_cli
 from broadcast.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ alerts.set_backend(_worker_backend)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command("audit")(audit_cli.audit_command)
+app.command("doctor")(doctor_cli.doctor_command)
 
 
 @app.command("config")

@@ -1,0 +1,36 @@
+"""`broadcast doctor`: what is wrong with this installation, and how to fix it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import typer
+
+from broadcast.cli import common
+from broadcast.doctor import FAIL, OK, WARN, run_checks
+
+MARKS = {OK: "[green]ok  [/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}
+
+
+def doctor_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check the database, Redis, SMTP and Twilio (nothing is sent), migrations, capacity
+    settings, the public URL and the secret key; exit 1 if anything failed."""
+    try:
+        settings = common.settings()
+    except Exception as exc:  # noqa: BLE001 - a broken setting is the first finding
+        raise common.fail(f"settings: {exc}") from None
+    checks = run_checks(settings)
+    if as_json:
+        typer.echo(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        for check in checks:
+            common.console.print(
+                f"{MARKS[check.status]} {check.name:<16} {check.detail}", highlight=False
+            )
+            if check.fix and check.status != OK:
+                common.console.print(f"     {'':<16} fix: {check.fix}", highlight=False)
+    if any(c.status == FAIL for c in checks):
+        raise typer.Exit(1)
