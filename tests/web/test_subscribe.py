@@ -163,3 +163,30 @@ def test_per_contact_and_per_ip_rate_limits(make_web) -> None:  # type: ignore[n
     # The IP had 5 posts: the 6th is refused whatever the address
     assert others[:2] == [200, 200] and others[2] == 429
     assert len(web.emails_to("alex@example.org")) == emails_before + 2
+
+
+def test_voice_sign_up_places_a_confirmation_call(web: Web) -> None:
+    calls_before = len(web.calls_to("+442079460123"))
+    with web.client() as client:
+        response = signup(
+            web, client, channels=["voice"], mobile="", landline="020 7946 0123", email=""
+        )
+    assert response.status_code == 200 and "We will call you" in response.text
+    *_, twiml = web.calls_to("+442079460123")
+    assert len(web.calls_to("+442079460123")) == calls_before + 1
+    assert "press 1" in twiml and "/twilio/voice/gather" in twiml
+    registrant = web.registrant(landline="+442079460123")
+    assert registrant is not None and web.statuses(registrant.id) == {"voice": "pending"}
+    assert web.twilio.violations == []
+
+
+def test_code_entry_is_rate_limited_per_sign_up(make_web) -> None:  # type: ignore[no-untyped-def]
+    web = make_web(web_code_rate="2/1h")
+    with web.client() as client:
+        location = signup(web, client, channels=["sms"]).headers["location"]
+        token = csrf_token(client, location)
+        statuses = [
+            client.post(location, data={"code": "999999", "csrf_token": token}).status_code
+            for _ in range(3)
+        ]
+    assert statuses[2] == 429
