@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # First retry after about this many seconds, doubling per attempt (with jitter), at most 10 min.
     delivery_retry_base: float = 5.0
     # Longest a worker thread sleeps for capacity before putting the chunk back with a delay.
-    delivery_capacity_wait: float = 2.0
+    delivery_capacity_wait: float = 5.0
     # A voice line is held until the call's status callback, or at most this long.
     voice_lease_seconds: float = 900.0
     # A delivery left `sending` this long (a worker died mid-send) is resolved by the sweep.

@@ -15,7 +15,11 @@ from tests.delivery.factories import RecordingChannel
 def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'broadcast.db'}"
-    url = request.getfixturevalue("postgres_url")
+    return clean_postgres(request.getfixturevalue("postgres_url"))
+
+
+def clean_postgres(url: str) -> str:
+    """Migrate the shared test database and empty its tables."""
     engine = create_db_engine(url)
     upgrade(engine)
     with engine.begin() as conn:  # each test starts from empty tables on the shared database
