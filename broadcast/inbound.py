@@ -30,7 +30,8 @@ CONFIRM_DIGIT, UNSUBSCRIBE_DIGIT = "1", "9"
 # Twilio message and call statuses that end a delivery, and what they mean for us.
 DELIVERED = frozenset({"delivered", "read", "completed"})
 UNDELIVERABLE = frozenset({"undelivered", "failed", "busy", "no-answer", "canceled"})
-FINAL_DELIVERY_STATES = frozenset({"delivered", "undeliverable"})
+# Delivery states a callback may still move on: the provider has (or may have) the message.
+CALLBACK_MOVABLE = frozenset({"queued", "sending", "sent", "in-doubt"})
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,10 @@ def apply_status_callback(
 ) -> bool:
     """Move the delivery with this provider id to delivered/undeliverable; True if it changed.
 
-    Repeated or out-of-order callbacks are harmless: a final state never changes again, and
-    in-progress statuses ("sent", "ringing"...) change nothing. Until the delivery engine's
-    `Delivery` table exists in `broadcast.models`, this is a no-op returning False.
+    Repeated or out-of-order callbacks are harmless: only a delivery still on its way (queued,
+    sending, sent, in doubt) moves, so a final state never changes again, and in-progress
+    statuses ("sent", "ringing"...) change nothing. A no-op returning False while
+    `broadcast.models` has no `Delivery` table.
     """
     from broadcast import models
 
@@ -228,10 +230,14 @@ def apply_status_callback(
     row = session.scalars(
         select(delivery_model).where(delivery_model.provider_id == provider_id)
     ).first()
-    if row is None or getattr(row, "status", None) in FINAL_DELIVERY_STATES:
+    if row is None or row.state not in CALLBACK_MOVABLE:
         return False
-    row.status = state
-    if error_code and hasattr(row, "error_code"):
-        row.error_code = error_code
+    row.state = state
+    if state == "undeliverable" and error_code:
+        from broadcast.channels.twilio_errors import classify
+
+        code = int(error_code) if error_code.isdigit() and len(error_code) < 9 else None
+        row.error_code = error_code[:40]
+        row.error_text = classify(code, None)[1][:300]
     session.add(row)
     return True

@@ -53,6 +53,15 @@ class WebContext:
         self.limits = RateLimits.from_settings(settings)
         self.replays = ReplayGuard.from_settings(settings)
         self.confirmations = Confirmations(settings, self.signer)
+        self._runtime: object | None = None
+
+    def runtime(self):  # type: ignore[no-untyped-def]
+        """The delivery engine's runtime (voice-line leases), built on first use."""
+        if self._runtime is None:
+            from broadcast.runtime import Runtime
+
+            self._runtime = Runtime(self.settings, engine=self.engine)
+        return self._runtime
 
     @contextmanager
     def session(self) -> Iterator[Session]:

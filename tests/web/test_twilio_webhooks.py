@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from broadcast import inbound
@@ -160,7 +161,7 @@ def test_status_callbacks_are_accepted_and_checked(hook: Web) -> None:
     call = {"CallSid": "CA" + "e" * 32, "CallStatus": "completed"}
     assert post(hook, "/twilio/voice/status", call).status_code == 204
     assert post(hook, "/twilio/voice/status", call, None).status_code == 403
-    # Until the delivery table exists the callback is a harmless no-op
+    # An unknown provider id is a harmless no-op
     with hook.session() as session:
         assert inbound.apply_status_callback(session, "SM" + "e" * 32, "delivered", None) is False
 
@@ -170,3 +171,44 @@ def test_keyword_parsing() -> None:
     assert inbound.keyword("please stop") == ""
     assert inbound.delivery_state("undelivered") == "undeliverable"
     assert inbound.delivery_state("sent") is None
+
+
+def test_status_callbacks_move_a_delivery_once(hook: Web) -> None:
+    from datetime import timedelta
+
+    from broadcast.models import Alert, Delivery, utcnow
+
+    sid = "SM" + "f" * 32
+    with hook.session() as session:
+        alert = Alert(
+            template="community-alert",
+            channels="sms",
+            operator="test",
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        session.add(alert)
+        session.flush()
+        session.add(
+            Delivery(
+                alert_id=alert.id, registrant_id=1, channel="sms", state="sent", provider_id=sid
+            )
+        )
+        session.commit()
+
+    def state() -> tuple[str, str | None]:
+        with hook.session() as session:
+            row = session.exec(select(Delivery).where(Delivery.provider_id == sid)).one()
+            return row.state, row.error_code
+
+    # An in-progress status changes nothing; "undelivered" with a code is final
+    post(hook, "/twilio/sms/status", {"MessageSid": sid, "MessageStatus": "sent"})
+    assert state() == ("sent", None)
+    post(
+        hook,
+        "/twilio/sms/status",
+        {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"},
+    )
+    assert state() == ("undeliverable", "30003")
+    # A late or repeated "delivered" never moves a final state back
+    post(hook, "/twilio/sms/status", {"MessageSid": sid, "MessageStatus": "delivered"})
+    assert state() == ("undeliverable", "30003")

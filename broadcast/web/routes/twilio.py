@@ -71,6 +71,11 @@ async def _status(request: Request, id_field: str, status_field: str) -> Respons
     await run_in_threadpool(
         _run, ctx, lambda s: inbound.apply_status_callback(s, provider_id, status, code)
     )
+    if id_field == "CallSid" and inbound.delivery_state(status) is not None:
+        # The call has ended: give its voice line back to the delivery engine's capacity.
+        from broadcast.delivery import call_completed
+
+        await run_in_threadpool(call_completed, ctx.runtime(), provider_id)
     ctx.replays.remember(fingerprint)
     return Response(status_code=204)
 
