@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from broadcast.bulk import bulk_insert, bulk_insert_returning_ids
 from broadcast.channels import Channel, ChannelError, OutboundMessage, SendResult
 from broadcast.models import (
     ConsentLedgerEntry,
@@ -48,7 +47,13 @@ def add_people(engine: Engine, people: Sequence[Person]) -> list[int]:
             }
             for i, p in enumerate(people)
         ]
-        ids = bulk_insert_returning_ids(conn, Registrant.__table__, rows)
+        # Plain SQLAlchemy executemany (insertmanyvalues): independent of broadcast.bulk's API.
+        table = Registrant.__table__
+        ids = list(
+            conn.execute(
+                table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
         subs, areas, topics, ledger = [], [], [], []
         for rid, p in zip(ids, people, strict=True):
             for channel in p.channels:
@@ -74,10 +79,14 @@ def add_people(engine: Engine, people: Sequence[Person]) -> list[int]:
                     )
             areas += [{"registrant_id": rid, "area": a} for a in p.areas]
             topics += [{"registrant_id": rid, "topic": t} for t in p.topics]
-        bulk_insert(conn, Subscription.__table__, subs)
-        bulk_insert(conn, RegistrantArea.__table__, areas)
-        bulk_insert(conn, RegistrantTopic.__table__, topics)
-        bulk_insert(conn, ConsentLedgerEntry.__table__, ledger)
+        if subs:
+            conn.execute(Subscription.__table__.insert(), subs)
+        if areas:
+            conn.execute(RegistrantArea.__table__.insert(), areas)
+        if topics:
+            conn.execute(RegistrantTopic.__table__.insert(), topics)
+        if ledger:
+            conn.execute(ConsentLedgerEntry.__table__.insert(), ledger)
     return ids
 
 
