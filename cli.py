@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from broadcast.cli import alerts, common, registrants, sms
+from broadcast.cli import alerts, common, registrants, sms, web
 from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
 from broadcast.db import current_revision, head_revision, upgrade
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(registrants.app, name="registrants")
 app.add_typer(sms.app, name="sms")
 app.add_typer(alerts.app, name="alert")
+app.add_typer(web.app)
 
 
 def _worker_backend(rt):  # type: ignore[no-untyped-def]
