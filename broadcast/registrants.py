@@ -437,3 +437,31 @@ def amend(
             key=key,
         )
     return done
+
+
+def suppress_channel(
+    *,
+    session: Session,
+    registrant: Registrant,
+    channel: str,
+    reason: str,
+    source: ConsentSource,
+    key: bytes,
+) -> None:
+    """The provider says the address must not be used again (STOP sent to the provider, bounce,
+    invalid number): suppress it and mark the registrant's channel suppressed."""
+    address = address_for(registrant, channel)
+    if address:
+        suppression.suppress(
+            session=session, channel=channel, address=address, reason=reason, key=key
+        )
+    set_status(
+        session=session,
+        registrant=registrant,
+        channel=channel,
+        key=key,
+        reason=reason,
+        status=SubscriptionStatus.SUPPRESSED,
+        event=ConsentEvent.SUPPRESSED,
+        source=source,
+    )

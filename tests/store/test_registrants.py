@@ -151,3 +151,30 @@ def test_listing_filters_by_area_topic_channel_and_status(engine: Engine) -> Non
         assert ids(channel="sms") == ["jo@example.com"]
         assert ids(channel="email", status="active") == ["jo@example.com", "b@example.com"]
         assert ids(page_size=1) == ["jo@example.com", "b@example.com"]
+
+
+def test_a_provider_reported_opt_out_suppresses_the_channel(engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        jo = add(session)
+        store.suppress_channel(
+            session=session,
+            registrant=jo,
+            channel="sms",
+            key=KEY,
+            reason="opted out at provider (21610)",
+            source=ConsentSource("delivery"),
+        )
+        session.commit()
+        subs = store.subscriptions(session=session, registrant_id=jo.id)
+        assert subs["sms"].status == SubscriptionStatus.SUPPRESSED
+        assert subs["email"].status == SubscriptionStatus.ACTIVE
+        with pytest.raises(Suppressed):
+            store.amend(
+                session=session,
+                registrant=jo,
+                draft=draft(channels="sms"),
+                changed=set(),
+                source=CLI,
+                key=KEY,
+                new_channel_status=SubscriptionStatus.ACTIVE,
+            )
