@@ -10,9 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-CONTRACT = Path(
-    os.environ.get("BROADCAST_TEST_TWILIO_CONTRACT", "/work/shared/twilio/twilio_api_v2010.json")
+# The project's shared/ folder sits beside the checkout (../shared from the repository root).
+DEFAULT_CONTRACT = (
+    Path(__file__).resolve().parents[3] / "shared" / "twilio" / "twilio_api_v2010.json"
 )
+CONTRACT = Path(os.environ.get("BROADCAST_TEST_TWILIO_CONTRACT", DEFAULT_CONTRACT))
 ACCOUNT = "/2010-04-01/Accounts/{AccountSid}"
 OPERATIONS = {
     ("POST", "Messages"): (f"{ACCOUNT}/Messages.json", "post"),
@@ -30,6 +32,11 @@ ONE_OF = {
 
 @lru_cache
 def _document() -> dict[str, Any]:
+    if not CONTRACT.exists():
+        raise RuntimeError(
+            f"Twilio's OpenAPI contract is not at {CONTRACT}: the tests expect the project's "
+            "shared/ folder beside the checkout, or BROADCAST_TEST_TWILIO_CONTRACT set to the file"
+        )
     with CONTRACT.open() as handle:
         return json.load(handle)
 
