@@ -8,7 +8,7 @@ own bind processors so what lands is exactly what the ORM would have written.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -26,20 +26,20 @@ from sqlalchemy import (
 )
 
 
-def bulk_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows (dicts keyed by column name; every row has the same keys)."""
+def bulk_insert(
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]
+) -> None:
+    """Insert rows given as tuples in `columns` order."""
     if not rows:
         return
-    columns = list(rows[0].keys())
-    values = [tuple(r[c] for c in columns) for r in rows]
     if connection.dialect.name == "postgresql":
-        _copy(connection, table, columns, values)
+        _copy(connection, table, list(columns), rows)
     else:
-        _executemany(connection, table, columns, values)
+        _executemany(connection, table, list(columns), rows)
 
 
 def bulk_insert_returning_ids(
-    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]
 ) -> list[int]:
     """Insert rows into a table with an integer `id` key; the new ids, in the rows' order."""
     if not rows:
@@ -48,12 +48,14 @@ def bulk_insert_returning_ids(
         sequence = f"{table.name}_id_seq"
         ids = list(
             connection.execute(
-                text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": len(rows)}
+                text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"),
+                {"n": len(rows)},
             ).scalars()
         )
-        bulk_insert(connection, table, [{"id": i, **r} for i, r in zip(ids, rows, strict=True)])
+        with_ids = [(i, *r) for i, r in zip(ids, rows, strict=True)]
+        bulk_insert(connection, table, ["id", *columns], with_ids)
         return ids
-    bulk_insert(connection, table, rows)
+    bulk_insert(connection, table, columns, rows)
     # SQLite gives a rowid table max(rowid)+1 for each new row, and this transaction holds the
     # database's only write lock from its first INSERT, so the new ids are the last len(rows).
     last = connection.exec_driver_sql(f'SELECT max(id) FROM "{table.name}"').scalar_one()
@@ -71,6 +73,7 @@ def _copy(connection: Connection, table: Table, columns: list[str], values: list
 def _executemany(
     connection: Connection, table: Table, columns: list[str], values: list[tuple]
 ) -> None:
+    values = list(values)  # converted in place below; the caller's list stays as it was
     dialect = connection.dialect
     for index, column in enumerate(columns):
         processor = table.c[column].type._cached_bind_processor(dialect)

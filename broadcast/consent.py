@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlmodel import Session
@@ -30,7 +31,23 @@ class ConsentSource:
     consented_at: datetime | None = None
 
 
-def ledger_row(
+LEDGER_COLUMNS = (
+    "registrant_id",
+    "event",
+    "channel",
+    "address_hash",
+    "source",
+    "source_detail",
+    "wording_version",
+    "lawful_basis",
+    "operator",
+    "origin",
+    "consented_at",
+    "occurred_at",
+)
+
+
+def ledger_values(
     *,
     registrant_id: int,
     event: str,
@@ -38,22 +55,28 @@ def ledger_row(
     key: bytes,
     channel: str | None = None,
     address: str | None = None,
-) -> dict[str, object]:
-    """One ledger row as a plain dict, for bulk inserts."""
-    return {
-        "registrant_id": registrant_id,
-        "event": event,
-        "channel": channel,
-        "address_hash": address_hash(address, key) if address else None,
-        "source": source.source,
-        "source_detail": source.detail,
-        "wording_version": source.wording_version,
-        "lawful_basis": source.lawful_basis,
-        "operator": source.operator,
-        "origin": source.origin,
-        "consented_at": source.consented_at,
-        "occurred_at": utcnow(),
-    }
+    occurred_at: datetime | None = None,
+) -> tuple:
+    """One ledger row as a tuple in LEDGER_COLUMNS order, for bulk inserts."""
+    return (
+        registrant_id,
+        str(event),
+        channel,
+        address_hash(address, key) if address else None,
+        source.source,
+        source.detail,
+        source.wording_version,
+        source.lawful_basis,
+        source.operator,
+        source.origin,
+        source.consented_at,
+        occurred_at or utcnow(),
+    )
+
+
+def ledger_row(**kwargs: Any) -> dict[str, object]:
+    """One ledger row as a dict (see ledger_values for the arguments)."""
+    return dict(zip(LEDGER_COLUMNS, ledger_values(**kwargs), strict=True))
 
 
 def record(

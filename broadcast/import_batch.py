@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, bindparam, select, update
 
 from broadcast.bulk import bulk_insert, bulk_insert_returning_ids, one_of
-from broadcast.consent import ConsentSource, ledger_row
+from broadcast.consent import LEDGER_COLUMNS, ConsentSource, ledger_values
 from broadcast.models import (
     ConsentEvent,
     ConsentLedgerEntry,
@@ -107,6 +107,38 @@ def write_batch(
     _update(connection, existing, file_name, options, report)
 
 
+REGISTRANT_COLUMNS = (
+    "public_id",
+    "name",
+    "postcode",
+    "email",
+    "mobile",
+    "landline",
+    "language",
+    "created_at",
+    "updated_at",
+)
+SUBSCRIPTION_COLUMNS = (
+    "registrant_id",
+    "channel",
+    "status",
+    "status_reason",
+    "confirmed_at",
+    "updated_at",
+)
+COLUMNS = {
+    Subscription.__table__: SUBSCRIPTION_COLUMNS,
+    ConsentLedgerEntry.__table__: LEDGER_COLUMNS,
+    RegistrantArea.__table__: ("registrant_id", "area"),
+    RegistrantTopic.__table__: ("registrant_id", "topic"),
+}
+
+
+def _insert_collected(connection: Connection, rows: dict) -> None:
+    for table, values in rows.items():
+        bulk_insert(connection, table, COLUMNS[table], values)
+
+
 def _create(
     connection: Connection,
     items: list[ValidRow],
@@ -117,37 +149,32 @@ def _create(
     if not items:
         return
     now = utcnow()
+    registrants = [
+        (
+            new_public_id(),
+            g.draft.name,
+            g.draft.postcode,
+            g.draft.email,
+            g.draft.mobile,
+            g.draft.landline,
+            g.draft.language,
+            now,
+            now,
+        )
+        for g in items
+    ]
     ids = bulk_insert_returning_ids(
-        connection,
-        Registrant.__table__,
-        [
-            {
-                "public_id": new_public_id(),
-                "name": g.draft.name,
-                "postcode": g.draft.postcode,
-                "email": g.draft.email,
-                "mobile": g.draft.mobile,
-                "landline": g.draft.landline,
-                "language": g.draft.language,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for g in items
-        ],
+        connection, Registrant.__table__, REGISTRANT_COLUMNS, registrants
     )
     rows: dict = defaultdict(list)
+    areas, topics = rows[RegistrantArea.__table__], rows[RegistrantTopic.__table__]
     for registrant_id, item in zip(ids, items, strict=True):
         _add_channels(
             rows, registrant_id, item, sorted(item.draft.channels), file_name, options, now
         )
-        rows[RegistrantArea.__table__] += [
-            {"registrant_id": registrant_id, "area": a} for a in item.draft.areas
-        ]
-        rows[RegistrantTopic.__table__] += [
-            {"registrant_id": registrant_id, "topic": t} for t in item.draft.topics
-        ]
-    for table, values in rows.items():
-        bulk_insert(connection, table, values)
+        areas += [(registrant_id, a) for a in item.draft.areas]
+        topics += [(registrant_id, t) for t in item.draft.topics]
+    _insert_collected(connection, rows)
     report.created += len(items)
 
 
@@ -160,26 +187,23 @@ def _add_channels(
     options: ImportOptions,
     now: datetime,
 ) -> None:
+    if not channels:
+        return
     source = _source(item, file_name, options)
+    active = SubscriptionStatus.ACTIVE.value
+    subscriptions = rows[Subscription.__table__]
+    ledger = rows[ConsentLedgerEntry.__table__]
     for channel in channels:
-        rows[Subscription.__table__].append(
-            {
-                "registrant_id": registrant_id,
-                "channel": channel,
-                "status": SubscriptionStatus.ACTIVE.value,
-                "status_reason": None,
-                "confirmed_at": item.consented_at or now,
-                "updated_at": now,
-            }
-        )
-        rows[ConsentLedgerEntry.__table__].append(
-            ledger_row(
+        subscriptions.append((registrant_id, channel, active, None, item.consented_at or now, now))
+        ledger.append(
+            ledger_values(
                 registrant_id=registrant_id,
-                event=ConsentEvent.IMPORTED,
+                event=ConsentEvent.IMPORTED.value,
                 channel=channel,
                 address=item.draft.address_for(channel),
                 source=source,
                 key=options.key,
+                occurred_at=now,
             )
         )
 
@@ -234,19 +258,16 @@ def _update(
             merged = {f: changed.get(f, getattr(owner, f)) for f in PROFILE_FIELDS}
             profile_updates.append({"owner_id": owner.id, **merged, "updated_at": now})
             rows[ConsentLedgerEntry.__table__].append(
-                ledger_row(
+                ledger_values(
                     registrant_id=owner.id,
-                    event=ConsentEvent.AMENDED,
+                    event=ConsentEvent.AMENDED.value,
                     source=_source(item, file_name, options),
                     key=options.key,
+                    occurred_at=now,
                 )
             )
-        rows[RegistrantArea.__table__] += [
-            {"registrant_id": owner.id, "area": a} for a in new_areas
-        ]
-        rows[RegistrantTopic.__table__] += [
-            {"registrant_id": owner.id, "topic": t} for t in new_topics
-        ]
+        rows[RegistrantArea.__table__] += [(owner.id, a) for a in new_areas]
+        rows[RegistrantTopic.__table__] += [(owner.id, t) for t in new_topics]
         _add_channels(rows, owner.id, item, new_channels, file_name, options, now)
         report.updated += 1
     if profile_updates:
@@ -254,5 +275,4 @@ def _update(
             Registrant.__table__.c.id == bindparam("owner_id")
         )
         connection.execute(statement, profile_updates)
-    for table, values in rows.items():
-        bulk_insert(connection, table, values)
+    _insert_collected(connection, rows)
