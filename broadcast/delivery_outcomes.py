@@ -25,14 +25,12 @@ from broadcast.channels import (
 from broadcast.consent import ConsentSource
 from broadcast.delivery_records import record_sent, record_state
 from broadcast.models import (
-    ConsentEvent,
     Delivery,
     DeliveryState,
     Registrant,
-    SubscriptionStatus,
     utcnow,
 )
-from broadcast.registrants import set_status
+from broadcast.registrants import suppress_channel
 
 SUPPRESS_REASON = {"sms": "opted-out", "voice": "opted-out", "email": "bounced"}
 
@@ -116,22 +114,21 @@ def _suppress(rt, channel: str, messages: Sequence[OutboundMessage]) -> None:  #
                 select(Delivery.registrant_id).where(Delivery.id == message.delivery_id)
             ).scalar_one()
             registrant = session.get(Registrant, registrant_id)
-            suppression.suppress(
+            if registrant is None:
+                suppression.suppress(
+                    session=session,
+                    channel=channel,
+                    address=message.to,
+                    reason=SUPPRESS_REASON[channel],
+                    key=rt.key,
+                )
+                continue
+            suppress_channel(
                 session=session,
+                registrant=registrant,
                 channel=channel,
-                address=message.to,
                 reason=SUPPRESS_REASON[channel],
+                source=source,
                 key=rt.key,
             )
-            if registrant is not None:
-                set_status(
-                    session=session,
-                    registrant=registrant,
-                    channel=channel,
-                    status=SubscriptionStatus.SUPPRESSED,
-                    event=ConsentEvent.SUPPRESSED,
-                    source=source,
-                    key=rt.key,
-                    reason=SUPPRESS_REASON[channel],
-                )
         session.commit()

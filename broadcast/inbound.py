@@ -212,32 +212,45 @@ def delivery_state(status: str) -> str | None:
 
 
 def apply_status_callback(
-    session: Session, provider_id: str, status: str, error_code: str | None
+    session: Session,
+    provider_id: str,
+    status: str,
+    error_code: str | None,
+    key: bytes | None = None,
 ) -> bool:
     """Move the delivery with this provider id to delivered/undeliverable; True if it changed.
 
     Repeated or out-of-order callbacks are harmless: only a delivery still on its way (queued,
     sending, sent, in doubt) moves, so a final state never changes again, and in-progress
-    statuses ("sent", "ringing"...) change nothing. A no-op returning False while
-    `broadcast.models` has no `Delivery` table.
+    statuses ("sent", "ringing"...) change nothing. An error code that means the recipient
+    opted out at the provider (21610) suppresses the address, given the suppression `key`.
     """
-    from broadcast import models
+    from broadcast.channels.twilio_errors import classify
+    from broadcast.models import Delivery, Registrant
+    from broadcast.registrants import suppress_channel
 
-    delivery_model = getattr(models, "Delivery", None)
     state = delivery_state(status)
-    if delivery_model is None or state is None or not provider_id:
+    if state is None or not provider_id:
         return False
-    row = session.scalars(
-        select(delivery_model).where(delivery_model.provider_id == provider_id)
-    ).first()
+    row = session.scalars(select(Delivery).where(Delivery.provider_id == provider_id)).first()
     if row is None or row.state not in CALLBACK_MOVABLE:
         return False
     row.state = state
     if state == "undeliverable" and error_code:
-        from broadcast.channels.twilio_errors import classify
-
         code = int(error_code) if error_code.isdigit() and len(error_code) < 9 else None
+        kind, reason = classify(code, None)
         row.error_code = error_code[:40]
-        row.error_text = classify(code, None)[1][:300]
+        row.error_text = reason[:300]
+        registrant = session.get(Registrant, row.registrant_id)
+        if kind == "suppress" and key is not None and registrant is not None:
+            source = ConsentSource(source="provider-callback", detail=f"Twilio {error_code}")
+            suppress_channel(
+                session=session,
+                registrant=registrant,
+                channel=row.channel,
+                reason="opted-out",
+                source=source,
+                key=key,
+            )
     session.add(row)
     return True

@@ -212,3 +212,45 @@ def test_status_callbacks_move_a_delivery_once(hook: Web) -> None:
     # A late or repeated "delivered" never moves a final state back
     post(hook, "/twilio/sms/status", {"MessageSid": sid, "MessageStatus": "delivered"})
     assert state() == ("undeliverable", "30003")
+
+
+def test_an_opt_out_reported_by_status_callback_suppresses_the_number(hook: Web) -> None:
+    from datetime import timedelta
+
+    from broadcast import registrants
+    from broadcast.consent import ConsentSource
+    from broadcast.models import Alert, Delivery, SuppressedAddress, utcnow
+    from broadcast.validation import parse_registrant
+
+    sid = "SM" + "a" * 32
+    with hook.session() as session:
+        jo = registrants.add_registrant(
+            session=session,
+            draft=parse_registrant(
+                {"name": "Jo", "mobile": "07911 123456", "channels": "sms"}, topics=frozenset()
+            ),
+            source=ConsentSource("cli"),
+            key=hook.settings.suppression_secret,
+        )
+        alert = Alert(
+            template="community-alert",
+            channels="sms",
+            operator="test",
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        session.add(alert)
+        session.flush()
+        session.add(
+            Delivery(
+                alert_id=alert.id, registrant_id=jo.id, channel="sms", state="sent", provider_id=sid
+            )
+        )
+        session.commit()
+    # When Twilio reports the message undelivered because the recipient had sent STOP
+    params = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "21610"}
+    assert post(hook, "/twilio/sms/status", params).status_code == 204
+    # Then the number is suppressed and the registrant's SMS channel with it
+    with hook.session() as session:
+        subs = registrants.subscriptions(session=session, registrant_id=jo.id)
+        assert subs["sms"].status == "suppressed"
+        assert session.exec(select(SuppressedAddress)).one().reason == "opted-out"

@@ -69,7 +69,7 @@ async def _status(request: Request, id_field: str, status_field: str) -> Respons
     provider_id, status = _field(form, id_field), _field(form, status_field)
     code = _field(form, "ErrorCode") or None
     await run_in_threadpool(
-        _run, ctx, lambda s: inbound.apply_status_callback(s, provider_id, status, code)
+        _run, ctx, lambda s: inbound.apply_status_callback(s, provider_id, status, code, ctx.key)
     )
     if id_field == "CallSid" and inbound.delivery_state(status) is not None:
         # The call has ended: give its voice line back to the delivery engine's capacity.
