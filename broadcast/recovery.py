@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, select, update
+from sqlmodel import Session
 
 from broadcast import planning
+from broadcast.confirmation import Policy, expire_pending
 from broadcast.delivery import finish_if_done
 from broadcast.delivery_records import Recipient, load_alert, record_sent, record_state
 from broadcast.dispatch import Chunk, Dispatcher, queue_for
@@ -30,12 +32,14 @@ class RecoveryReport:
     requeued_unsent: int = 0
     in_doubt: int = 0
     expired: int = 0
+    confirmations_expired: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.requeued_messages} chunk messages queued again; stale sends: "
             f"{self.found_at_provider} found at the provider (sent), {self.requeued_unsent} "
-            f"not found (queued again), {self.in_doubt} in doubt; {self.expired} expired"
+            f"not found (queued again), {self.in_doubt} in doubt; {self.expired} expired; "
+            f"{self.confirmations_expired} unconfirmed sign-ups closed"
         )
 
 
@@ -169,10 +173,21 @@ def resume_alert(
     return report
 
 
+def expire_unconfirmed(rt: Runtime) -> int:
+    """Sign-ups never confirmed within BROADCAST_PENDING_EXPIRY_HOURS are closed."""
+    with Session(rt.engine) as session:
+        closed = expire_pending(
+            session=session, policy=Policy.from_settings(rt.settings), key=rt.key
+        )
+        session.commit()
+    return closed
+
+
 def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> RecoveryReport:
     """The periodic check: stale sends, expiry, and queued work the broker no longer holds."""
     report = resolve_stale(rt, stale_after=rt.settings.delivery_stale_after)
     report.expired = expire_alerts(rt)
+    report.confirmations_expired = expire_unconfirmed(rt)
     cutoff = utcnow() - timedelta(seconds=grace)
     with rt.engine.connect() as conn:
         alerts = (

@@ -133,3 +133,35 @@ def test_cancel_and_expiry(runtime, channels) -> None:  # type: ignore[no-untype
     )
     _drain(runtime, dispatcher)
     assert _states(runtime, expired.id) == {"sms:expired": 10}
+
+
+def test_the_sweep_closes_sign_ups_never_confirmed(runtime) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+    from broadcast import registrants
+    from broadcast.consent import ConsentSource
+    from broadcast.models import SubscriptionStatus, utcnow
+    from broadcast.recovery import expire_unconfirmed
+    from broadcast.validation import parse_registrant
+
+    # Given a web sign-up whose confirmation went out four days ago, and a fresh one
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        for mobile, age in (("07911 123456", 96), ("07920 123456", 1)):
+            draft = parse_registrant(
+                {"name": "X", "mobile": mobile, "channels": "sms"}, topics=frozenset()
+            )
+            person = registrants.add_registrant(
+                session=session,
+                draft=draft,
+                source=ConsentSource("web"),
+                key=runtime.key,
+                status=SubscriptionStatus.PENDING,
+            )
+            sub = registrants.subscriptions(session=session, registrant_id=person.id)["sms"]
+            sub.confirmation_sent_at = utcnow() - timedelta(hours=age)
+        session.commit()
+    # When the sweep runs, Then only the old one is closed
+    assert expire_unconfirmed(runtime) == 1
+    assert expire_unconfirmed(runtime) == 0
