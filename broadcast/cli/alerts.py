@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from broadcast import alerts as core
-from broadcast import recovery
+from broadcast import audit, recovery
 from broadcast.cli import common
 from broadcast.cli.progress import watch_progress
 from broadcast.contacts import normalise_area, normalise_topic
@@ -39,6 +39,22 @@ def _backend(rt: Runtime) -> Any:
     if _backend_factory is None:
         raise ConfigurationError("no worker backend configured (run through the broadcast CLI)")
     return _backend_factory(rt)
+
+
+OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+
+
+def _audit(
+    rt: Runtime, action: str, alert_id: int | None, operator: str | None, **details: Any
+) -> None:
+    with rt.engine.begin() as connection:
+        audit.record(
+            connection,
+            operator=operator or common.default_operator(),
+            action=action,
+            subject=f"alert {alert_id}",
+            details=details,
+        )
 
 
 def _variables(pairs: list[str]) -> dict[str, str]:
@@ -129,6 +145,20 @@ def send(
     )
     backend = _backend(rt)
     counts = core.send_alert(rt, backend.dispatcher, alert)
+    _audit(
+        rt,
+        "alert.sent",
+        alert.id,
+        operator,
+        template=template,
+        channels=sorted(chosen),
+        areas=list(targeting.areas),
+        topics=list(targeting.topics),
+        everyone=everyone,
+        source=source,
+        urgent=urgent,
+        deliveries=counts,
+    )
     shown = ", ".join(f"{c} {n:,}" for c, n in counts.items()) or "nobody"
     common.console.print(f"Alert {alert.id} queued: {shown}")
     if backend.embedded:
@@ -199,19 +229,22 @@ def status(
 
 @app.command()
 @common.one_line_errors
-def cancel(alert_id: int) -> None:
+def cancel(alert_id: int, operator: str = OPERATOR) -> None:
     """Nothing not yet handed to a provider goes out after this returns."""
-    n = core.cancel_alert(_runtime(), alert_id)
+    rt = _runtime()
+    n = core.cancel_alert(rt, alert_id)
+    _audit(rt, "alert.cancelled", alert_id, operator, deliveries_stopped=n)
     common.console.print(f"Alert {alert_id} cancelled: {n:,} deliveries will not be sent.")
 
 
 @app.command("retry-failed")
 @common.one_line_errors
-def retry_failed(alert_id: int) -> None:
+def retry_failed(alert_id: int, operator: str = OPERATOR) -> None:
     """Queue again the deliveries that failed for transient reasons."""
     rt = _runtime()
     backend = _backend(rt)
     n = core.retry_failed(rt, backend.dispatcher, alert_id)
+    _audit(rt, "alert.retried", alert_id, operator, deliveries_requeued=n)
     common.console.print(f"{n:,} deliveries queued again.")
     if n and backend.embedded:
         backend.run()
@@ -222,11 +255,13 @@ def retry_failed(alert_id: int) -> None:
 def resume(
     alert_id: int,
     stale_after: float = typer.Option(None, help="Seconds before a `sending` delivery is stale."),
+    operator: str = OPERATOR,
 ) -> None:
     """After a broker loss or a worker crash: queue what is left, settle stale sends."""
     rt = _runtime()
     backend = _backend(rt)
     report = recovery.resume_alert(rt, backend.dispatcher, alert_id, stale_after=stale_after)
+    _audit(rt, "alert.resumed", alert_id, operator, report=str(report))
     common.console.print(f"Alert {alert_id}: {report}")
     if backend.embedded:
         backend.run()

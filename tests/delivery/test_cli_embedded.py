@@ -49,6 +49,16 @@ def test_send_embedded_status_list_and_errors(db, tmp_path) -> None:  # type: ig
     assert bad.exit_code == 2 and "needs area" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["alert", "status", "99"])
     assert missing.exit_code == 2 and "no alert 99" in missing.output
+    # The send and a cancel are in the audit log, with counts and no personal data
+    assert runner.invoke(app, ["alert", "cancel", "1", "--operator", "sgt-9"]).exit_code == 0
+    lines = runner.invoke(app, ["audit", "--json"]).output.splitlines()
+    audit = [json.loads(line) for line in lines]
+    assert [(e["action"], e["operator"]) for e in audit] == [
+        ("alert.sent", "pc-1234"),
+        ("alert.cancelled", "sgt-9"),
+    ]
+    assert audit[0]["details"]["deliveries"] == {"sms": 30, "voice": 30}
+    assert audit[0]["details"]["areas"] == ["SW1A"] and audit[0]["details"]["urgent"] is True
 
 
 def test_transfer_notice_goes_to_those_imported_from_the_source(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
