@@ -10,6 +10,7 @@ import typer
 from broadcast.cli import alerts, common, registrants, sms, web
 from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
+from broadcast.cli import ops as ops_cli
 from broadcast.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -31,6 +32,18 @@ def _worker_backend(rt):  # type: ignore[no-untyped-def]
 
 
 alerts.set_backend(_worker_backend)
+
+
+def _ops_backend(rt):  # type: ignore[no-untyped-def]
+    # Imported on use, like _worker_backend: the queue monitor reads Dramatiq's broker.
+    from workers.monitor import ops_backend
+
+    return ops_backend(rt)
+
+
+ops_cli.set_backend(_ops_backend)
+app.command("queues")(ops_cli.queues_command)
+app.add_typer(ops_cli.failures_app, name="failures")
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -116,6 +116,18 @@ class Settings(BaseSettings):
 
     # --- end of web app settings -----------------------------------------------------------------
 
+    # --- Operators (broadcast/monitoring.py, /ops, /metrics; docs/operations.md) ---------------
+    # Opens /ops (and /metrics): "Authorization: Bearer TOKEN", or HTTP basic auth with the token
+    # as the password. Unset: /ops and /metrics answer 404, as if they did not exist.
+    ops_token: SecretStr | None = None
+    # Serve /metrics without the token (a Prometheus on a private network); /ops stays closed.
+    metrics_public: bool = False
+    # A worker not seen for this many seconds is gone; the worker registry beats every third of it.
+    ops_heartbeat_timeout: float = 30.0
+    # Port of Dramatiq's own Prometheus exposition on each worker host; unset: off.
+    worker_metrics_port: int | None = None
+    # --- end of operator settings --------------------------------------------------------------
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
