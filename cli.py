@@ -68,23 +68,83 @@ def show_config(
 @app.command("demo")
 @common.one_line_errors
 def demo() -> None:
-    """Show the main job on this machine: import the sample registrants (fictional) into the
-    configured database (a SQLite file by default) and report what is held."""
+    """The main job on this machine, with fictional people: import a transfer file, send them
+    the data-transfer notice, then a community alert, and show the outbox."""
     from importlib.resources import files
 
+    from broadcast.channels.outbox import read_json_lines
     from broadcast.cli.registrants import import_csv, list_registrants
 
     sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
-    typer.echo(f"1. Importing the sample transfer file {sample.name} (fictional people)")
+    typer.echo(f"1. Import the sample transfer file {sample.name} (fictional people)")
     try:
         import_csv(file=sample, dry_run=False, rejects=None, operator="demo", workers=1)
     except typer.Exit as exit_:
         if exit_.exit_code:
             raise
-    typer.echo("\n2. Registrants now held (first 5):")
+    typer.echo("\nRegistrants now held (first 5):")
     list_registrants(
         area=None, topic=None, channel=None, status=None, output_format="table", limit=5
     )
+    typer.echo(f"\n2. Tell everyone imported from {sample.name} who now holds their details")
+    _run(
+        [
+            "alert",
+            "send",
+            "transfer-notice",
+            "--source",
+            sample.name,
+            "--channels",
+            "sms,email,voice",
+            "--yes",
+            "--operator",
+            "demo",
+            "--var",
+            "previous_service=the Police Message Broadcast service",
+        ]
+    )
+    typer.echo("\n3. A community alert to everyone following SE1")
+    _run(
+        [
+            "alert",
+            "send",
+            "community-alert",
+            "--area",
+            "SE1",
+            "--channels",
+            "sms,email",
+            "--yes",
+            "--operator",
+            "demo",
+            "--var",
+            "headline=Road closed in SE1 after a collision",
+            "--var",
+            "message=Blackfriars Road is closed both ways. Please avoid the area.",
+        ]
+    )
+    outbox = common.settings().outbox_dir
+    typer.echo(f"\n4. No provider is configured, so everything went to the outbox {outbox}/:")
+    emails = sorted((outbox / "email").glob("*.eml"))
+    sms, calls = (read_json_lines(outbox / f"{c}.jsonl") for c in ("sms", "voice"))
+    typer.echo(
+        f"   {len(sms)} SMS in {outbox / 'sms.jsonl'}, {len(calls)} calls (with their "
+        f"TwiML) in {outbox / 'voice.jsonl'}, {len(emails)} emails in {outbox / 'email'}/"
+    )
+    if sms:
+        typer.echo(
+            f"\n   The last SMS, to {sms[-1]['to']}:\n   "
+            + str(sms[-1]["body"]).replace("\n", "\n   ")
+        )
+
+
+def _run(args: list[str]) -> None:
+    """Run another broadcast command as if typed, stopping the demo if it fails."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args, prog_name="broadcast", standalone_mode=False)
+    except typer.Exit as exit_:
+        if exit_.exit_code:
+            raise
 
 
 @db_app.command("upgrade")
