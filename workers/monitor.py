@@ -35,6 +35,7 @@ from broadcast.settings import Settings
 from workers.embedded import Backend
 
 NAMESPACE = "dramatiq"
+UNKNOWN_REASON = "retries ran out (the worker's log has the traceback)"
 REGISTRY = "__broadcast_workers__"  # hash id -> JSON; "<REGISTRY>.beats": sorted set id -> ms
 
 
@@ -97,23 +98,53 @@ class RedisMonitor:
 
     def dead_letters(self, limit: int = 10_000) -> list[DeadLetter]:
         out: list[DeadLetter] = []
+        reasons: dict[str, str] | None = None
         for q in self.queue_names:
             key = f"{self.ns}:{q}.XQ"
             scored = self.client.zrange(key, 0, limit - 1, withscores=True)
             if not scored:
                 continue
+            reasons = self._exhausted_reasons() if reasons is None else reasons
             bodies = self.client.hmget(f"{key}.msgs", [m for m, _ in scored])
             for (message_id, score), body in zip(scored, bodies, strict=True):
                 when = datetime.fromtimestamp(score / 1000, UTC)
-                out.append(_letter(q, message_id.decode(), body, when))
+                out.append(_letter(q, message_id.decode(), body, when, reasons))
         return out
 
+    def _exhausted_reasons(self) -> dict[str, str]:
+        """Redis keeps a dead letter as it was enqueued, without the traceback; the
+        `deliveries_exhausted` message still waiting in `maintenance` carries it."""
+        reasons = {}
+        for body in self.client.hvals(f"{self.ns}:maintenance.msgs"):
+            message = json.loads(body)
+            if message.get("actor_name") == "deliveries_exhausted" and message.get("args"):
+                failed = message["args"][0]
+                reasons[failed.get("message_id", "")] = _last_line(failed)
+        return reasons
+
     def remove_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
-        removed = 0
+        """Drop the letters, and their `deliveries_exhausted` messages not yet taken: run after
+        a requeue, one would mark the range's freshly queued deliveries failed."""
+        removed, origins = 0, set()
         for letter in letters:
             key = f"{self.ns}:{letter.queue}.XQ"
+            body = self.client.hget(f"{key}.msgs", letter.message_id)
+            if body:
+                origins.add(json.loads(body).get("message_id"))
             removed += int(self.client.zrem(key, letter.message_id))
             self.client.hdel(f"{key}.msgs", letter.message_id)
+        queue = f"{self.ns}:maintenance"
+        for redis_id, body in self.client.hgetall(f"{queue}.msgs").items():
+            message = json.loads(body)
+            args = message.get("args") or [{}]
+            origin = args[0].get("message_id") if isinstance(args[0], dict) else None
+            # Only one still waiting in the list; one a worker holds is left to finish.
+            if (
+                message.get("actor_name") == "deliveries_exhausted"
+                and origin in origins
+                and self.client.lrem(queue, 0, redis_id)
+            ):
+                self.client.hdel(f"{queue}.msgs", redis_id)
         return removed
 
 
@@ -154,15 +185,25 @@ class StubMonitor:
         return removed
 
 
-def _letter(queue: str, message_id: str, body: bytes | None, when: datetime | None) -> DeadLetter:
+def _letter(
+    queue: str,
+    message_id: str,
+    body: bytes | None,
+    when: datetime | None,
+    reasons: dict[str, str] | None = None,
+) -> DeadLetter:
     message = json.loads(body) if body else {}
     actor, args = message.get("actor_name", "?"), message.get("args") or []
     chunk = None
     if actor.startswith("deliver_") and len(args) == 5:
         chunk = Chunk(*args)
+    reason = _last_line(message) or (reasons or {}).get(message.get("message_id", ""), "")
+    return DeadLetter(queue, message_id, actor, chunk, when, reason or UNKNOWN_REASON)
+
+
+def _last_line(message: dict) -> str:
     trace = (message.get("options", {}).get("traceback") or "").strip().splitlines()
-    reason = trace[-1] if trace else "no reason recorded"
-    return DeadLetter(queue, message_id, actor, chunk, when, reason)
+    return trace[-1] if trace else ""
 
 
 def monitor_for(broker: Broker, *, heartbeat_timeout: float = 30.0) -> QueueMonitor | None:
