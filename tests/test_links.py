@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from broadcast.links import InvalidLink, LinkSigner
+from broadcast.models import new_public_id
+
+signer = LinkSigner("a-secret-key-for-tests", "https://alerts.example.police.uk/")
+
+
+def test_round_trip_and_length() -> None:
+    public_id = new_public_id()
+    for purpose, channel in (("manage", None), ("unsubscribe", "email"), ("confirm", "sms")):
+        claims = signer.verify(signer.token(public_id, purpose, channel), purpose)
+        assert (claims.public_id, claims.purpose, claims.channel) == (public_id, purpose, channel)
+    url = signer.url(public_id, "manage")
+    assert url.startswith("https://alerts.example.police.uk/manage/")
+    assert len(signer.token(public_id, "manage")) <= 64  # short enough for one SMS line
+
+
+def test_forged_altered_misused_and_expired_tokens_are_refused() -> None:
+    token = signer.token(new_public_id(), "unsubscribe", "sms")
+    other = LinkSigner("another-key", "https://x")
+    with pytest.raises(InvalidLink):
+        other.verify(token, "unsubscribe")
+    for altered in (token[:-1] + ("A" if token[-1] != "A" else "B"), "x" + token[1:], "", "a.b.c"):
+        with pytest.raises(InvalidLink):
+            signer.verify(altered, "unsubscribe")
+    with pytest.raises(InvalidLink, match="not valid here"):
+        signer.verify(token, "manage")
+    time.sleep(1.1)
+    with pytest.raises(InvalidLink, match="expired") as caught:
+        signer.verify(token, "unsubscribe", max_age=0)
+    assert caught.value.expired
