@@ -20,9 +20,9 @@ from broadcast.delivery import finish_if_done
 from broadcast.delivery_records import load_alert, recent_alerts
 from broadcast.dispatch import Dispatcher
 from broadcast.errors import InvalidInput, NotFound
-from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, new_public_id, utcnow
 from broadcast.planning import Targeting
-from broadcast.render import RenderedMessage, preview
+from broadcast.render import RecipientContext, RenderedMessage, preview
 from broadcast.runtime import Runtime
 
 CHANNEL_ORDER = ("sms", "email", "voice")
@@ -71,11 +71,19 @@ def preview_alert(
             f"(it has: {', '.join(template.channels)})"
         )
     settings = rt.settings
+    # Real-length signed links, so the SMS segment count shown is the one that will be sent.
+    sample_id = new_public_id()
+    sample = RecipientContext(
+        manage_url=rt.signer.url(sample_id, "manage"),
+        unsubscribe_url=rt.signer.url(sample_id, "unsubscribe", "email"),
+        name="Alex Example",
+    )
     rendered = preview(
         template,
         variables,
         force_name=settings.force_name,
         public_url=settings.public_url,
+        recipient=sample,
         max_segments=settings.sms_max_segments,
     )
     with rt.engine.connect() as conn:
