@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import aiosmtplib
-
 from broadcast.channels.smtp_email import SmtpConfig
+from broadcast.channels.smtp_pool import open_connection
 from broadcast.channels.twilio_client import call_twilio, make_client
 from broadcast.settings import Settings
 
@@ -37,16 +36,7 @@ def probe_smtp(settings: Settings, *, timeout: float = 5.0) -> str:
     config = SmtpConfig.from_settings(settings)
 
     async def probe() -> None:
-        smtp = aiosmtplib.SMTP(
-            hostname=config.host,
-            port=config.port,
-            use_tls=config.tls == "tls",
-            start_tls=config.tls == "starttls",
-            username=config.username,
-            password=config.password,
-            timeout=timeout,
-        )
-        await smtp.connect()
+        smtp = await open_connection(config, timeout)
         try:
             await smtp.noop()
         finally:

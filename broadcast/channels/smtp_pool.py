@@ -89,17 +89,22 @@ class SmtpPool:
             condition.notify()
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        config = self.config
-        smtp = aiosmtplib.SMTP(
-            hostname=config.host,
-            port=config.port,
-            use_tls=config.tls == "tls",
-            start_tls=config.tls == "starttls",
-            username=config.username,
-            password=config.password,
-            timeout=config.timeout,
-            tls_context=config.tls_context,
-        )
-        await smtp.connect()
+        smtp = await open_connection(self.config)
         self.connections_made += 1
         return smtp
+
+
+async def open_connection(config: SmtpConfig, timeout: float | None = None) -> aiosmtplib.SMTP:
+    """Connect, negotiate TLS as configured and log in."""
+    smtp = aiosmtplib.SMTP(
+        hostname=config.host,
+        port=config.port,
+        use_tls=config.tls == "tls",
+        start_tls=config.tls == "starttls",
+        username=config.username,
+        password=config.password,
+        timeout=timeout if timeout is not None else config.timeout,
+        tls_context=config.tls_context,
+    )
+    await smtp.connect()
+    return smtp

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from broadcast.migrations.append_only import allow_changes, forbid_changes
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -119,40 +121,12 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
-    _forbid_ledger_changes()
-
-
-APPEND_ONLY_MESSAGE = "consent_ledger is append-only"
-
-
-def _forbid_ledger_changes() -> None:
-    """The ledger is evidence: the database itself refuses UPDATE and DELETE on it."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE FUNCTION consent_ledger_append_only() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END; $$ LANGUAGE plpgsql
-            """
-        )
-        op.execute(
-            "CREATE TRIGGER consent_ledger_append_only BEFORE UPDATE OR DELETE ON consent_ledger "
-            "FOR EACH ROW EXECUTE FUNCTION consent_ledger_append_only()"
-        )
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER consent_ledger_no_{action.lower()} BEFORE {action} "
-                f"ON consent_ledger BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"
-            )
+    # The ledger is evidence: the database itself refuses UPDATE and DELETE on it.
+    forbid_changes("consent_ledger")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER consent_ledger_append_only ON consent_ledger")
-        op.execute("DROP FUNCTION consent_ledger_append_only()")
-    else:
-        op.execute("DROP TRIGGER consent_ledger_no_update")
-        op.execute("DROP TRIGGER consent_ledger_no_delete")
+    allow_changes("consent_ledger")
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.drop_index("ix_subscription_channel_status")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from broadcast.migrations.append_only import allow_changes, forbid_changes
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-APPEND_ONLY_MESSAGE = "audit_event is append-only"
 
 
 def upgrade() -> None:
@@ -30,29 +30,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_event_occurred_at", "audit_event", ["occurred_at"])
     op.create_index("ix_audit_event_action", "audit_event", ["action"])
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE FUNCTION audit_event_append_only() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END; $$ LANGUAGE plpgsql
-            """
-        )
-        op.execute(
-            "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
-            "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
-        )
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_event_no_{action.lower()} BEFORE {action} "
-                f"ON audit_event BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"
-            )
+    forbid_changes("audit_event")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER audit_event_append_only ON audit_event")
-        op.execute("DROP FUNCTION audit_event_append_only()")
+    allow_changes("audit_event")
     op.drop_index("ix_audit_event_action", "audit_event")
     op.drop_index("ix_audit_event_occurred_at", "audit_event")
     op.drop_table("audit_event")
