@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from broadcast.settings import Settings, get_settings
-from broadcast.web import pages
+from broadcast.web import metrics, ops, pages
 from broadcast.web.context import WebContext
 from broadcast.web.routes import confirm, manage, subscribe, twilio, unsubscribe
 
@@ -36,6 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.ctx = ctx
     for module in (subscribe, confirm, manage, unsubscribe, twilio):
         app.include_router(module.router)
+    app.include_router(ops.router)  # /ops, /readyz (operators; docs/operations.md)
+    app.include_router(metrics.router)  # /metrics
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

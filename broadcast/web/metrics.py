@@ -1,0 +1,108 @@
+"""/metrics: Prometheus exposition of what the database, the limiters and the broker say now.
+
+Every figure is read when Prometheus scrapes (a custom collector), so any number of web
+processes report the same values and nothing is counted twice. Behind BROADCAST_OPS_TOKEN like
+/ops, unless BROADCAST_METRICS_PUBLIC=true. The delivery code records no per-request provider
+timings, so there is no provider latency histogram here; Dramatiq's own middleware on the
+workers (`workers.monitor.add_prometheus`) exports message durations. docs/operations.md
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from broadcast import monitoring
+from broadcast.runtime import Runtime
+from broadcast.web.ops import queue_monitor, refusal
+from broadcast.web.pages import ctx_of
+
+router = APIRouter(include_in_schema=False)
+
+
+class BroadcastCollector(Collector):
+    """Reads the figures on every scrape."""
+
+    def __init__(self, rt: Runtime, monitor: monitoring.QueueMonitor | None) -> None:
+        self.rt, self.monitor = rt, monitor
+
+    def collect(self) -> Iterator[Metric]:
+        deliveries = GaugeMetricFamily(
+            "broadcast_deliveries", "Deliveries by channel and state.", labels=["channel", "state"]
+        )
+        for channel, states in sorted(monitoring.delivery_counts(self.rt.engine).items()):
+            for state, n in sorted(states.items()):
+                deliveries.add_metric([channel, state], n)
+        yield deliveries
+        used = GaugeMetricFamily(
+            "broadcast_capacity_used_units",
+            "Units granted in the channel's current window.",
+            labels=["channel"],
+        )
+        limit = GaugeMetricFamily(
+            "broadcast_capacity_limit_units", "Units allowed per window.", labels=["channel"]
+        )
+        share = GaugeMetricFamily(
+            "broadcast_capacity_utilisation_ratio",
+            "Units used in the window over units allowed (limited channels).",
+            labels=["channel"],
+        )
+        for c in monitoring.capacity(self.rt):
+            used.add_metric([c.channel], c.used)
+            if c.limit:
+                limit.add_metric([c.channel], c.limit)
+                share.add_metric([c.channel], c.utilisation or 0.0)
+        yield from (used, limit, share)
+        queued = GaugeMetricFamily(
+            "broadcast_waiting_deliveries", "Deliveries queued, per channel.", labels=["channel"]
+        )
+        oldest = GaugeMetricFamily(
+            "broadcast_oldest_waiting_seconds",
+            "Age of the oldest queued delivery, per channel.",
+            labels=["channel"],
+        )
+        for channel, (n, age) in sorted(monitoring.waiting(self.rt.engine).items()):
+            queued.add_metric([channel], n)
+            oldest.add_metric([channel], age)
+        yield from (queued, oldest)
+        if self.monitor is not None:
+            yield from self._broker()
+
+    def _broker(self) -> Iterator[Metric]:
+        assert self.monitor is not None
+        depth = GaugeMetricFamily(
+            "broadcast_queue_messages",
+            "Broker messages per queue: ready, delayed, in_progress (taken by a worker).",
+            labels=["queue", "kind"],
+        )
+        dead = GaugeMetricFamily(
+            "broadcast_dead_letters", "Dead-lettered messages per queue.", labels=["queue"]
+        )
+        for q in self.monitor.queues():
+            for kind in ("ready", "delayed", "in_progress"):
+                depth.add_metric([q.queue, kind], getattr(q, kind))
+            dead.add_metric([q.queue], q.dead)
+        yield from (depth, dead)
+        workers = self.monitor.workers()
+        if workers is not None:
+            yield GaugeMetricFamily(
+                "broadcast_workers_alive", "Worker processes seen alive.", value=len(workers)
+            )
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    ctx = ctx_of(request)
+    if (refused := refusal(request, public=ctx.settings.metrics_public)) is not None:
+        return refused
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BroadcastCollector(ctx.runtime(), queue_monitor(request)))
+    body = await run_in_threadpool(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
