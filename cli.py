@@ -68,8 +68,11 @@ def show_config(
 @app.command("demo")
 @common.one_line_errors
 def demo() -> None:
-    """The main job on this machine, with fictional people: import a transfer file, send them
-    the data-transfer notice, then a community alert, and show the outbox."""
+    """Run the main job with fictional people and show the result.
+
+    Imports a sample transfer file, sends the imported people the data-transfer notice, sends a
+    community alert to one area, and shows what landed in the outbox (no provider needed).
+    """
     from importlib.resources import files
 
     from broadcast.channels.outbox import read_json_lines

@@ -16,8 +16,12 @@ MARKS = {OK: "[green]ok  [/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]
 def doctor_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Check the database, Redis, SMTP and Twilio (nothing is sent), migrations, capacity
-    settings, the public URL and the secret key; exit 1 if anything failed."""
+    """Check the database, Redis, SMTP, Twilio and settings; say how to fix what is wrong.
+
+    Nothing is sent: Twilio is asked for one message of the account's list, SMTP gets a
+    connection, TLS, login and NOOP. Also checks migrations, capacity settings, the public URL
+    and the secret key. Exit code 1 if anything failed.
+    """
     try:
         settings = common.settings()
     except Exception as exc:  # noqa: BLE001 - a broken setting is the first finding
