@@ -287,16 +287,30 @@ def add_worker_registry(broker: Broker, settings: Settings) -> None:
 
 
 def add_prometheus(broker: Broker, settings: Settings) -> bool:
-    """Dramatiq's own Prometheus middleware (messages, errors, retries, durations) when
-    BROADCAST_WORKER_METRICS_PORT is set: it forks an exposition server per worker host.
-    Must run before the dramatiq CLI collects the broker's middleware forks."""
-    port = settings.worker_metrics_port
-    if not port:
+    """Dramatiq's own Prometheus middleware (messages, errors, retries, durations per actor)
+    when BROADCAST_WORKER_METRICS_PORT is set; the dramatiq CLI forks one exposition server
+    per host for it. Call before the CLI collects the broker's middleware forks (at import)."""
+    if not settings.worker_metrics_port:
         return False
-    # Read by dramatiq.middleware.prometheus when imported, so set before the import.
-    os.environ.setdefault("dramatiq_prom_port", str(port))
     from dramatiq.middleware.prometheus import Prometheus
 
+    class BroadcastPrometheus(Prometheus):
+        @property
+        def forks(self):  # type: ignore[no-untyped-def]
+            return [exposition_server]
+
     if not any(isinstance(m, Prometheus) for m in broker.middleware):
-        broker.add_middleware(Prometheus())
+        broker.add_middleware(BroadcastPrometheus())
     return True
+
+
+def exposition_server() -> int:
+    """The fork process: Dramatiq's exposition server, on our port. Dramatiq reads its port
+    from `dramatiq_prom_port` when imported, and this process has only the parent's environment,
+    so the port is set on the module instead."""
+    from dramatiq.middleware import prometheus
+
+    from broadcast.settings import get_settings
+
+    prometheus.HTTP_PORT = get_settings().worker_metrics_port or prometheus.HTTP_PORT
+    return prometheus._run_exposition_server()

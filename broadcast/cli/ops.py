@@ -61,7 +61,9 @@ def render(view: dict) -> Group:
     if view["queues"] is None:
         parts.append(Text("No BROADCAST_REDIS_URL: alerts are sent inside `alert send`."))
     else:
-        queues = Table("queue", "ready", "delayed", "in progress", "dead", title="Queues")
+        queues = Table("queue", title="Queues")
+        for name in ("ready", "delayed", "in progress", "dead"):
+            queues.add_column(name, justify="right")
         for q in view["queues"]:
             cells = (q["ready"], q["delayed"], q["in_progress"], q["dead"])
             queues.add_row(q["queue"], *(f"{n:,}" for n in cells))

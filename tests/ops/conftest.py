@@ -33,8 +33,13 @@ class Ops:
     log: Path
     tmp: Path
 
-    def start_workers(self, queues: tuple[str, ...], threads: int = 2) -> subprocess.Popen:
-        command = [sys.executable, "-m", "dramatiq", "tests.ops.registered_workers"]
+    def start_workers(
+        self,
+        queues: tuple[str, ...],
+        threads: int = 2,
+        module: str = "tests.ops.registered_workers",
+    ) -> subprocess.Popen:
+        command = [sys.executable, "-m", "dramatiq", module]
         command += ["--processes", "1", "--threads", str(threads), "--queues", *queues]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
         env |= self.env | {"PYTHONPATH": str(ROOT)}
