@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from broadcast import monitoring
+from broadcast import monitoring, monitoring_figures
 from broadcast.capacity import human_duration
 from broadcast.cli import common
 from broadcast.errors import ConfigurationError
@@ -107,7 +107,7 @@ def queues_command(
     """Queues (ready, delayed, in progress, dead), send rate against capacity, live workers."""
     rt, backend = _open()
     monitor = _monitor(backend)
-    view = lambda: _figures(monitoring.snapshot(rt, monitor, minutes=1))  # noqa: E731
+    view = lambda: _figures(monitoring_figures.snapshot(rt, monitor, minutes=1))  # noqa: E731
     if as_json:
         typer.echo(json.dumps(view(), indent=2, default=str))
         return

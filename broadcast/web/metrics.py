@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broadcast import monitoring
+from broadcast import monitoring, monitoring_figures
 from broadcast.runtime import Runtime
 from broadcast.web.ops import queue_monitor, refusal
 from broadcast.web.pages import ctx_of
@@ -37,7 +37,7 @@ class BroadcastCollector(Collector):
         deliveries = GaugeMetricFamily(
             "broadcast_deliveries", "Deliveries by channel and state.", labels=["channel", "state"]
         )
-        for channel, states in sorted(monitoring.delivery_counts(self.rt.engine).items()):
+        for channel, states in sorted(monitoring_figures.delivery_counts(self.rt.engine).items()):
             for state, n in sorted(states.items()):
                 deliveries.add_metric([channel, state], n)
         yield deliveries
@@ -54,7 +54,7 @@ class BroadcastCollector(Collector):
             "Units used in the window over units allowed (limited channels).",
             labels=["channel"],
         )
-        for c in monitoring.capacity(self.rt):
+        for c in monitoring_figures.capacity(self.rt):
             used.add_metric([c.channel], c.used)
             if c.limit:
                 limit.add_metric([c.channel], c.limit)
@@ -68,7 +68,7 @@ class BroadcastCollector(Collector):
             "Age of the oldest queued delivery, per channel.",
             labels=["channel"],
         )
-        for channel, (n, age) in sorted(monitoring.waiting(self.rt.engine).items()):
+        for channel, (n, age) in sorted(monitoring_figures.waiting(self.rt.engine).items()):
             queued.add_metric([channel], n)
             oldest.add_metric([channel], age)
         yield from (queued, oldest)

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from broadcast import monitoring
+from broadcast import monitoring, monitoring_figures
 from broadcast.dispatch import CHANNELS
 from broadcast.web.pages import ctx_of, templates
 
@@ -73,7 +73,7 @@ def queue_monitor(request: Request) -> monitoring.QueueMonitor | None:
 
 async def _snapshot(request: Request) -> dict[str, Any]:
     ctx, monitor = ctx_of(request), queue_monitor(request)
-    view = await run_in_threadpool(monitoring.snapshot, ctx.runtime(), monitor)
+    view = await run_in_threadpool(monitoring_figures.snapshot, ctx.runtime(), monitor)
     view["charts"] = charts(view["history"])
     return view
 
