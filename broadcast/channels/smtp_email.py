@@ -21,7 +21,8 @@ from broadcast.channels.base import (
     SendResult,
     TransientChannelError,
 )
-from broadcast.channels.email_message import build_email, envelope_sender
+from broadcast.channels.email_bytes import EmailWriter
+from broadcast.channels.email_message import envelope_sender
 from broadcast.channels.smtp_pool import SmtpPool
 from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings
@@ -72,6 +73,8 @@ class SmtpEmailChannel(Channel):
         )
         self._thread.start()
         self._pool = SmtpPool(config)
+        self._writer = EmailWriter(config.sender)  # bytes directly: email.message was the cost
+        self._envelope_sender = envelope_sender(config.sender)
         self._closed = False
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -103,19 +106,17 @@ class SmtpEmailChannel(Channel):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     async def _send(self, message: OutboundMessage) -> SendResult:
-        email = build_email(message, self.config.sender)
+        email, message_id = self._writer.write(message)
         try:
             async with self._pool.connection() as smtp:
                 try:
-                    await smtp.send_message(
-                        email, sender=envelope_sender(self.config.sender), recipients=[message.to]
-                    )
+                    await smtp.sendmail(self._envelope_sender, [message.to], email)
                 except BaseException as exc:
                     self._pool.discard_if_broken(smtp, exc)
                     raise
         except Exception as exc:
             raise smtp_error(exc) from None
-        return SendResult(provider_id=str(email["Message-ID"]), provider_status="accepted")
+        return SendResult(provider_id=message_id, provider_status="accepted")
 
 
 def smtp_error(exc: BaseException) -> ChannelError | BaseException:

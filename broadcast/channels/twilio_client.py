@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -22,6 +23,7 @@ from broadcast.channels.base import (
     TransientChannelError,
 )
 from broadcast.channels.twilio_errors import twilio_error
+from broadcast.channels.twilio_transport import LeanHttpClient
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -29,8 +31,27 @@ DEFAULT_TIMEOUT = 10.0
 def make_client(
     account_sid: str, auth_token: str, *, api_url: str | None, timeout: float, pool_size: int
 ) -> Client:
-    """An official Twilio client with one pooled keep-alive session, optionally pointed at a
+    """An official Twilio client with one pooled keep-alive transport, optionally pointed at a
     Twilio-compatible server instead of https://api.twilio.com."""
+    proxies = requests.utils.get_environ_proxies(api_url or "https://api.twilio.com")
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    http_client: HttpClient
+    if not proxies:
+        # urllib3 directly: the requests layer was most of the CPU per SMS (twilio_transport).
+        http_client = LeanHttpClient(timeout=timeout, pool_size=pool_size, ca_bundle=ca_bundle)
+    else:
+        http_client = _requests_client(proxies, ca_bundle, timeout, pool_size)
+    client = Client(account_sid, auth_token, http_client=http_client)
+    if api_url:
+        # The Api domain builds every v2010 URL from base_url; swapping it redirects the client.
+        client.api.base_url = api_url.rstrip("/")
+    return client
+
+
+def _requests_client(
+    proxies: dict[str, str], ca_bundle: str | None, timeout: float, pool_size: int
+) -> TwilioHttpClient:
+    """The stock requests transport, kept for proxies (which urllib3 would need set up apart)."""
     http_client = TwilioHttpClient(pool_connections=True, timeout=timeout)
     assert http_client.session is not None
     # The stock adapter pools 10 connections and only for https; size it to our thread pool.
@@ -40,15 +61,9 @@ def make_client(
     # requests re-reads proxy variables from os.environ on every request (a quarter of the CPU
     # per SMS when measured); read proxies and the CA bundle once here instead.
     http_client.session.trust_env = False
-    http_client.proxy = requests.utils.get_environ_proxies(api_url or "https://api.twilio.com")
-    http_client.session.verify = (
-        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    )
-    client = Client(account_sid, auth_token, http_client=http_client)
-    if api_url:
-        # The Api domain builds every v2010 URL from base_url; swapping it redirects the client.
-        client.api.base_url = api_url.rstrip("/")
-    return client
+    http_client.proxy = proxies
+    http_client.session.verify = ca_bundle or True
+    return http_client
 
 
 def call_twilio(create: Callable[[], object]) -> object:
@@ -111,6 +126,8 @@ class PooledTwilioChannel(Channel):
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
-        session = getattr(self.client.http_client, "session", None)
-        if session is not None:
+        http_client = self.client.http_client
+        if isinstance(http_client, LeanHttpClient):
+            http_client.close()
+        elif (session := getattr(http_client, "session", None)) is not None:
             session.close()
