@@ -14,6 +14,7 @@ from broadcast.runtime import Runtime
 from broadcast.settings import get_settings
 from workers.app import WorkerApp
 from workers.broker import build_broker
+from workers.monitor import add_prometheus, add_worker_registry
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
@@ -30,6 +31,11 @@ def process_runtime() -> Runtime:
 
 app = WorkerApp(build_broker(get_settings().redis_url), process_runtime)
 broker = app.broker
+# Operators see every worker process (pid, host, threads, queues) and, when
+# BROADCAST_WORKER_METRICS_PORT is set, Dramatiq's Prometheus metrics: both hook in as the
+# package is imported, before the dramatiq CLI forks its worker processes.
+add_worker_registry(broker, get_settings())
+add_prometheus(broker, get_settings())
 dramatiq.set_broker(broker)
 
 __all__ = ["app", "broker", "process_runtime"]

@@ -26,7 +26,12 @@ def probe_twilio(settings: Settings, *, timeout: float = 5.0) -> str:
     try:
         call_twilio(lambda: client.api.v2010.account.messages.list(limit=1, page_size=1))
     finally:
-        client.http_client.session.close()  # type: ignore[union-attr]
+        http_client = client.http_client
+        closer = getattr(http_client, "close", None) or getattr(
+            getattr(http_client, "session", None), "close", None
+        )
+        if closer is not None:
+            closer()
     where = settings.twilio_api_url or "https://api.twilio.com"
     return f"Twilio API at {where} accepted the credentials"
 
