@@ -11,6 +11,7 @@ from broadcast.cli import alerts, common, registrants, sms, web
 from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
 from broadcast.cli import ops as ops_cli
+from broadcast.cli import scheduler as scheduler_cli
 from broadcast.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(registrants.app, name="registrants")
 app.add_typer(sms.app, name="sms")
 app.add_typer(alerts.app, name="alert")
+app.add_typer(scheduler_cli.app, name="scheduler")
 app.add_typer(web.app)
 
 

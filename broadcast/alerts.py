@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from broadcast import planning
+from broadcast import planning, quiet_hours
 from broadcast.capacity import channel_rate, describe
 from broadcast.capacity.rate import Rate
 from broadcast.delivery import finish_if_done
@@ -104,7 +104,9 @@ def channel_eta(rt: Runtime, channel: str, units: int, *, urgent: bool, exclude:
     available = 0
     if rate is not None:
         available = max(0, rate.count - rt.limiter(channel).usage(channel)) if not queued else 0
-    return describe(channel, units, rate, queued=queued, available=available)
+    text = describe(channel, units, rate, queued=queued, available=available)
+    held = quiet_hours.note(rt, urgent=urgent, channel=channel)
+    return f"{held}; then {text}" if held and units else text
 
 
 def queued_units(rt: Runtime, channel: str, *, urgent_only: bool, exclude: int = 0) -> int:
@@ -138,7 +140,11 @@ def create_alert(
     urgent: bool = False,
     expires: timedelta | None = None,
     sms_segments: int = 1,
+    status: str = AlertStatus.SENDING,
+    starts_at: datetime | None = None,
 ) -> Alert:
+    """The alert row. `status` draft leaves it to `broadcast.lifecycle`; a scheduled alert's
+    expiry counts from `starts_at`."""
     rt.template(template_name).check_variables(variables)
     expires = expires or parse_duration(rt.settings.alert_default_expiry)
     alert = Alert(
@@ -152,7 +158,8 @@ def create_alert(
         urgent=urgent,
         operator=operator,
         sms_segments=sms_segments,
-        expires_at=utcnow() + expires,
+        status=status,
+        expires_at=max(utcnow(), starts_at or utcnow()) + expires,
     )
     with rt.engine.begin() as conn:
         values = alert.model_dump(exclude={"id"})

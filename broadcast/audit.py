@@ -25,6 +25,7 @@ ACTIONS = (
     "alert.cancelled",
     "alert.retried",
     "alert.resumed",
+    "alert.follow-up",
     "failures.requeued",
     "failures.purged",
     "registrants.imported",

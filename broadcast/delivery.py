@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
-from broadcast import delivery_outcomes
+from broadcast import delivery_outcomes, quiet_hours
 from broadcast.channels import OutboundMessage
 from broadcast.delivery_records import (
     Recipient,
@@ -82,12 +82,16 @@ def deliver_chunk(
     if limiter.rate is not None:
         # Small batches under a limit: claimed rows should not wait long for capacity.
         size = max(1, min(size, limiter.rate.count, 50))
-    after, retry_attempts = chunk.after_id, 0
+    after, retry_attempts, held = chunk.after_id, 0, None
     while True:
         with rt.engine.connect() as conn:
             batch = load_queued(conn, chunk, after, size)
             if not batch:
                 break
+            last = batch[-1].delivery_id
+            # Quiet hours: routine calls to people in their quiet hours stay queued (held).
+            batch, hold = quiet_hours.hold_back(rt, conn, alert, chunk.channel, batch)
+            held = quiet_hours.earliest(held, hold)
             messages, rejected = _prepare(rt, conn, template, variables, chunk.channel, batch)
         granted, wait = _take_capacity(rt, chunk, messages, should_yield)
         if rejected:
@@ -100,13 +104,12 @@ def deliver_chunk(
             outcome.retry_after = wait
             outcome.reason = "yield" if should_yield and should_yield() else "throttled"
             break
-        if len(granted) < len(messages):
-            after = messages[len(granted)].delivery_id - 1
-        else:
-            after = batch[-1].delivery_id
+        after = messages[len(granted)].delivery_id - 1 if len(granted) < len(messages) else last
     if retry_attempts and outcome.retry_after is None:
         outcome.retry_after = backoff(retry_attempts, rt.settings.delivery_retry_base)
         outcome.reason = "transient"
+    if held is not None and outcome.retry_after is None:
+        outcome.retry_after, outcome.reason = held, "quiet-hours"
     with rt.engine.begin() as conn:
         finish_if_done(conn, alert)
     return outcome

@@ -248,3 +248,43 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40, nullable=False, index=True)
     subject: str | None = Field(default=None, max_length=120)
     details: str = Field(default="{}", nullable=False)  # JSON object
+
+
+# --- Alert lifecycle (approval, scheduling, follow-ups, escalation; see docs/lifecycle.md) ------
+
+
+class AlertLifecycle(SQLModel, table=True):
+    """What the lifecycle adds to an alert: how it relates to others and when it goes out. An
+    alert without a row is a plain alert sent at once (alerts from before migration 0004)."""
+
+    __tablename__ = "alert_lifecycle"
+
+    alert_id: int = Field(foreign_key="alert.id", primary_key=True)
+    # alert | update | all-clear | correction | escalation
+    kind: str = Field(default="alert", max_length=16, nullable=False)
+    parent_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
+    scheduled_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True, index=True)
+    )
+    emergency: bool = Field(default=False, nullable=False)
+    approved_by: str | None = Field(default=None, max_length=120)
+    escalate: str | None = Field(default=None, max_length=40)  # "sms>voice>email"
+    escalate_after: int | None = Field(default=None)  # seconds
+    released_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    reason: str | None = Field(default=None, max_length=300)  # why rejected or cancelled
+
+
+class AlertTransition(SQLModel, table=True):
+    """Every change of an alert's state, who made it and when (append-only by convention)."""
+
+    __tablename__ = "alert_transition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", nullable=False, index=True)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16, nullable=False)
+    operator: str = Field(max_length=120, nullable=False)
+    reason: str | None = Field(default=None, max_length=300)
+    occurred_at: datetime = _timestamp(nullable=False)

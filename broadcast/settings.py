@@ -128,6 +128,19 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = None
     # --- end of operator settings --------------------------------------------------------------
 
+    # --- Alert lifecycle (broadcast/lifecycle.py and friends; docs/lifecycle.md) ---------------
+    # Two-person rule: `alert send` only creates the alert; another operator must approve it.
+    require_approval: bool = False
+    # Routine voice calls are held during these local hours ("off" to never hold).
+    quiet_hours: str = "21:00-08:00"
+    # Local time for --at, quiet hours and what operators see.
+    timezone: str = "Europe/London"
+    # How often the scheduler releases due alerts and checks escalations (seconds).
+    scheduler_interval: float = 15.0
+    # --escalate without --escalate-after: move on if not delivered within this long.
+    escalate_after: str = "15m"
+    # --- end of alert lifecycle settings -------------------------------------------------------
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:

@@ -16,6 +16,8 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[No
     for name in list(os.environ):
         if name.startswith("BROADCAST_") and not name.startswith("BROADCAST_TEST_"):
             monkeypatch.delenv(name)
+    # Quiet hours would hold routine calls in tests run at night; lifecycle tests set them.
+    monkeypatch.setenv("BROADCAST_QUIET_HOURS", "off")
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

@@ -13,12 +13,14 @@ import typer
 from rich.table import Table
 
 from broadcast import alerts as core
-from broadcast import audit, recovery
+from broadcast import approval, audit, escalation, recovery, scheduling
 from broadcast.cli import common
 from broadcast.cli.progress import watch_progress
+from broadcast.clock import clock_of
 from broadcast.contacts import normalise_area, normalise_topic
 from broadcast.errors import ConfigurationError, InvalidInput
 from broadcast.planning import Targeting
+from broadcast.quiet_hours import zone
 from broadcast.runtime import Runtime
 
 app = typer.Typer(help="Send alerts and follow their delivery.", no_args_is_help=True)
@@ -104,8 +106,14 @@ def send(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     wait: bool = typer.Option(False, "--wait", help="Stay and show progress until done."),
     operator: str = typer.Option(None, "--operator", help="Who sends (default: the OS user)."),
+    at: str = typer.Option(None, "--at", help="Send later: '2026-11-23 07:30' (local) or ISO."),
+    emergency: bool = typer.Option(False, "--emergency", help="No second approval (audited)."),
+    escalate: str = typer.Option(
+        None, "--escalate", help="Next channels if not reached: sms>voice"
+    ),
+    escalate_after: str = typer.Option(None, "--escalate-after", help="Window (default 15m)."),
 ) -> None:
-    """Preview, confirm, and queue an alert; prints the alert id."""
+    """Preview, confirm, and queue (or schedule, or submit for approval) an alert."""
     settings = common.settings()
     if template == "transfer-notice" and not source:
         raise InvalidInput("transfer-notice needs --source FILE-OR-SOURCE (who was imported)")
@@ -124,6 +132,11 @@ def send(
     chosen = core.parse_channels(channels)
     variables = _variables(var)
     rt = _runtime()
+    when = scheduling.parse_at(at, zone=zone(rt), now=clock_of(rt).now()) if at else None
+    chain = escalation.parse_chain(escalate, chosen) if escalate else None
+    window = escalation.window_seconds(escalate_after, settings.escalate_after) if chain else None
+    if chain:
+        core.preview_alert(rt, template, variables, tuple(chain.split(">")), Targeting())
     preview = core.preview_alert(rt, template, variables, chosen, targeting, urgent=urgent)
     _print_preview(preview)
     if dry_run:
@@ -132,19 +145,33 @@ def send(
     if not yes and not typer.confirm(f"\nSend to {sum(preview.recipients.values()):,} deliveries?"):
         raise common.fail("not sent", code=1)
     sms = preview.messages.get("sms")
+    who = operator or common.default_operator()
     alert = core.create_alert(
         rt,
         template,
         variables,
         chosen,
         targeting,
-        operator=operator or common.default_operator(),
+        operator=who,
         urgent=urgent,
         expires=core.parse_duration(expires) if expires else None,
         sms_segments=sms.sms.segments if sms and sms.sms else 1,
+        status="draft",
+        starts_at=when,
     )
+    assert alert.id is not None
     backend = _backend(rt)
-    counts = core.send_alert(rt, backend.dispatcher, alert)
+    state = approval.submit(
+        rt,
+        backend.dispatcher,
+        alert,
+        operator=who,
+        emergency=emergency,
+        scheduled_at=when,
+        escalate=chain,
+        escalate_after=window,
+    )
+    counts = core.delivery_counts(rt, alert.id)
     _audit(
         rt,
         "alert.sent",
@@ -158,19 +185,12 @@ def send(
         source=source,
         urgent=urgent,
         deliveries=counts,
+        state=state,
+        emergency=emergency,
+        scheduled_at=when,
+        escalate=chain,
     )
-    shown = ", ".join(f"{c} {n:,}" for c, n in counts.items()) or "nobody"
-    common.console.print(f"Alert {alert.id} queued: {shown}")
-    if backend.embedded:
-        common.console.print("No BROADCAST_REDIS_URL: sending in this process...")
-        if wait:
-            watch_progress(lambda: core.alert_status(rt, alert.id), run=backend.run)
-        else:
-            backend.run()
-        _summary(core.alert_status(rt, alert.id))
-    elif wait:
-        watch_progress(lambda: core.alert_status(rt, alert.id))
-        _summary(core.alert_status(rt, alert.id))
+    lc.after_submit(rt, backend, alert.id, state, wait=wait)
     typer.echo(f"alert id: {alert.id}")
 
 
@@ -188,14 +208,20 @@ def _summary(view: core.AlertStatusView) -> None:
 @common.one_line_errors
 def list_(limit: int = typer.Option(20, help="How many, newest first.")) -> None:
     """Recent alerts with who sent them."""
-    table = Table("id", "created", "template", "channels", "urgent", "status", "operator")
-    for a in core.list_alerts(_runtime(), limit):
+    rt = _runtime()
+    table = Table("id", "created", "template", "channels", "flags", "status", "operator")
+    for column in table.columns[5:]:
+        column.no_wrap = True  # "pending-approval" and operators read whole
+    found = core.list_alerts(rt, limit)
+    notes = lc.flags(rt, [a.id for a in found if a.id is not None])
+    for a in found:
+        extra = notes.get(a.id or 0, "")
         table.add_row(
             str(a.id),
             a.created_at.strftime("%Y-%m-%d %H:%M"),
             a.template,
             a.channels,
-            "yes" if a.urgent else "",
+            " ".join(f for f in ("urgent" if a.urgent else "", extra) if f),
             a.status,
             a.operator,
         )
@@ -215,26 +241,41 @@ def status(
         watch_progress(lambda: core.alert_status(rt, alert_id))
     view = core.alert_status(rt, alert_id)
     if as_json:
-        typer.echo(json.dumps(view.as_dict(), indent=2))
+        typer.echo(json.dumps(view.as_dict() | {"lifecycle": lc.describe_lines(rt, alert_id)}))
         return
     a = view.alert
     common.console.print(
         f"Alert {a.id} {a.template} [{a.status}] by {a.operator}{' URGENT' if a.urgent else ''}",
         highlight=False,
+        markup=False,  # "[done]" is not a style
     )
     _summary(view)
     for channel, line in view.eta.items():
         common.console.print(f"  ETA {channel}: {line}", highlight=False)
+    for line in lc.describe_lines(rt, alert_id):
+        common.console.print(f"  {line}", highlight=False, markup=False)
 
 
 @app.command()
 @common.one_line_errors
-def cancel(alert_id: int, operator: str = OPERATOR) -> None:
-    """Nothing not yet handed to a provider goes out after this returns."""
+def cancel(
+    alert_id: int,
+    notify_sent: str = typer.Option(
+        None, "--notify-sent", help="Send this template as a correction to those already reached."
+    ),
+    var: list[str] = typer.Option([], "--var", help="Variable of the correction, name=value."),
+    reason: str = typer.Option(None, "--reason", help="Why (kept in the transition log)."),
+    operator: str = OPERATOR,
+) -> None:
+    """Nothing not yet handed to a provider goes out after this returns (scheduled or awaiting
+    approval: it never goes out)."""
     rt = _runtime()
-    n = core.cancel_alert(rt, alert_id)
+    who = operator or common.default_operator()
+    n = approval.cancel(rt, alert_id, operator=who, reason=reason)
     _audit(rt, "alert.cancelled", alert_id, operator, deliveries_stopped=n)
     common.console.print(f"Alert {alert_id} cancelled: {n:,} deliveries will not be sent.")
+    if notify_sent:
+        lc.send_followup(alert_id, notify_sent, var, kind="correction", operator=who, yes=True)
 
 
 @app.command("retry-failed")
@@ -265,3 +306,7 @@ def resume(
     common.console.print(f"Alert {alert_id}: {report}")
     if backend.embedded:
         backend.run()
+
+
+# The lifecycle commands (approve, reject, update, all-clear) register on `app` when imported.
+from broadcast.cli import alert_lifecycle as lc  # noqa: E402

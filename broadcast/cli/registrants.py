@@ -20,6 +20,7 @@ from broadcast.cli import common
 from broadcast.consent import ConsentSource
 from broadcast.importer import ImportOptions, import_registrants
 from broadcast.models import SubscriptionStatus
+from broadcast.quiet_hours import set_preference as set_quiet_hours
 from broadcast.validation import parse_channels, parse_registrant
 
 app = typer.Typer(help="Manage registrants: the people who receive alerts.", no_args_is_help=True)
@@ -276,9 +277,12 @@ def amend(
     pending: bool = typer.Option(
         False, "--pending", help="Leave added channels pending until confirmed."
     ),
+    quiet_hours: str = typer.Option(
+        None, "--quiet-hours", help="No routine calls then: 22:00-07:00, 'off' or 'default'."
+    ),
     operator: str = OPERATOR,
 ) -> None:
-    """Change a registrant's details, areas, topics or channels."""
+    """Change a registrant's details, areas, topics, channels or quiet hours."""
     given = {
         "name": name,
         "email": email,
@@ -290,7 +294,7 @@ def amend(
         "language": language,
     }
     changed = {k for k, v in given.items() if v is not None}
-    if not changed and not add_channels:
+    if not changed and not add_channels and quiet_hours is None:
         raise common.fail("nothing to change: give at least one option (see --help)")
     with common.session() as session:
         registrant = store.find_registrant(session=session, ref=ref)
@@ -314,6 +318,8 @@ def amend(
             key=_key(),
             new_channel_status=SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE,
         )
+        if quiet_hours is not None:  # broadcast/quiet_hours.py (docs/lifecycle.md)
+            done += set_quiet_hours(session=session, registrant=registrant, text=quiet_hours)
         if done:
             audit.record(
                 session,

@@ -27,7 +27,8 @@ def start_workers(
     command = [sys.executable, "-m", "dramatiq", "workers", "--processes", str(processes)]
     command += ["--threads", str(threads), "--queues", *queues]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
-    full_env |= env | {"PYTHONPATH": str(ROOT)}
+    # Quiet hours off unless the test sets them: routine calls must not wait for the morning.
+    full_env |= {"BROADCAST_QUIET_HOURS": "off"} | env | {"PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
         return subprocess.Popen(
             command,

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broadcast import registrants
+from broadcast import quiet_hours, registrants
 from broadcast.consent import ConsentSource
 from broadcast.errors import BroadcastError, Conflict
 from broadcast.links import InvalidLink, LinkClaims
@@ -36,7 +36,8 @@ def _current(ctx: Any, public_id: str) -> dict[str, Any] | None:
         registrant = registrant_by_public_id(session, public_id)
         if registrant is None:
             return None
-        return registrants.export(session=session, registrant=registrant)
+        view = registrants.export(session=session, registrant=registrant)
+        return view | {"quiet_hours": registrant.quiet_hours}  # docs/lifecycle.md
 
 
 def _values(view: dict[str, Any], named: frozenset[str]) -> dict[str, Any]:
@@ -69,6 +70,8 @@ def _form(
         topics=forms.options(ctx.settings.topic_set),
         named_areas=forms.options(ctx.settings.named_area_set),
         errors=extra.pop("errors", {}),
+        quiet_hours=view.get("quiet_hours"),
+        quiet_default=ctx.settings.quiet_hours,
         **extra,
     )
 
@@ -144,6 +147,14 @@ async def manage(request: Request, token: str) -> Response:
             f"{ctx.settings.force_name} no longer holds your name, postcode, email address or "
             "phone numbers, and will not contact you again. You can sign up again at any time.",
         )
+    if action == "quiet_hours":  # routine calls held in these hours (broadcast/quiet_hours.py)
+        error = await run_in_threadpool(
+            _quiet_hours, ctx, claims.public_id, text(posted.form, "quiet_hours")
+        )
+        view = await run_in_threadpool(_current, ctx, claims.public_id) or view
+        if error:
+            return _form(request, token, view, 400, errors={"quiet_hours": error})
+        return _form(request, token, view, notice="Your quiet hours have been saved.")
     if action != "save":
         return _form(request, token, view, 400)
     result = forms.parse(
@@ -188,3 +199,17 @@ def _erase(ctx: Any, public_id: str) -> None:
         registrant = registrant_by_public_id(session, public_id)
         if registrant is not None:
             registrants.erase(session=session, registrant=registrant, source=SOURCE, key=ctx.key)
+
+
+def _quiet_hours(ctx: Any, public_id: str, value: str) -> str | None:
+    """Save the registrant's quiet hours; an error message for the form, or None."""
+    with ctx.session() as session:
+        registrant = registrant_by_public_id(session, public_id)
+        if registrant is None:
+            return None
+        try:
+            quiet_hours.set_preference(session=session, registrant=registrant, text=value)
+        except BroadcastError as exc:
+            return str(exc)
+        session.commit()
+    return None

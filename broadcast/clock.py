@@ -1,0 +1,48 @@
+"""An injectable clock: lifecycle code asks it for the time, so tests can set the time instead of
+sleeping (quiet hours across a DST change, schedules, escalation windows).
+
+A `Runtime` may carry a `clock` attribute; `clock_of(rt)` falls back to the system clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class FixedClock:
+    """Stands still until moved: `clock.at = ...` or `clock.advance(minutes=5)`."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at = self.at + timedelta(**delta)
+
+
+SYSTEM = SystemClock()
+
+
+def clock_of(rt: Any) -> Clock:
+    """The runtime's clock if it was given one, else the system clock."""
+    return getattr(rt, "clock", None) or SYSTEM
+
+
+def aware(when: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
