@@ -51,7 +51,7 @@ class ImportOptions:
     operator: str | None
     batch_size: int = 5000
     dry_run: bool = False
-    workers: int = 1
+    workers: int = 0  # validation processes for large files; 0 validates in this process
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _validated_chunks(
     size = options.batch_size
     bounds = [(i, min(i + size, len(rows))) for i in range(0, len(rows), size)]
     can_fork = "fork" in multiprocessing.get_all_start_methods()
-    if options.workers <= 1 or len(rows) < PARALLEL_THRESHOLD or not can_fork:
+    if options.workers < 1 or len(rows) < PARALLEL_THRESHOLD or not can_fork:
         for start, stop in bounds:
             yield _validate_chunk(rows[start:stop], *args)
         return

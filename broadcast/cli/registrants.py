@@ -421,7 +421,9 @@ def import_csv(
     ),
     rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows to this CSV."),
     operator: str = OPERATOR,
-    workers: int = typer.Option(2, help="Processes validating rows (large files)."),
+    workers: int = typer.Option(
+        2, help="Processes validating rows of large files (0: validate in this process)."
+    ),
 ) -> None:
     """Import (transfer) a registrant list. Consent given to the previous holder is kept.
 
