@@ -1,0 +1,50 @@
+"""`alert send --wait` and `alert status --watch`: per-channel progress, run to completion
+(embedded mode: no Redis, the same actors in this process, the outbox as provider)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from broadcast.settings import get_settings
+from cli import app
+from tests.delivery.factories import Person, add_people
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'b.db'}")
+    monkeypatch.setenv("BROADCAST_VOICE_RATE", "")
+    monkeypatch.setenv("COLUMNS", "100")
+    get_settings.cache_clear()
+    from broadcast.db import engine_for
+
+    return engine_for(get_settings().database_url)
+
+
+def bars(output: str) -> dict[str, tuple[int, int]]:
+    """channel -> (done, total) from the last progress line shown for each channel."""
+    found = {}
+    for channel, done, total in re.findall(r"\b(sms|email|voice)\b[^\n]*?(\d+)/(\d+)", output):
+        found[channel] = (int(done), int(total))
+    return found
+
+
+def test_send_wait_shows_progress_per_channel_until_done(db) -> None:  # type: ignore[no-untyped-def]
+    add_people(db, [Person(channels=("sms", "email")) for _ in range(25)])
+    add_people(db, [Person(channels=("sms",)) for _ in range(5)])
+    args = ["alert", "send", "community-alert", "--all", "--channels", "sms,email", "--yes"]
+    args += ["--var", "headline=Road closed", "--var", "message=Avoid the high street.", "--wait"]
+    # When an alert is sent with --wait and no Redis
+    result = runner.invoke(app, args, catch_exceptions=False)
+    # Then the command returns when the alert is done, with a bar per channel at its total
+    assert result.exit_code == 0, result.output
+    assert bars(result.output) == {"sms": (30, 30), "email": (25, 25)}, result.output
+    # And `status --watch` on the finished alert shows the same bars and returns at once
+    watched = runner.invoke(app, ["alert", "status", "1", "--watch"], catch_exceptions=False)
+    assert watched.exit_code == 0, watched.output
+    assert bars(watched.output) == {"sms": (30, 30), "email": (25, 25)}, watched.output
