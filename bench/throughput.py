@@ -67,6 +67,7 @@ def settings_env(db: str, redis_url: str, twilio_url: str, smtp_port: str, args)
         "BROADCAST_SMTP_TLS": "none",
         "BROADCAST_EMAIL_FROM": "alerts@example.org",
         "BROADCAST_VOICE_RATE": "",  # capacity unlimited on every channel
+        "BROADCAST_QUIET_HOURS": "off",  # routine calls are held at night otherwise
         "BROADCAST_DELIVERY_CHUNK_SIZE": str(args.chunk),
     }
 

@@ -178,6 +178,9 @@ def _take_capacity(
     leases = rt.concurrency() if chunk.channel == "voice" else None
     if leases is not None and leases.limit is None:
         leases = None
+    if limiter.rate is None and leases is None:
+        # Unlimited: nothing to take, and no limiter call (a Redis round trip) per message.
+        return list(messages), None
     granted: list[OutboundMessage] = []
     for message in messages:
         lease_id = f"{LEASE_PREFIX}{message.delivery_id}"

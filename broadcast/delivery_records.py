@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, literal, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, literal, or_, select, text, update
 from sqlmodel import Session
 
 from broadcast.bulk import one_of
@@ -115,8 +116,22 @@ def record_sent(
             error_text=None,
         )
     )
+    if connection.dialect.name == "postgresql":
+        # One statement with the rows as one JSON parameter: an executemany of 500 UPDATEs
+        # was about 40 µs of worker CPU per delivery (docs/performance.md).
+        payload = json.dumps([[i, p, u] for i, p, u in rows])
+        connection.execute(_SENT_PG, {"rows": payload, "now": now})
+        return
     params = [{"b_id": i, "b_provider": p, "b_units": u} for i, p, u in rows]
     connection.execute(statement, params)
+
+
+_SENT_PG = text(
+    "UPDATE delivery SET state = 'sent', provider_id = v.value->>1, "
+    "units = (v.value->>2)::int, sent_at = :now, finished_at = :now, error_code = NULL, "
+    "error_text = NULL FROM json_array_elements(CAST(:rows AS json)) AS v "
+    "WHERE delivery.id = (v.value->>0)::int AND delivery.state = 'sending'"
+)
 
 
 def record_state(

@@ -81,14 +81,26 @@ class SmtpEmailChannel(Channel):
         return self._submit(self._send(message)).result()
 
     def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
-        futures = [self._submit(self._send(message)) for message in messages]
-        results: list[SendResult | ChannelError] = []
-        for future in futures:
-            try:
-                results.append(future.result())
-            except ChannelError as exc:
-                results.append(exc)
-        return results
+        # One coroutine per pooled connection, each taking the next message as it frees up:
+        # a cross-thread future and a pool wait per message cost more than the SMTP exchange.
+        return self._submit(self._send_lanes(messages)).result()
+
+    async def _send_lanes(
+        self, messages: Sequence[OutboundMessage]
+    ) -> list[SendResult | ChannelError]:
+        results: list[SendResult | ChannelError | None] = [None] * len(messages)
+        position = iter(range(len(messages)))
+
+        async def lane() -> None:
+            for i in position:
+                try:
+                    results[i] = await self._send(messages[i])
+                except ChannelError as exc:
+                    results[i] = exc
+
+        lanes = min(self.config.pool_size, len(messages))
+        await asyncio.gather(*(lane() for _ in range(lanes)))
+        return results  # type: ignore[return-value]
 
     def close(self) -> None:
         if self._closed:

@@ -3,6 +3,7 @@ exception mapping, and ``send_many`` over a small thread pool."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -113,7 +114,21 @@ class PooledTwilioChannel(Channel):
                 self._executor = ThreadPoolExecutor(
                     self._concurrency, thread_name_prefix=f"twilio-{self.name}"
                 )
-        return list(self._executor.map(self._send_or_error, messages))
+        # One task per lane rather than per message: each submit costs a lock dance in the
+        # executor, which was ~10% of a worker's CPU when every message was its own task.
+        # Lanes take the next message as they free up (next() on a count is atomic), so a slow
+        # request holds up only its own lane.
+        results: list[SendResult | ChannelError | None] = [None] * len(messages)
+        position = itertools.count()
+
+        def lane() -> None:
+            while (i := next(position)) < len(messages):
+                results[i] = self._send_or_error(messages[i])
+
+        lanes = min(self._concurrency, len(messages))
+        for future in [self._executor.submit(lane) for _ in range(lanes)]:
+            future.result()
+        return results  # type: ignore[return-value]
 
     def _send_or_error(self, message: OutboundMessage) -> SendResult | ChannelError:
         try:
