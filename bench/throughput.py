@@ -162,7 +162,8 @@ def report(name: str, result: dict) -> float:
         f"  overall {rate:,.0f} deliveries/s; CPU per delivery: workers {ms['workers']:.3f} ms, "
         f"all ours {every / sent * 1e3:.3f} ms (sinks {ms['sinks']:.3f}, redis "
         f"{ms['redis']:.3f}, postgres {ms['postgres']:.3f}); "
-        f"machine busy {cpu['machine'] / cpu['wall']:.2f} of 2 cores"
+        f"machine busy {cpu['machine'] / cpu['wall']:.2f} of 2 cores, of which not ours "
+        f"{max(0.0, cpu['machine'] - every) / cpu['wall']:.2f}"
     )
     return rate
 
