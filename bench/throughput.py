@@ -1,6 +1,6 @@
 """Benchmark: deliver an alert end to end into loopback sinks, capacity unlimited.
 
-    .venv/bin/python bench/throughput.py --n 20000 --naive 2000
+    .venv/bin/python bench/throughput.py --n 20000 --naive 1000 [--processes 3] [--threads 4]
 
 Real `dramatiq workers` processes on a private Redis, PostgreSQL state updates, the real
 channels (the official Twilio client for SMS and voice, aiosmtplib for email) sending to
@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="registrants in the main alert")
     parser.add_argument("--naive", type=int, default=2_000, help="registrants in the naive one")
     parser.add_argument("--channels", default="sms,email,voice")
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=500)
     parser.add_argument("--sink", choices=("lean", "test-server"), default="lean")
