@@ -12,7 +12,7 @@ from __future__ import annotations
 import binascii
 import os
 from email.header import Header
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 from broadcast.channels.base import OutboundMessage
 from broadcast.channels.email_message import sender_domain
@@ -23,7 +23,9 @@ class EmailWriter:
 
     def __init__(self, sender: str) -> None:
         self.domain = sender_domain(sender)
-        self.from_line = _header("From", sender)
+        name, address = parseaddr(sender)
+        # formataddr encodes only a non-ASCII display name, never the address itself.
+        self.from_line = f"From: {formataddr((name, address), charset='utf-8')}"
 
     def write(self, message: OutboundMessage) -> tuple[bytes, str]:
         """(the message as CRLF bytes, its Message-ID)."""
