@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,6 +189,22 @@ def _reject_suppressed(
     return kept
 
 
+def _write_batch(
+    engine: Engine,
+    batch: list[ValidRow],
+    file_name: str,
+    options: ImportOptions,
+    report: ImportReport,
+) -> None:
+    """One transaction (rolled back on a dry run)."""
+    with engine.connect() as connection:
+        write_batch(connection, batch, file_name, options, report)
+        if options.dry_run:
+            connection.rollback()
+        else:
+            connection.commit()
+
+
 def import_registrants(
     *,
     engine: Engine,
@@ -208,24 +224,31 @@ def import_registrants(
     )
     seen: dict[str, int] = {}
     done = 0
-    for results in _validated_chunks(source_file.rows, options):
-        good: list[ValidRow] = []
-        for result in results:
-            if isinstance(result, ValidRow):
-                good.append(result)
-            else:
-                report.rejected.append(result)
-        good = _reject_duplicates_in_file(good, seen, report)
-        with engine.connect() as connection:
-            good = _reject_suppressed(connection, good, options.key, report)
-            write_batch(connection, good, path.name, options, report)
-            if options.dry_run:
-                connection.rollback()
-            else:
-                connection.commit()
-        done += len(results)
-        if progress:
-            progress(done, report.rows)
+    # One writer thread: while it writes batch k (mostly waiting on the database, which frees
+    # the GIL), this thread takes in and checks batch k+1. Batches are still written one at a
+    # time and in file order, so matching against existing registrants is unchanged.
+    with ThreadPoolExecutor(1, thread_name_prefix="import-writer") as writer:
+        writing: Future[None] | None = None
+        for results in _validated_chunks(source_file.rows, options):
+            good: list[ValidRow] = []
+            for result in results:
+                if isinstance(result, ValidRow):
+                    good.append(result)
+                else:
+                    report.rejected.append(result)
+            good = _reject_duplicates_in_file(good, seen, report)
+            with engine.connect() as connection:
+                good = _reject_suppressed(connection, good, options.key, report)
+            if writing is not None:
+                writing.result()
+                if progress:
+                    progress(done, report.rows)
+            writing = writer.submit(_write_batch, engine, good, path.name, options, report)
+            done += len(results)
+        if writing is not None:
+            writing.result()
+            if progress:
+                progress(done, report.rows)
     report.rejected.sort(key=lambda item: item[0].line)
     if rejects_path is not None and report.rejected:
         write_rejects(rejects_path, report.rejected)
