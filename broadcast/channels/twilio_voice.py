@@ -70,7 +70,7 @@ class TwilioVoiceConfig:
             gather_url=base + "/twilio/voice/gather",
             api_url=settings.twilio_api_url,
             # Not a Settings field yet; read defensively so a later setting switches it on.
-            machine_detection=bool(getattr(settings, "voice_machine_detection", False)),
+            machine_detection=settings.voice_machine_detection,
         )
 
 
