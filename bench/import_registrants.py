@@ -56,7 +56,8 @@ def run(url: str, label: str, csv_path: Path, count: int, workers: int) -> None:
         target = TARGET_SECONDS_PER_100K * count / 100_000
         print(
             f"{label:<10} {attempt:<20} {count:>9,} rows  {elapsed:6.2f} s  "
-            f"{count / elapsed:>9,.0f} rows/s  ({elapsed / target:4.2f}x the {target:.0f} s target)  "
+            f"{count / elapsed:>9,.0f} rows/s  "
+            f"({elapsed / target:4.2f}x the {target:.1f} s target)  "
             f"cpu: main {own1 - own0:5.1f} s, validators {kids1 - kids0:5.1f} s  "
             f"[created {report.created:,}, unchanged {report.unchanged:,}, "
             f"rejected {len(report.rejected):,}]"

@@ -7,8 +7,8 @@ without holding personal data in clear, and a re-import of the same address is s
 from __future__ import annotations
 
 import hmac
-from functools import lru_cache
 from collections.abc import Iterable
+from functools import lru_cache
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert

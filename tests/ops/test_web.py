@@ -88,4 +88,3 @@ def test_readyz_checks_database_and_redis(ops: Ops) -> None:
         assert ready.status_code == 503
         assert ready.json() == {"database": "ok", "redis": "unavailable", "status": "not ready"}
         assert httpx.get(f"{url}/healthz").status_code == 200  # the process itself is up
-
