@@ -6,31 +6,19 @@ python -m workers.sweeper --once
 
 from __future__ import annotations
 
-import argparse
-import logging
-import time
-
 from broadcast.recovery import sweep
-from workers import app, process_runtime
-
-logger = logging.getLogger("broadcast.sweeper")
+from workers import app
+from workers.periodic import run_periodically
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--once", action="store_true", help="sweep once and exit")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    rt = process_runtime()
-    while True:
-        try:
-            report = sweep(rt, app.dispatcher)
-            logger.info("sweep: %s", report)
-        except Exception:
-            logger.exception("sweep failed; trying again next interval")
-        if args.once:
-            return
-        time.sleep(rt.settings.sweep_interval)
+    run_periodically(
+        __doc__.splitlines()[0],
+        "sweeper",
+        lambda rt: sweep(rt, app.dispatcher),
+        lambda rt: rt.settings.sweep_interval,
+        argv,
+    )
 
 
 if __name__ == "__main__":
