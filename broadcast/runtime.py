@@ -20,6 +20,7 @@ from broadcast.capacity import (
     RedisConcurrencyLimiter,
     RedisLimiter,
     channel_rate,
+    guarded,
 )
 from broadcast.channels import Channel, build_channel
 from broadcast.db import engine_for
@@ -70,7 +71,7 @@ class Runtime:
         """The channel's rate limiter: in Redis when workers share one, else in this process."""
         with self._lock:
             if name not in self._limiters:
-                rate = channel_rate(self.settings, name)
+                rate = guarded(channel_rate(self.settings, name), self.settings.capacity_guard)
                 client = self.redis
                 self._limiters[name] = (
                     RedisLimiter(client, rate) if client is not None else MemoryLimiter(rate)

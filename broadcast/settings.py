@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     sms_rate: str | None = None
     email_rate: str | None = None
     voice_concurrency: int | None = None
+    # Seconds each grant holds its slot beyond the window (capped at 2.5% of the window), so
+    # that varying delays between grant and provider never put COUNT+1 in a provider's window.
+    capacity_guard: float = 0.25
     sms_max_segments: int = 6
 
     # Force-defined vocabularies: comma-separated. Named areas are optional (postcode districts and

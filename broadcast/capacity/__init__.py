@@ -14,7 +14,7 @@ from broadcast.capacity.concurrency import (
 from broadcast.capacity.eta import UNIT_NAMES, describe, estimate, finish_at, human_duration
 from broadcast.capacity.limiter import Attempt, CapacityLimiter, ExceedsCapacity
 from broadcast.capacity.memory_limiter import MemoryLimiter
-from broadcast.capacity.rate import CHANNELS, Rate, channel_rate, parse_rate
+from broadcast.capacity.rate import CHANNELS, Rate, channel_rate, guarded, parse_rate
 from broadcast.capacity.redis_limiter import RedisLimiter
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "describe",
     "estimate",
     "finish_at",
+    "guarded",
     "human_duration",
     "parse_rate",
 ]

@@ -95,3 +95,18 @@ def channel_rate(settings: Settings, channel: str) -> Rate | None:
     return parse_rate(
         getattr(settings, f"{channel}_rate"), setting=f"BROADCAST_{channel.upper()}_RATE"
     )
+
+
+def guarded(rate: Rate | None, guard: float) -> Rate | None:
+    """The rate a limiter enforces so that the provider, not only the limiter, never sees more
+    than COUNT in a window: each grant holds its slot `guard` seconds longer than the window.
+
+    A request reaches the provider some milliseconds after its grant, and that delay varies
+    (scheduling, the network). Without a guard, a request delayed more than the one a window
+    later could land inside the same window at the provider's end. The guard is capped at 2.5%
+    of the window, so it costs at most 2.5% of capacity (0.007% of 500/1h with the 0.25 s default).
+    """
+    if rate is None or guard <= 0:
+        return rate
+    return Rate(rate.count, rate.seconds + min(guard, rate.seconds * 0.025))
+

@@ -73,3 +73,14 @@ def test_channel_rate_reads_the_settings_and_names_a_bad_one() -> None:
         channel_rate(Settings(sms_rate="lots"), "sms")
     with pytest.raises(ConfigurationError, match="unknown channel"):
         channel_rate(settings, "fax")
+
+
+def test_guarded_rate_holds_each_slot_a_little_longer() -> None:
+    from broadcast.capacity import guarded
+
+    # Given the default guard of 0.25 s
+    assert guarded(Rate(500, 3600), 0.25) == Rate(500, 3600.25)
+    # Then it is capped at 2.5% of a short window, and nothing changes without a rate or guard
+    assert guarded(Rate(20, 2), 0.25) == Rate(20, 2.05)
+    assert guarded(None, 0.25) is None
+    assert guarded(Rate(20, 2), 0) == Rate(20, 2)
