@@ -78,7 +78,8 @@ def demo() -> None:
     from importlib.resources import files
 
     from broadcast.channels.outbox import read_json_lines
-    from broadcast.cli.registrants import import_csv, list_registrants
+    from broadcast.cli.registrant_import import import_csv
+    from broadcast.cli.registrants import list_registrants
 
     sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
     typer.echo(f"1. Import the sample transfer file {sample.name} (fictional people)")
