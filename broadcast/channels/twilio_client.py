@@ -100,9 +100,18 @@ def _int_or_none(value: object) -> int | None:
 class PooledTwilioChannel(Channel):
     """Base for Twilio channels: one client per instance and a lazily started thread pool."""
 
-    def __init__(self, client: Client, *, concurrency: int) -> None:
-        self.client = client
-        self._concurrency = max(1, concurrency)
+    def __init__(self, config) -> None:  # type: ignore[no-untyped-def]
+        """`config`: a TwilioSmsConfig or TwilioVoiceConfig (credentials, API URL, timeout,
+        concurrency)."""
+        self.config = config
+        self.client = make_client(
+            config.account_sid,
+            config.auth_token,
+            api_url=config.api_url,
+            timeout=config.timeout,
+            pool_size=config.concurrency,
+        )
+        self._concurrency = max(1, config.concurrency)
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 

@@ -10,7 +10,6 @@ from broadcast.channels.twilio_client import (
     DEFAULT_TIMEOUT,
     PooledTwilioChannel,
     call_twilio,
-    make_client,
 )
 from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings
@@ -60,15 +59,8 @@ class TwilioSmsChannel(PooledTwilioChannel):
     name = "sms"
 
     def __init__(self, config: TwilioSmsConfig) -> None:
-        client = make_client(
-            config.account_sid,
-            config.auth_token,
-            api_url=config.api_url,
-            timeout=config.timeout,
-            pool_size=config.concurrency,
-        )
-        super().__init__(client, concurrency=config.concurrency)
-        self.config = config
+        super().__init__(config)
+        self.config: TwilioSmsConfig = config
 
     def send(self, message: OutboundMessage) -> SendResult:
         sender: dict[str, str] = (

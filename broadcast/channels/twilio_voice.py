@@ -13,7 +13,6 @@ from broadcast.channels.twilio_client import (
     DEFAULT_TIMEOUT,
     PooledTwilioChannel,
     call_twilio,
-    make_client,
 )
 from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings
@@ -69,7 +68,6 @@ class TwilioVoiceConfig:
             status_callback=base + "/twilio/voice/status",
             gather_url=base + "/twilio/voice/gather",
             api_url=settings.twilio_api_url,
-            # Not a Settings field yet; read defensively so a later setting switches it on.
             machine_detection=settings.voice_machine_detection,
         )
 
@@ -80,15 +78,8 @@ class TwilioVoiceChannel(PooledTwilioChannel):
     name = "voice"
 
     def __init__(self, config: TwilioVoiceConfig) -> None:
-        client = make_client(
-            config.account_sid,
-            config.auth_token,
-            api_url=config.api_url,
-            timeout=config.timeout,
-            pool_size=config.concurrency,
-        )
-        super().__init__(client, concurrency=config.concurrency)
-        self.config = config
+        super().__init__(config)
+        self.config: TwilioVoiceConfig = config
 
     def send(self, message: OutboundMessage) -> SendResult:
         extra: dict[str, str] = {}
