@@ -72,6 +72,26 @@ def _by_voice_number(session: Session, number: str) -> Registrant | None:
     return next((r for r in found if registrants.address_for(r, Channel.VOICE) == number), None)
 
 
+def _opt_out(
+    session: Session,
+    registrant: Registrant | None,
+    channel: str,
+    address: str | None,
+    source: ConsentSource,
+    key: bytes,
+) -> None:
+    """Stop a channel for whoever holds `address`: unsubscribe the registrant if we know them,
+    and suppress the address either way (a stranger's STOP is honoured too)."""
+    if registrant is not None:
+        registrants.unsubscribe(
+            session=session, registrant=registrant, channels=[channel], source=source, key=key
+        )
+    if address:
+        suppression.suppress(
+            session=session, channel=channel, address=address, reason="unsubscribed", key=key
+        )
+
+
 def handle_sms(
     *, session: Session, from_number: str, body: str, settings: Settings
 ) -> InboundOutcome:
@@ -82,18 +102,7 @@ def handle_sms(
     registrant = _by_mobile(session, number) if number else None
     source = ConsentSource("sms-keyword", detail=word or None)
     if word in STOP_WORDS:
-        if registrant is not None:
-            registrants.unsubscribe(
-                session=session,
-                registrant=registrant,
-                channels=[Channel.SMS],
-                source=source,
-                key=key,
-            )
-        if number:
-            suppression.suppress(
-                session=session, channel=Channel.SMS, address=number, reason="unsubscribed", key=key
-            )
+        _opt_out(session, registrant, Channel.SMS, number, source, key)
         return InboundOutcome(
             "unsubscribed",
             f"You will no longer get {force} community alerts by text. Reply START to sign up "
@@ -171,22 +180,7 @@ def handle_voice_digit(
     source = ConsentSource("voice-keypress", detail=f"pressed {digits[:1]}")
     pressed = digits.strip()[:1]
     if pressed == UNSUBSCRIBE_DIGIT:
-        if registrant is not None:
-            registrants.unsubscribe(
-                session=session,
-                registrant=registrant,
-                channels=[Channel.VOICE],
-                source=source,
-                key=key,
-            )
-        if called:
-            suppression.suppress(
-                session=session,
-                channel=Channel.VOICE,
-                address=called,
-                reason="unsubscribed",
-                key=key,
-            )
+        _opt_out(session, registrant, Channel.VOICE, called, source, key)
         return InboundOutcome(
             "unsubscribed", f"You will get no more calls from {settings.force_name}. Goodbye."
         )
