@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select
+from sqlalchemy import and_, exists, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
 from broadcast import lifecycle, planning
@@ -32,6 +32,7 @@ from broadcast.models import (
     SubscriptionStatus,
     utcnow,
 )
+from broadcast.planning import insert_queued
 from broadcast.runtime import Runtime
 
 ENGINE = "escalation"
@@ -104,19 +105,7 @@ def escalate_alert(rt: Runtime, dispatcher: Dispatcher, alert_id: int) -> tuple[
             rest = ">".join(chain[1:]) if len(chain) > 2 else None
             child = _child(conn, alert, info, target, rest)
             due = _candidates(alert_id, source, target, cutoff, child)
-        sub = due.subquery()
-        columns = ["alert_id", "registrant_id", "channel", "state", "attempts", "units"]
-        rows = select(
-            literal(child),
-            sub.c.registrant_id,
-            literal(target),
-            literal(DeliveryState.QUEUED.value),
-            literal(0),
-            literal(1),
-            literal(utcnow(), type_=Delivery.__table__.c.created_at.type),
-        )
-        columns.append("created_at")
-        added = int(conn.execute(insert(Delivery).from_select(columns, rows)).rowcount or 0)
+        added = insert_queued(conn, child, due, channel=target)
         if added:
             reason = f"{added} not reached by {source}"
             lifecycle.transition(conn, child, State.SENDING, operator=ENGINE, reason=reason)

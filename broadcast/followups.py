@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, and_, func, insert, literal, select
+from sqlalchemy import Connection, and_, func, select
 
 from broadcast import alerts, lifecycle
 from broadcast.alerts import CHANNEL_ORDER
@@ -23,9 +23,8 @@ from broadcast.models import (
     Registrant,
     Subscription,
     SubscriptionStatus,
-    utcnow,
 )
-from broadcast.planning import Targeting
+from broadcast.planning import Targeting, insert_queued
 from broadcast.runtime import Runtime
 
 KINDS = lifecycle.FOLLOW_UP_KINDS
@@ -83,19 +82,9 @@ def reached_counts(rt: Runtime, parent_id: int) -> dict[str, int]:
 
 def plan_followup(conn: Connection, alert: Alert, parent_id: int) -> int:
     """Insert the follow-up's deliveries (state queued); how many."""
+    assert alert.id is not None
     channels = tuple(c for c in alert.channels.split(",") if c)
-    sub = _reached(conn, parent_id, channels).subquery()
-    rows = select(
-        literal(alert.id),
-        sub.c.registrant_id,
-        sub.c.channel,
-        literal(DeliveryState.QUEUED.value),
-        literal(0),
-        literal(1),
-        literal(utcnow(), type_=Delivery.__table__.c.created_at.type),
-    )
-    columns = ["alert_id", "registrant_id", "channel", "state", "attempts", "units", "created_at"]
-    return int(conn.execute(insert(Delivery).from_select(columns, rows)).rowcount or 0)
+    return insert_queued(conn, alert.id, _reached(conn, parent_id, channels))
 
 
 def create_followup(

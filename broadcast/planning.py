@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
     exists,
     false,
@@ -143,20 +144,41 @@ def plan_deliveries(connection: Connection, alert: Alert) -> int:
     """Insert the alert's delivery rows (state queued) in one statement; the number inserted."""
     assert alert.id is not None
     channels = tuple(c for c in alert.channels.split(",") if c)
-    source = recipients(Targeting.of(alert), channels)
-    now = utcnow()
-    columns = ["alert_id", "registrant_id", "channel", "state", "attempts", "units", "created_at"]
+    return insert_queued(connection, alert.id, recipients(Targeting.of(alert), channels))
+
+
+DELIVERY_COLUMNS = [
+    "alert_id",
+    "registrant_id",
+    "channel",
+    "state",
+    "attempts",
+    "units",
+    "created_at",
+]
+
+
+def insert_queued(
+    connection: Connection, alert_id: int, source: Select, *, channel: str | None = None
+) -> int:
+    """Queued deliveries of `alert_id` for every row of `source`, in one INSERT ... SELECT.
+
+    `source` yields `registrant_id` and `channel` columns, or only `registrant_id` when every
+    delivery is on the one `channel` given. Rows are ordered by channel and registrant so each
+    channel's ids are consecutive (which `chunks` relies on to split them by arithmetic).
+    """
     sub = source.subquery()
-    select_rows = select(
-        literal(alert.id),
+    channel_column = literal(channel) if channel is not None else sub.c.channel
+    rows = select(
+        literal(alert_id),
         sub.c.registrant_id,
-        sub.c.channel,
+        channel_column,
         literal(DeliveryState.QUEUED.value),
         literal(0),
         literal(1),
-        literal(now, type_=Delivery.__table__.c.created_at.type),
-    ).order_by(sub.c.channel, sub.c.registrant_id)
-    result = connection.execute(insert(Delivery).from_select(columns, select_rows))
+        literal(utcnow(), type_=Delivery.__table__.c.created_at.type),
+    ).order_by(channel_column, sub.c.registrant_id)
+    result = connection.execute(insert(Delivery).from_select(DELIVERY_COLUMNS, rows))
     return int(result.rowcount or 0)
 
 

@@ -109,4 +109,3 @@ def guarded(rate: Rate | None, guard: float) -> Rate | None:
     if rate is None or guard <= 0:
         return rate
     return Rate(rate.count, rate.seconds + min(guard, rate.seconds * 0.025))
-
