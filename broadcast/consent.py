@@ -56,13 +56,17 @@ def ledger_values(
     channel: str | None = None,
     address: str | None = None,
     occurred_at: datetime | None = None,
+    hashed_address: str | None = None,
 ) -> tuple:
-    """One ledger row as a tuple in LEDGER_COLUMNS order, for bulk inserts."""
+    """One ledger row as a tuple in LEDGER_COLUMNS order, for bulk inserts (pass hashed_address
+    instead of address when the hash is already known)."""
+    if hashed_address is None and address:
+        hashed_address = address_hash(address, key)
     return (
         registrant_id,
         str(event),
         channel,
-        address_hash(address, key) if address else None,
+        hashed_address,
         source.source,
         source.detail,
         source.wording_version,

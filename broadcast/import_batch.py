@@ -200,7 +200,7 @@ def _add_channels(
                 registrant_id=registrant_id,
                 event=ConsentEvent.IMPORTED.value,
                 channel=channel,
-                address=item.draft.address_for(channel),
+                hashed_address=item.hashes[channel],
                 source=source,
                 key=options.key,
                 occurred_at=now,

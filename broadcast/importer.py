@@ -60,6 +60,7 @@ class ValidRow:
     draft: RegistrantDraft
     consented_at: datetime | None
     origin: str | None
+    hashes: dict[str, str]  # channel -> keyed hash of its address (suppression and ledger)
 
 
 def parse_consented_at(raw: str) -> datetime | None:
@@ -77,9 +78,14 @@ def parse_consented_at(raw: str) -> datetime | None:
 
 
 def _validate_chunk(
-    rows: Sequence[CsvRow], topics: frozenset[str], named_areas: frozenset[str], region: str
+    rows: Sequence[CsvRow],
+    topics: frozenset[str],
+    named_areas: frozenset[str],
+    region: str,
+    key: bytes,
 ) -> list[ValidRow | tuple[CsvRow, list[str]]]:
     results: list[ValidRow | tuple[CsvRow, list[str]]] = []
+    hashed = suppression.hasher_for(key)
     for row in rows:
         problems: list[str] = []
         draft = None
@@ -98,7 +104,8 @@ def _validate_chunk(
             results.append((row, problems))
         else:
             origin = row.fields.get("source", "").strip()[:120] or None
-            results.append(ValidRow(row, draft, consented_at, origin))
+            hashes = {c: hashed(a) for c, a in draft.addresses().items()}
+            results.append(ValidRow(row, draft, consented_at, origin, hashes))
     return results
 
 
@@ -112,9 +119,8 @@ def _validate_forked_range(start: int, stop: int) -> list[tuple]:
     answers: list[tuple] = []
     for index, result in enumerate(_validate_chunk(_FORKED_ROWS[start:stop], *_FORKED_ARGS), start):
         if isinstance(result, ValidRow):
-            answers.append(
-                (index, astuple_shallow(result.draft), result.consented_at, result.origin)
-            )
+            draft = astuple_shallow(result.draft)
+            answers.append((index, draft, result.consented_at, result.origin, result.hashes))
         else:
             answers.append((index, result[1]))
     return answers
@@ -130,7 +136,7 @@ def _validated_chunks(
     """Validate rows chunk by chunk, in file order. Large files are validated by forked worker
     processes while this process writes earlier chunks: phone and email parsing is CPU-bound."""
     global _FORKED_ROWS, _FORKED_ARGS
-    args = (options.topics, options.named_areas, options.region)
+    args = (options.topics, options.named_areas, options.region, options.key)
     size = options.batch_size
     bounds = [(i, min(i + size, len(rows))) for i in range(0, len(rows), size)]
     can_fork = "fork" in multiprocessing.get_all_start_methods()
@@ -145,8 +151,8 @@ def _validated_chunks(
             starts, stops = zip(*bounds, strict=True)
             for answers in pool.map(_validate_forked_range, starts, stops):
                 yield [
-                    ValidRow(rows[a[0]], RegistrantDraft(*a[1]), a[2], a[3])
-                    if len(a) == 4
+                    ValidRow(rows[a[0]], RegistrantDraft(*a[1]), a[2], a[3], a[4])
+                    if len(a) == 5
                     else (rows[a[0]], a[1])
                     for a in answers
                 ]
@@ -173,15 +179,15 @@ def _reject_duplicates_in_file(
 
 
 def _reject_suppressed(
-    connection: Connection, good: list[ValidRow], key: bytes, report: ImportReport
+    connection: Connection, good: list[ValidRow], report: ImportReport
 ) -> list[ValidRow]:
-    pairs = {(c, a) for item in good for c, a in item.draft.addresses().items()}
-    blocked = suppression.suppressed_among(connection=connection, pairs=pairs, key=key)
+    pairs = {pair for item in good for pair in item.hashes.items()}
+    blocked = suppression.suppressed_hashes(connection=connection, pairs=pairs)
     if not blocked:
         return good
     kept = []
     for item in good:
-        hits = sorted(c for c, a in item.draft.addresses().items() if (c, a) in blocked)
+        hits = sorted(c for c, h in item.hashes.items() if (c, h) in blocked)
         if hits:
             report.rejected.append((item.row, [f"suppressed address for {', '.join(hits)}"]))
         else:
@@ -238,7 +244,7 @@ def import_registrants(
                     report.rejected.append(result)
             good = _reject_duplicates_in_file(good, seen, report)
             with engine.connect() as connection:
-                good = _reject_suppressed(connection, good, options.key, report)
+                good = _reject_suppressed(connection, good, report)
             if writing is not None:
                 writing.result()
                 if progress:
