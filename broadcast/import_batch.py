@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal, select, union_all, update
 
 from broadcast.bulk import bulk_insert, bulk_insert_returning_ids, one_of
 from broadcast.consent import LEDGER_COLUMNS, ConsentSource, ledger_values
@@ -49,20 +49,36 @@ def contact_points(item: ValidRow) -> list[str]:
     return [p for p in (item.draft.email, item.draft.mobile, item.draft.landline) if p]
 
 
-def existing_owners(connection: Connection, points: Iterable[str]) -> dict[str, Owner]:
-    """Registrants owning any of these contact points, keyed by contact point."""
-    wanted = list(set(points))
-    owners: dict[str, Owner] = {}
+def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[str, Owner]:
+    """Registrants owning any of these rows' contact points, keyed by contact point.
+
+    One query: emails are looked up in the email column, phone numbers in both phone columns
+    (a number one registrant gave as a landline may be another's mobile).
+    """
+    emails: set[str] = set()
+    phones: set[str] = set()
+    for item in items:
+        draft = item.draft
+        if draft.email:
+            emails.add(draft.email)
+        if draft.mobile:
+            phones.add(draft.mobile)
+        if draft.landline:
+            phones.add(draft.landline)
     columns = [Registrant.id, *(getattr(Registrant, f) for f in PROFILE_FIELDS)]
-    for field in CONTACT_FIELDS:
-        column = getattr(Registrant, field)
-        for start in range(0, len(wanted), 5000):
-            chunk = wanted[start : start + 5000]
-            for row in connection.execute(
-                select(*columns).where(one_of(connection, column, chunk))
-            ):
-                owner = Owner(*row)
-                owners[getattr(owner, field)] = owner
+    lookups = [
+        select(*columns).where(one_of(connection, getattr(Registrant, field), sorted(values)))
+        for field, values in (("email", emails), ("mobile", phones), ("landline", phones))
+        if values
+    ]
+    owners: dict[str, Owner] = {}
+    if not lookups:
+        return owners
+    for row in connection.execute(union_all(*lookups)):
+        owner = Owner(*row)
+        for point in (owner.email, owner.mobile, owner.landline):
+            if point:
+                owners[point] = owner
     return owners
 
 
@@ -84,7 +100,7 @@ def write_batch(
     options: ImportOptions,
     report: ImportReport,
 ) -> None:
-    owners = existing_owners(connection, (p for item in batch for p in contact_points(item)))
+    owners = existing_owners(connection, batch)
     new_items: list[ValidRow] = []
     existing: list[tuple[ValidRow, Owner]] = []
     for item in batch:
@@ -131,6 +147,13 @@ COLUMNS = {
     ConsentLedgerEntry.__table__: LEDGER_COLUMNS,
     RegistrantArea.__table__: ("registrant_id", "area"),
     RegistrantTopic.__table__: ("registrant_id", "topic"),
+}
+
+
+INTEREST_TABLES = {
+    "area": (RegistrantArea, RegistrantArea.area),
+    "topic": (RegistrantTopic, RegistrantTopic.topic),
+    "channel": (Subscription, Subscription.channel),
 }
 
 
@@ -209,21 +232,20 @@ def _add_channels(
 
 
 def _interests(connection: Connection, ids: list[int]) -> tuple[dict, dict, dict]:
-    areas: dict[int, set[str]] = defaultdict(set)
-    topics: dict[int, set[str]] = defaultdict(set)
-    channels: dict[int, set[str]] = defaultdict(set)
-    for table, column, target in (
-        (RegistrantArea, RegistrantArea.area, areas),
-        (RegistrantTopic, RegistrantTopic.topic, topics),
-        (Subscription, Subscription.channel, channels),
-    ):
-        for start in range(0, len(ids), 5000):
-            statement = select(table.registrant_id, column).where(
-                one_of(connection, table.registrant_id, ids[start : start + 5000])
+    """The areas, topics and channels these registrants already have (one query)."""
+    found: dict[str, dict[int, set[str]]] = {kind: defaultdict(set) for kind in INTEREST_TABLES}
+    if ids:
+        statement = union_all(
+            *(
+                select(literal(kind), table.registrant_id, column).where(
+                    one_of(connection, table.registrant_id, ids)
+                )
+                for kind, (table, column) in INTEREST_TABLES.items()
             )
-            for registrant_id, value in connection.execute(statement):
-                target[registrant_id].add(value)
-    return areas, topics, channels
+        )
+        for kind, registrant_id, value in connection.execute(statement):
+            found[kind][registrant_id].add(value)
+    return found["area"], found["topic"], found["channel"]
 
 
 def _update(
