@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     String,
     Table,
+    any_,
     bindparam,
     cast,
     func,
@@ -105,6 +106,9 @@ def one_of(connection: Connection, column: ColumnElement, values: Sequence[Any])
         element = func.json_array_elements_text(cast(payload, JSON)).column_valued("value")
         if not isinstance(column.type, String):
             element = cast(element, column.type)
-        return column.in_(select(element).scalar_subquery())
+        # `= ANY(ARRAY(...))` rather than `IN (SELECT ...)`: the planner guesses 100 rows for the
+        # JSON function either way, but only this form keeps to the column's index instead of
+        # hashing the values and scanning the whole table.
+        return column == any_(func.array(select(element).scalar_subquery()))
     members = select(literal_column("value")).select_from(func.json_each(payload))
     return column.in_(members.scalar_subquery())

@@ -74,7 +74,7 @@ def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[s
     owners: dict[str, Owner] = {}
     if not lookups:
         return owners
-    for row in connection.execute(union_all(*lookups)):
+    for row in connection.execute(union_all(*lookups)).all():
         owner = Owner(*row)
         for point in (owner.email, owner.mobile, owner.landline):
             if point:
@@ -243,7 +243,7 @@ def _interests(connection: Connection, ids: list[int]) -> tuple[dict, dict, dict
                 for kind, (table, column) in INTEREST_TABLES.items()
             )
         )
-        for kind, registrant_id, value in connection.execute(statement):
+        for kind, registrant_id, value in connection.execute(statement).all():
             found[kind][registrant_id].add(value)
     return found["area"], found["topic"], found["channel"]
 

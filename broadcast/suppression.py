@@ -103,7 +103,7 @@ def suppressed_hashes(
         statement = select(*columns).where(
             one_of(connection, SuppressedAddress.address_hash, chunk)
         )
-        for channel, hashed, reason in connection.execute(statement):
+        for channel, hashed, reason in connection.execute(statement).all():
             if (channel, hashed) in wanted:
                 found[(channel, hashed)] = reason
     return found
