@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from broadcast.errors import InvalidInput
 
@@ -24,10 +25,18 @@ COLUMNS = (
 CONTACT_COLUMNS = {"email", "mobile", "landline"}
 
 
-@dataclass(frozen=True)
-class CsvRow:
+class CsvRow(NamedTuple):
+    """One data row as read. Its fields dict is built on demand (a tuple is cheap to make and
+    to hand to the validator processes; most rows never need the dict in this process)."""
+
     line: int
-    fields: dict[str, str]
+    values: list[str]
+    columns: tuple[tuple[int, str], ...]  # (position, known column name), shared by all rows
+
+    @property
+    def fields(self) -> dict[str, str]:
+        values, count = self.values, len(self.values)
+        return {name: values[i] if i < count else "" for i, name in self.columns}
 
 
 @dataclass
@@ -57,7 +66,8 @@ def read_registrant_csv(path: Path) -> RegistrantCsv:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [h.strip().lower() for h in next(reader)]
-        body = [(reader.line_num, values) for values in reader]
+        # The line a record ends on, as a spreadsheet shows it; blank lines are skipped.
+        body = [(reader.line_num, values) for values in reader if "".join(values).strip()]
     except csv.Error as exc:
         raise InvalidInput(
             f"{path.name} is not a valid CSV file: line {reader.line_num}: {exc}"
@@ -71,12 +81,8 @@ def read_registrant_csv(path: Path) -> RegistrantCsv:
     duplicated = sorted({h for h in known if known.count(h) > 1})
     if duplicated:
         raise InvalidInput(f"{path.name} names column(s) twice: {', '.join(duplicated)}")
-    indices = [(i, h) for i, h in enumerate(header) if h in COLUMNS]
-    rows = []
-    for line, values in body:
-        if not any(v.strip() for v in values):
-            continue
-        rows.append(CsvRow(line, {h: values[i] if i < len(values) else "" for i, h in indices}))
+    columns = tuple((i, h) for i, h in enumerate(header) if h in COLUMNS)
+    rows = [CsvRow(line, values, columns) for line, values in body]
     ignored = [h for h in header if h not in COLUMNS]
     return RegistrantCsv(path=path, header=header, ignored_columns=ignored, rows=rows)
 

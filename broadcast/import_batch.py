@@ -29,7 +29,8 @@ from broadcast.models import (
 )
 
 if TYPE_CHECKING:
-    from broadcast.importer import ImportOptions, ImportReport, ValidRow
+    from broadcast.import_rows import ValidRow
+    from broadcast.importer import ImportOptions, ImportReport
 
 CONTACT_FIELDS = ("email", "mobile", "landline")
 PROFILE_FIELDS = ("name", "postcode", *CONTACT_FIELDS)
@@ -45,10 +46,6 @@ class Owner:
     landline: str | None
 
 
-def contact_points(item: ValidRow) -> list[str]:
-    return [p for p in (item.draft.email, item.draft.mobile, item.draft.landline) if p]
-
-
 def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[str, Owner]:
     """Registrants owning any of these rows' contact points, keyed by contact point.
 
@@ -58,13 +55,12 @@ def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[s
     emails: set[str] = set()
     phones: set[str] = set()
     for item in items:
-        draft = item.draft
-        if draft.email:
-            emails.add(draft.email)
-        if draft.mobile:
-            phones.add(draft.mobile)
-        if draft.landline:
-            phones.add(draft.landline)
+        if item.email:
+            emails.add(item.email)
+        if item.mobile:
+            phones.add(item.mobile)
+        if item.landline:
+            phones.add(item.landline)
     columns = [Registrant.id, *(getattr(Registrant, f) for f in PROFILE_FIELDS)]
     lookups = [
         select(*columns).where(one_of(connection, getattr(Registrant, field), sorted(values)))
@@ -104,7 +100,7 @@ def write_batch(
     new_items: list[ValidRow] = []
     existing: list[tuple[ValidRow, Owner]] = []
     for item in batch:
-        matches = {owners[p].id: owners[p] for p in contact_points(item) if p in owners}
+        matches = {owners[p].id: owners[p] for p in item.contact_points() if p in owners}
         if len(matches) > 1:
             report.rejected.append(
                 (
@@ -175,12 +171,12 @@ def _create(
     registrants = [
         (
             new_public_id(),
-            g.draft.name,
-            g.draft.postcode,
-            g.draft.email,
-            g.draft.mobile,
-            g.draft.landline,
-            g.draft.language,
+            g.name,
+            g.postcode,
+            g.email,
+            g.mobile,
+            g.landline,
+            g.language,
             now,
             now,
         )
@@ -192,11 +188,9 @@ def _create(
     rows: dict = defaultdict(list)
     areas, topics = rows[RegistrantArea.__table__], rows[RegistrantTopic.__table__]
     for registrant_id, item in zip(ids, items, strict=True):
-        _add_channels(
-            rows, registrant_id, item, sorted(item.draft.channels), file_name, options, now
-        )
-        areas += [(registrant_id, a) for a in item.draft.areas]
-        topics += [(registrant_id, t) for t in item.draft.topics]
+        _add_channels(rows, registrant_id, item, item.channels, file_name, options, now)
+        areas += [(registrant_id, a) for a in item.areas]
+        topics += [(registrant_id, t) for t in item.topics]
     _insert_collected(connection, rows)
     report.created += len(items)
 
@@ -264,15 +258,14 @@ def _update(
     rows: dict = defaultdict(list)
     profile_updates = []
     for item, owner in pairs:
-        draft = item.draft
         changed = {
-            f: getattr(draft, f)
+            f: getattr(item, f)
             for f in PROFILE_FIELDS
-            if getattr(draft, f) and getattr(draft, f) != getattr(owner, f)
+            if getattr(item, f) and getattr(item, f) != getattr(owner, f)
         }
-        new_areas = set(draft.areas) - areas[owner.id]
-        new_topics = set(draft.topics) - topics[owner.id]
-        new_channels = sorted(set(draft.channels) - channels[owner.id])
+        new_areas = set(item.areas) - areas[owner.id]
+        new_topics = set(item.topics) - topics[owner.id]
+        new_channels = sorted(set(item.channels) - channels[owner.id])
         if not (changed or new_areas or new_topics or new_channels):
             report.unchanged += 1
             continue

@@ -73,20 +73,25 @@ def parse_registrant(
 
     def text(key: str) -> str | None:
         value = fields.get(key)
-        return value.strip() if value and value.strip() else None
+        return (value.strip() or None) if value else None
 
-    name = text("name")
+    name, raw_email, raw_mobile, raw_landline, raw_postcode, raw_channels = (
+        text("name"),
+        text("email"),
+        text("mobile"),
+        text("landline"),
+        text("postcode"),
+        text("channels"),
+    )
     if name and len(name) > 200:
         problems.append("name is longer than 200 characters")
-    email = attempt(contacts.normalise_email, text("email")) if text("email") else None
-    mobile = attempt(contacts.normalise_mobile, text("mobile"), region) if text("mobile") else None
+    email = attempt(contacts.normalise_email, raw_email) if raw_email else None
+    mobile = attempt(contacts.normalise_mobile, raw_mobile, region) if raw_mobile else None
     landline = (
-        attempt(contacts.normalise_voice_number, text("landline"), region)
-        if text("landline")
-        else None
+        attempt(contacts.normalise_voice_number, raw_landline, region) if raw_landline else None
     )
-    postcode = attempt(contacts.normalise_postcode, text("postcode")) if text("postcode") else None
-    channels = attempt(parse_channels, text("channels")) or frozenset()
+    postcode = attempt(contacts.normalise_postcode, raw_postcode) if raw_postcode else None
+    channels = attempt(parse_channels, raw_channels) or frozenset()
     areas = [
         attempt(contacts.normalise_area, a, named_areas)
         for a in contacts.split_list(fields.get("areas"))
@@ -97,15 +102,13 @@ def parse_registrant(
     ]
     language = (text("language") or "en").lower()
 
-    if require_channels and not channels and text("channels") is None:
+    if require_channels and not channels and raw_channels is None:
         problems.append("no channels given (use sms, email and/or voice)")
-    if Channel.SMS in channels and not text("mobile"):
-        problems.append(
-            "landline given for SMS" if text("landline") else "SMS needs a mobile number"
-        )
-    if Channel.EMAIL in channels and not text("email"):
+    if Channel.SMS in channels and not raw_mobile:
+        problems.append("landline given for SMS" if raw_landline else "SMS needs a mobile number")
+    if Channel.EMAIL in channels and not raw_email:
         problems.append("email channel needs an email address")
-    if Channel.VOICE in channels and not (text("landline") or text("mobile")):
+    if Channel.VOICE in channels and not (raw_landline or raw_mobile):
         problems.append("voice channel needs a landline or mobile number")
     if mobile and landline and mobile == landline:
         problems.append("mobile and landline are the same number")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,12 @@ from sqlmodel import Session
 from bench.registrant_data import write_registrants_csv
 from broadcast import registrants as store
 from broadcast.consent import ConsentSource
+from broadcast.csv_source import read_registrant_csv
 from broadcast.errors import InvalidInput
+from broadcast.import_rows import PARALLEL_THRESHOLD, RowRules, ValidRow, validated_chunks
 from broadcast.importer import ImportOptions, import_registrants
 from broadcast.models import ConsentLedgerEntry, Registrant, Subscription
+from broadcast.suppression import address_hash
 from tests.store.conftest import KEY
 
 HEADER = "name,email,mobile,landline,postcode,channels,areas,topics,consented_at,source"
@@ -214,3 +218,24 @@ def test_parallel_validation_gives_the_same_result(engine: Engine, tmp_path: Pat
     )
     assert report.created == 20_500
     assert [row.line for row, _ in report.rejected] == [20_502]
+
+
+def test_forked_validation_answers_exactly_as_inline_validation(tmp_path: Path) -> None:
+    # Given a file big enough for the worker processes, with a bad row and a consent date
+    path = write_registrants_csv(tmp_path / "big.csv", PARALLEL_THRESHOLD + 100)
+    with path.open("a") as handle:
+        handle.write("Bad Row,bad@,07911,,XX,sms,SW1A,burglary,,PMB\n")
+        handle.write("Ann,ann@example.org,,,SE1 7PB,email,SE1,fraud,31/01/2024,Old list\n")
+    rows = read_registrant_csv(path).rows
+    rules = RowRules(frozenset({"fraud", "burglary"}), frozenset(), "GB", b"key")
+    # When it is validated in this process and by two forked workers
+    inline = [r for chunk in validated_chunks(rows, rules, 5000, workers=0) for r in chunk]
+    forked = [r for chunk in validated_chunks(rows, rules, 5000, workers=2) for r in chunk]
+    # Then every row gets the same answer, down to the consent date and the address hashes
+    assert forked == inline
+    assert len(inline) == len(rows)
+    last = inline[-1]
+    assert isinstance(last, ValidRow)
+    assert last.consented_at == datetime(2024, 1, 31, tzinfo=UTC) and last.origin == "Old list"
+    assert last.hashes == {"email": address_hash("ann@example.org", b"key")}
+    assert not isinstance(inline[-2], ValidRow) and inline[-2][0].line == len(rows)
