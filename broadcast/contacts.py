@@ -110,7 +110,7 @@ def normalise_email(raw: str) -> str:
 @lru_cache(maxsize=65536)
 def normalise_postcode(raw: str) -> str:
     """A full UK postcode in its standard written form, e.g. 'SW1A 1AA'."""
-    compact = re.sub(r"\s+", "", raw).upper()
+    compact = "".join(raw.split()).upper()  # as re.sub(r"\s+", "", raw): same whitespace set
     match = POSTCODE_RE.match(compact)
     if not match:
         raise InvalidInput(f"'{raw}' is not a valid UK postcode", field="postcode")
@@ -139,14 +139,18 @@ def normalise_area(raw: str, named_areas: frozenset[str] = frozenset()) -> str:
 
 def normalise_topic(raw: str, topics: frozenset[str]) -> str:
     slug = raw.strip().lower().replace(" ", "-")
-    if not TOPIC_RE.match(slug) or (topics and slug not in topics):
-        known = ", ".join(sorted(topics))
-        raise InvalidInput(f"'{raw}' is not a known topic (known: {known})", field="topics")
-    return slug
+    # The set look-up first: it is cheaper than the regex and usually decides.
+    if (slug in topics or not topics) and TOPIC_RE.match(slug):
+        return slug
+    known = ", ".join(sorted(topics))
+    raise InvalidInput(f"'{raw}' is not a known topic (known: {known})", field="topics")
 
 
 def split_list(raw: str | None) -> list[str]:
     """Split 'a;b, c' into ['a', 'b', 'c']; the CSV format separates lists with ';' or ','."""
     if not raw:
         return []
-    return [part.strip() for part in re.split(r"[;,|]", raw) if part.strip()]
+    # str methods rather than re.split: about twice as fast on these short values.
+    if "," in raw or "|" in raw:
+        raw = raw.replace(",", ";").replace("|", ";")
+    return [stripped for part in raw.split(";") if (stripped := part.strip())]

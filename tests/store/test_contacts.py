@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import itertools
 import random
+import re
+from types import SimpleNamespace
 
 import phonenumbers
 import pytest
 from email_validator import validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers.phonemetadata import PhoneNumberDesc
+from phonenumbers.phonenumberutil import _number_type_helper
 
-from broadcast import contacts
+from broadcast import contacts, phone_fast
 from broadcast.errors import InvalidInput
 from broadcast.phone_fast import classify_uk
 
@@ -50,29 +55,149 @@ def test_voice_accepts_landlines_and_mobiles() -> None:
         contacts.normalise_voice_number("0800 123")
 
 
+KIND = phonenumbers.PhoneNumberType
+UNKNOWN = KIND.UNKNOWN
+# Every first two digits of a national number, and the starts of the Crown Dependencies' ranges
+# and of other ranges a random number would rarely reach (7- and 9-digit numbers among them).
+NATIONAL_PREFIXES = [str(n) for n in range(10, 100)] + [
+    *("1481", "1534", "1624", "16242", "7781", "7839", "79111", "79117", "7509", "7829", "7937"),
+    *("77003", "7797", "74576", "7524", "7624", "76245", "7924", "76464", "800", "8001111"),
+    *("845464", "844", "872299", "808162", "90", "56", "70", "3440", "33", "55"),
+    *("120461", "17442", "13638"),
+]
+WRITINGS = (
+    lambda n: "0" + n,
+    lambda n: "+44" + n,
+    lambda n: f"0044 {n[:4]} {n[4:]}",
+    lambda n: f"+44 (0){n}",
+    lambda n: f"0{n[:4]} {n[4:]}",
+    lambda n: f"0{n[:3]}-{n[3:6]}-{n[6:]}",
+)
+
+
 def test_fast_path_agrees_with_phonenumbers_on_random_numbers() -> None:
-    # Given 30,000 random UK-shaped numbers in several writings
+    # Given 40,000 random UK-shaped numbers of 7 to 12 digits in several writings
     rng = random.Random(7)
-    prefixes = ["07", "01", "02", "03", "05", "08", "09", "07624", "07781", "0800", "0845"]
-    checked = valid = 0
-    for _ in range(30_000):
-        prefix = rng.choice(prefixes)
-        digits = prefix + "".join(rng.choice("0123456789") for _ in range(11 - len(prefix)))
-        raw = rng.choice([digits, "+44" + digits[1:], f"{digits[:5]} {digits[5:]}"])
+    seen: set[tuple[str | None, int]] = set()
+    for _ in range(40_000):
+        length = rng.choice((7, 7, 8, 9, 9, 10, 10, 10, 10, 11, 12))
+        digits = rng.choice(NATIONAL_PREFIXES) + "".join(rng.choices("0123456789", k=length))
+        raw = rng.choice(WRITINGS)(digits[:length])
         # When both classify it
         fast = classify_uk(raw)
-        assert fast is not None
+        assert fast is not None, raw
         parsed = phonenumbers.parse(raw, "GB")
         slow_type = phonenumbers.number_type(parsed)
-        # Then they agree on the type and the E.164 form
+        # Then they agree on the type, on validity and on the E.164 form of valid numbers
         assert fast[1] == slow_type, raw
-        if slow_type != phonenumbers.PhoneNumberType.UNKNOWN:
-            valid += 1
-            assert fast[0] == phonenumbers.format_number(
-                parsed, phonenumbers.PhoneNumberFormat.E164
-            )
-        checked += 1
-    assert checked == 30_000 and valid > 1000
+        assert (slow_type != UNKNOWN) == phonenumbers.is_valid_number(parsed), raw
+        if slow_type != UNKNOWN:
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            assert fast[0] == e164, raw
+        seen.add((phonenumbers.region_code_for_number(parsed), slow_type))
+    # And the sample reached every kind of number in every region that can own one
+    assert seen >= {
+        *(("GB", k) for k in (KIND.FIXED_LINE, KIND.MOBILE, KIND.TOLL_FREE, KIND.VOIP)),
+        *(("GB", k) for k in (KIND.PREMIUM_RATE, KIND.PERSONAL_NUMBER, KIND.PAGER, KIND.UAN)),
+        *((r, k) for r in ("GG", "IM", "JE") for k in (KIND.FIXED_LINE, KIND.MOBILE)),
+        ("GG", KIND.PREMIUM_RATE),
+        ("IM", UNKNOWN),  # leading digits make it the Isle of Man's, valid or not
+        (None, UNKNOWN),
+    }
+
+
+def _desc(pattern: str, *lengths: int) -> PhoneNumberDesc:
+    return PhoneNumberDesc(national_number_pattern=pattern, possible_length=lengths)
+
+
+def _metadata(**descs: object) -> SimpleNamespace:
+    fields: dict[str, object] = {
+        "general_desc": None,
+        **dict.fromkeys(("premium_rate", "toll_free", "shared_cost", "voip")),
+        **dict.fromkeys(("personal_number", "pager", "uan", "voicemail", "fixed_line", "mobile")),
+        "same_mobile_and_fixed_line_pattern": False,
+        "leading_digits": None,
+    }
+    return SimpleNamespace(**{**fields, **descs})
+
+
+# Overlapping descriptors, one without lengths of its own, and fixed-line numbers that are also
+# mobile: cases the +44 metadata does not have today.
+OVERLAPPING = _metadata(
+    general_desc=_desc(r"[1-3]\d{1,4}", 2, 3, 4, 5),
+    premium_rate=_desc(r"3\d{3}", 4),
+    toll_free=_desc(r"3\d{2,3}"),
+    voicemail=_desc(r"33\d{1,3}", 3, 5),
+    fixed_line=_desc(r"[12]\d{2,4}", 3, 5),
+    mobile=_desc(r"2\d{2,4}|1\d{3}"),
+)
+SAME_FIXED_AND_MOBILE = _metadata(
+    **{**vars(OVERLAPPING), "same_mobile_and_fixed_line_pattern": True, "toll_free": None}
+)
+# Owns numbers starting 20, 21 or 3 even where it finds them invalid, and no others, even those
+# it would find valid (personal numbers).
+LEADING = _metadata(
+    general_desc=_desc(r"\d{3,6}"),
+    leading_digits="2[01]|3",
+    personal_number=_desc(r"1\d{5}"),
+    uan=_desc(r"30\d{3,4}", 5, 6),
+    mobile=_desc(r"2\d{5}"),
+)
+LAST = _metadata(
+    general_desc=_desc(r"\d{6}", 6),
+    toll_free=_desc(r"1\d{5}"),
+    fixed_line=_desc(r"2\d{5}"),
+    mobile=_desc(r"2[2-9]\d{4}"),
+)
+
+
+# Each kind OVERLAPPING can decide; LEADING adds UAN.
+OVERLAPPING_KINDS = {
+    *(KIND.FIXED_LINE, KIND.MOBILE, KIND.FIXED_LINE_OR_MOBILE),
+    *(KIND.PREMIUM_RATE, KIND.TOLL_FREE, KIND.VOICEMAIL, UNKNOWN),
+}
+
+
+def _phonenumbers_type(nsn: str, regions: list[SimpleNamespace]) -> int:
+    # As phonenumbers' _region_code_for_number_from_list, then number_type
+    for metadata in regions:
+        if metadata.leading_digits is not None:
+            if re.match(metadata.leading_digits, nsn):
+                return _number_type_helper(nsn, metadata)
+        elif (number_type := _number_type_helper(nsn, metadata)) != UNKNOWN:
+            return number_type
+    return UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("regions", "expected_types"),
+    [
+        ([OVERLAPPING], OVERLAPPING_KINDS),
+        (
+            [SAME_FIXED_AND_MOBILE],
+            {KIND.FIXED_LINE_OR_MOBILE, KIND.PREMIUM_RATE, KIND.VOICEMAIL, UNKNOWN},
+        ),
+        ([OVERLAPPING, LEADING, LAST], {*OVERLAPPING_KINDS, KIND.UAN}),
+    ],
+    ids=["overlapping", "same-fixed-and-mobile", "leading-digits"],
+)
+def test_fast_path_keeps_number_type_precedence_for_any_metadata(
+    regions: list[SimpleNamespace], expected_types: set[int]
+) -> None:
+    # Given every number of up to six digits drawn from 0-3
+    numbers = ["".join(p) for k in range(1, 7) for p in itertools.product("0123", repeat=k)]
+    classifiers = {k: phone_fast._classifier(k, regions) for k in range(1, 7)}  # type: ignore[arg-type]
+    decided = set()
+    for nsn in numbers:
+        # When the fast path's alternation decides it
+        classifier = classifiers[len(nsn)]
+        match = classifier[0].fullmatch(nsn) if classifier else None
+        fast_type = classifier[1][match.lastindex] if classifier and match else UNKNOWN
+        # Then it is the type phonenumbers gives it
+        assert fast_type == _phonenumbers_type(nsn, regions), nsn
+        decided.add(fast_type)
+    # And every kind of decision the metadata allows was made
+    assert decided == expected_types
 
 
 @pytest.mark.parametrize(
