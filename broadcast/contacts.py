@@ -38,7 +38,6 @@ NAMED_AREA_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
-@lru_cache(maxsize=65536)
 def _parse_phone(raw: str, region: str) -> tuple[str, int]:
     text = raw.strip()
     if not text:

@@ -22,7 +22,8 @@ from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
 
 UK_COUNTRY_CODE = 44
 # Clean national ("07911 123456") or international ("+44 7911 123456", "0044...") writing.
-_CLEAN = re.compile(r"^(?:(?:\+|00)44\s*(?:\(0\))?|0)([1-9][\d\s\-]{6,14})$")
+# ASCII only: other scripts' digits and spaces are left to phonenumbers, which converts them.
+_CLEAN = re.compile(r"^(?:(?:\+|00)44\s*(?:\(0\))?|0)([1-9][\d\s\-]{6,14})$", re.ASCII)
 _SEPARATORS = re.compile(r"[\s\-]")
 # _CLEAN's group is at most 15 characters, so no national number it yields is longer.
 _MAX_LENGTH = 15

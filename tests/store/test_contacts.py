@@ -27,6 +27,8 @@ from broadcast.phone_fast import classify_uk
         ("(07911) 123456", "+447911123456"),  # unusual shape: phonenumbers decides
         ("07624 123456", "+447624123456"),  # Isle of Man mobile, country code 44
         ("07781 123456", "+447781123456"),  # Guernsey mobile
+        ("07911 \u0661\u0662\u0663\u0664\u0665\u0666", "+447911123456"),  # Arabic-Indic digits
+        ("07911\u00a0123456", "+447911123456"),  # no-break space
     ],
 )
 def test_mobile_numbers_are_normalised_to_e164(raw: str, expected: str) -> None:
