@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, literal, select, union_all, update
+from sqlalchemy import Connection, bindparam, literal, or_, select, union_all, update
 
 from broadcast.bulk import bulk_insert, bulk_insert_returning_ids, one_of
 from broadcast.consent import LEDGER_COLUMNS, ConsentSource, ledger_values
@@ -24,13 +24,14 @@ from broadcast.models import (
     RegistrantTopic,
     Subscription,
     SubscriptionStatus,
-    new_public_id,
+    new_public_ids,
     utcnow,
 )
 
 if TYPE_CHECKING:
+    from broadcast.csv_source import CsvRow
     from broadcast.import_rows import ValidRow
-    from broadcast.importer import ImportOptions, ImportReport
+    from broadcast.importer import ImportOptions
 
 CONTACT_FIELDS = ("email", "mobile", "landline")
 PROFILE_FIELDS = ("name", "postcode", *CONTACT_FIELDS)
@@ -49,8 +50,11 @@ class Owner:
 def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[str, Owner]:
     """Registrants owning any of these rows' contact points, keyed by contact point.
 
-    One query: emails are looked up in the email column, phone numbers in both phone columns
-    (a number one registrant gave as a landline may be another's mobile).
+    Emails are looked up in the email column, phone numbers in both phone columns (a number one
+    registrant gave as a landline may be another's mobile). The owners' rows stay locked, in id
+    order, until the batch commits: on PostgreSQL two batches are written at once, and a batch
+    updating a registrant that the batch before it also updates waits for that batch, then reads
+    the registrant as it left it.
     """
     emails: set[str] = set()
     phones: set[str] = set()
@@ -61,16 +65,21 @@ def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[s
             phones.add(item.mobile)
         if item.landline:
             phones.add(item.landline)
-    columns = [Registrant.id, *(getattr(Registrant, f) for f in PROFILE_FIELDS)]
-    lookups = [
-        select(*columns).where(one_of(connection, getattr(Registrant, field), sorted(values)))
+    owners: dict[str, Owner] = {}
+    if not (emails or phones):
+        return owners
+    conditions = [
+        one_of(connection, getattr(Registrant, field), sorted(values))
         for field, values in (("email", emails), ("mobile", phones), ("landline", phones))
         if values
     ]
-    owners: dict[str, Owner] = {}
-    if not lookups:
-        return owners
-    for row in connection.execute(union_all(*lookups)).all():
+    statement = (
+        select(Registrant.id, *(getattr(Registrant, f) for f in PROFILE_FIELDS))
+        .where(or_(*conditions))
+        .order_by(Registrant.id)
+        .with_for_update(of=Registrant.__table__, key_share=True)
+    )
+    for row in connection.execute(statement).all():
         owner = Owner(*row)
         for point in (owner.email, owner.mobile, owner.landline):
             if point:
@@ -89,20 +98,26 @@ def _source(item: ValidRow, file_name: str, options: ImportOptions) -> ConsentSo
     )
 
 
+@dataclass
+class BatchOutcome:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[CsvRow, list[str]]] = field(default_factory=list)
+
+
 def write_batch(
-    connection: Connection,
-    batch: list[ValidRow],
-    file_name: str,
-    options: ImportOptions,
-    report: ImportReport,
-) -> None:
+    connection: Connection, batch: list[ValidRow], file_name: str, options: ImportOptions
+) -> BatchOutcome:
+    """Create or update the batch's registrants on this connection (the caller commits)."""
+    outcome = BatchOutcome()
     owners = existing_owners(connection, batch)
     new_items: list[ValidRow] = []
     existing: list[tuple[ValidRow, Owner]] = []
     for item in batch:
         matches = {owners[p].id: owners[p] for p in item.contact_points() if p in owners}
         if len(matches) > 1:
-            report.rejected.append(
+            outcome.rejected.append(
                 (
                     item.row,
                     [
@@ -115,8 +130,9 @@ def write_batch(
             existing.append((item, next(iter(matches.values()))))
         else:
             new_items.append(item)
-    _create(connection, new_items, file_name, options, report)
-    _update(connection, existing, file_name, options, report)
+    _create(connection, new_items, file_name, options, outcome)
+    _update(connection, existing, file_name, options, outcome)
+    return outcome
 
 
 REGISTRANT_COLUMNS = (
@@ -163,14 +179,14 @@ def _create(
     items: list[ValidRow],
     file_name: str,
     options: ImportOptions,
-    report: ImportReport,
+    outcome: BatchOutcome,
 ) -> None:
     if not items:
         return
     now = utcnow()
     registrants = [
         (
-            new_public_id(),
+            public_id,
             g.name,
             g.postcode,
             g.email,
@@ -180,7 +196,7 @@ def _create(
             now,
             now,
         )
-        for g in items
+        for public_id, g in zip(new_public_ids(len(items)), items, strict=True)
     ]
     ids = bulk_insert_returning_ids(
         connection, Registrant.__table__, REGISTRANT_COLUMNS, registrants
@@ -192,7 +208,7 @@ def _create(
         areas += [(registrant_id, a) for a in item.areas]
         topics += [(registrant_id, t) for t in item.topics]
     _insert_collected(connection, rows)
-    report.created += len(items)
+    outcome.created += len(items)
 
 
 def _add_channels(
@@ -247,7 +263,7 @@ def _update(
     pairs: list[tuple[ValidRow, Owner]],
     file_name: str,
     options: ImportOptions,
-    report: ImportReport,
+    outcome: BatchOutcome,
 ) -> None:
     """Bring existing registrants in line with their rows; never revive an unsubscribed channel
     (its address is suppressed, so such a row was already rejected)."""
@@ -267,7 +283,7 @@ def _update(
         new_topics = set(item.topics) - topics[owner.id]
         new_channels = sorted(set(item.channels) - channels[owner.id])
         if not (changed or new_areas or new_topics or new_channels):
-            report.unchanged += 1
+            outcome.unchanged += 1
             continue
         if changed:
             merged = {f: changed.get(f, getattr(owner, f)) for f in PROFILE_FIELDS}
@@ -284,7 +300,7 @@ def _update(
         rows[RegistrantArea.__table__] += [(owner.id, a) for a in new_areas]
         rows[RegistrantTopic.__table__] += [(owner.id, t) for t in new_topics]
         _add_channels(rows, owner.id, item, new_channels, file_name, options, now)
-        report.updated += 1
+        outcome.updated += 1
     if profile_updates:
         statement = update(Registrant.__table__).where(
             Registrant.__table__.c.id == bindparam("owner_id")

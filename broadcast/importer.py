@@ -7,6 +7,7 @@ registrant, so an interrupted import can simply be run again.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from broadcast import suppression
 from broadcast.csv_source import CsvRow, read_registrant_csv, write_rejects
-from broadcast.import_batch import write_batch
+from broadcast.import_batch import BatchOutcome, write_batch
 from broadcast.import_rows import RowRules, ValidRow, validated_chunks
 
 
@@ -83,19 +84,22 @@ def _reject_suppressed(
 
 
 def _write_batch(
-    engine: Engine,
-    batch: list[ValidRow],
-    file_name: str,
-    options: ImportOptions,
-    report: ImportReport,
-) -> None:
+    engine: Engine, batch: list[ValidRow], file_name: str, options: ImportOptions
+) -> BatchOutcome:
     """One transaction (rolled back on a dry run)."""
     with engine.connect() as connection:
-        write_batch(connection, batch, file_name, options, report)
+        outcome = write_batch(connection, batch, file_name, options)
         if options.dry_run:
             connection.rollback()
         else:
             connection.commit()
+    return outcome
+
+
+def batches_in_flight(engine: Engine) -> int:
+    """PostgreSQL checks keys and foreign keys and updates indexes for one batch while it takes
+    in the next; SQLite has one writer at a time."""
+    return 2 if engine.dialect.name == "postgresql" else 1
 
 
 def import_registrants(
@@ -117,13 +121,27 @@ def import_registrants(
     )
     seen: dict[str, int] = {}
     done = 0
-    # One writer thread: while it writes batch k (mostly waiting on the database, which frees
-    # the GIL), this thread takes in and checks batch k+1. Batches are still written one at a
-    # time and in file order, so matching against existing registrants is unchanged.
-    with ThreadPoolExecutor(1, thread_name_prefix="import-writer") as writer:
-        writing: Future[None] | None = None
-        rules = RowRules(options.topics, options.named_areas, options.region, options.key)
-        chunks = validated_chunks(source_file.rows, rules, options.batch_size, options.workers)
+
+    def finish(writing: Future[BatchOutcome], rows: int) -> None:
+        nonlocal done
+        outcome = writing.result()
+        report.created += outcome.created
+        report.updated += outcome.updated
+        report.unchanged += outcome.unchanged
+        report.rejected += outcome.rejected
+        done += rows
+        if progress:
+            progress(done, report.rows)
+
+    # Writer threads write batches while this thread takes in and checks the next ones (the
+    # writers mostly wait on the database, which frees the GIL). Rows in different batches never
+    # share a contact point (duplicates inside the file are rejected here first), and batches
+    # that update the same registrant take turns on its row lock (import_batch.existing_owners).
+    depth = batches_in_flight(engine)
+    rules = RowRules(options.topics, options.named_areas, options.region, options.key)
+    chunks = validated_chunks(source_file.rows, rules, options.batch_size, options.workers)
+    with ThreadPoolExecutor(depth, thread_name_prefix="import-writer") as writers:
+        in_flight: deque[tuple[Future[BatchOutcome], int]] = deque()
         for results in chunks:
             good: list[ValidRow] = []
             for result in results:
@@ -134,16 +152,12 @@ def import_registrants(
             good = _reject_duplicates_in_file(good, seen, report)
             with engine.connect() as connection:
                 good = _reject_suppressed(connection, good, report)
-            if writing is not None:
-                writing.result()
-                if progress:
-                    progress(done, report.rows)
-            writing = writer.submit(_write_batch, engine, good, path.name, options, report)
-            done += len(results)
-        if writing is not None:
-            writing.result()
-            if progress:
-                progress(done, report.rows)
+            while len(in_flight) >= depth:
+                finish(*in_flight.popleft())
+            writing = writers.submit(_write_batch, engine, good, path.name, options)
+            in_flight.append((writing, len(results)))
+        while in_flight:
+            finish(*in_flight.popleft())
     report.rejected.sort(key=lambda item: item[0].line)
     if rejects_path is not None and report.rejected:
         write_rejects(rejects_path, report.rejected)

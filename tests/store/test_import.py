@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,10 +12,11 @@ from sqlmodel import Session
 from bench.registrant_data import write_registrants_csv
 from broadcast import registrants as store
 from broadcast.consent import ConsentSource
-from broadcast.csv_source import read_registrant_csv
+from broadcast.csv_source import CsvRow, read_registrant_csv
 from broadcast.errors import InvalidInput
+from broadcast.import_batch import existing_owners, write_batch
 from broadcast.import_rows import PARALLEL_THRESHOLD, RowRules, ValidRow, validated_chunks
-from broadcast.importer import ImportOptions, import_registrants
+from broadcast.importer import ImportOptions, batches_in_flight, import_registrants
 from broadcast.models import ConsentLedgerEntry, Registrant, Subscription
 from broadcast.suppression import address_hash
 from tests.store.conftest import KEY
@@ -239,3 +241,55 @@ def test_forked_validation_answers_exactly_as_inline_validation(tmp_path: Path) 
     assert last.consented_at == datetime(2024, 1, 31, tzinfo=UTC) and last.origin == "Old list"
     assert last.hashes == {"email": address_hash("ann@example.org", b"key")}
     assert not isinstance(inline[-2], ValidRow) and inline[-2][0].line == len(rows)
+
+
+def test_a_batch_waits_for_an_earlier_batch_updating_the_same_registrant(
+    engine: Engine, tmp_path: Path
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes one batch at a time")
+    assert batches_in_flight(engine) == 2
+    # Given a registrant, and two batches whose rows match them by email and by mobile
+    path = write(
+        tmp_path, ["Old Name,old@example.org,07911 123456,,SW1A 1AA,sms;email,SW1A,fraud,,"]
+    )
+    import_registrants(engine=engine, path=path, options=options())
+    rules = RowRules(frozenset({"fraud"}), frozenset(), "GB", KEY)
+    first, second = (
+        chunk[0]
+        for chunk in validated_chunks(
+            [
+                CsvRow(2, ["New Name", "old@example.org", "email"], BY_EMAIL),
+                CsvRow(3, ["", "07911 123456", "sms"], BY_MOBILE),
+            ],
+            rules,
+            chunk_size=1,
+            workers=0,
+        )
+    )
+    # When the first batch has matched and renamed the registrant but not yet committed
+    seen: list[str | None] = []
+    later = threading.Thread(target=lambda: seen.append(_owner_name(engine, second)))
+    with engine.connect() as earlier:
+        outcome = write_batch(earlier, [first], "second.csv", options())
+        assert outcome.updated == 1
+        later.start()
+        # Then the second batch's lookup waits for it
+        later.join(timeout=1.0)
+        waited = later.is_alive() and seen == []
+        earlier.commit()
+    # And once it commits, reads the registrant as the first batch left it
+    later.join(timeout=10)
+    assert waited
+    assert seen == ["New Name"]
+
+
+BY_EMAIL = ((0, "name"), (1, "email"), (2, "channels"))
+BY_MOBILE = ((0, "name"), (1, "mobile"), (2, "channels"))
+
+
+def _owner_name(engine: Engine, row: ValidRow) -> str | None:
+    with engine.connect() as connection:
+        owners = existing_owners(connection, [row])
+        connection.rollback()
+    return owners[row.mobile].name
