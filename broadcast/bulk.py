@@ -112,3 +112,15 @@ def one_of(connection: Connection, column: ColumnElement, values: Sequence[Any])
         return column == any_(func.array(select(element).scalar_subquery()))
     members = select(literal_column("value")).select_from(func.json_each(payload))
     return column.in_(members.scalar_subquery())
+
+
+def prefer_indexes(connection: Connection) -> None:
+    """For the rest of this transaction, have PostgreSQL look rows up through their indexes.
+
+    A table an import is filling has no planner statistics yet, and the planner then guesses
+    that a scan of the whole table is cheaper than probing an index for each value of a
+    `one_of` list, which costs rows x values comparisons (seen: 1.5 s for one lookup of 12,500
+    contact points in a 5,000-row table, against 30 ms through the indexes).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, literal, or_, select, union_all, update
 
-from broadcast.bulk import bulk_insert, bulk_insert_returning_ids, one_of
+from broadcast.bulk import bulk_insert, bulk_insert_returning_ids, one_of, prefer_indexes
 from broadcast.consent import LEDGER_COLUMNS, ConsentSource, ledger_values
 from broadcast.models import (
     ConsentEvent,
@@ -111,6 +111,7 @@ def write_batch(
 ) -> BatchOutcome:
     """Create or update the batch's registrants on this connection (the caller commits)."""
     outcome = BatchOutcome()
+    prefer_indexes(connection)
     owners = existing_owners(connection, batch)
     new_items: list[ValidRow] = []
     existing: list[tuple[ValidRow, Owner]] = []
