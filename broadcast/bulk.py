@@ -74,22 +74,20 @@ def _copy(connection: Connection, table: Table, columns: list[str], values: list
 def _executemany(
     connection: Connection, table: Table, columns: list[str], values: list[tuple]
 ) -> None:
-    values = list(values)  # converted in place below; the caller's list stays as it was
     dialect = connection.dialect
-    for index, column in enumerate(columns):
-        processor = table.c[column].type._cached_bind_processor(dialect)
-        if processor is None:
-            continue
-        # Batches repeat values (one timestamp per batch): convert each distinct value once.
-        memo: dict[Any, Any] = {None: None}
-        for row_number, row in enumerate(values):
-            value = row[index]
-            try:
-                converted = memo[value]
-            except KeyError:
-                converted = memo[value] = processor(value)
-            if converted is not value:
-                values[row_number] = (*row[:index], converted, *row[index + 1 :])
+    processors = [table.c[column].type._cached_bind_processor(dialect) for column in columns]
+    if any(processors):
+        # Convert column by column (transposing is done in C); batches repeat values (one
+        # timestamp per batch), so each distinct value is converted once.
+        by_column = list(zip(*values, strict=True))
+        for index, processor in enumerate(processors):
+            if processor is not None:
+                memo: dict[Any, Any] = {None: None}
+                by_column[index] = tuple(
+                    memo[v] if v in memo else memo.setdefault(v, processor(v))
+                    for v in by_column[index]
+                )
+        values = list(zip(*by_column, strict=True))
     names = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
     connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)

@@ -6,7 +6,7 @@ touch them, and the database refuses UPDATE and DELETE on the table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +76,41 @@ def ledger_values(
         source.consented_at,
         occurred_at or utcnow(),
     )
+
+
+def ledger_row_maker(
+    *, event: str, source: ConsentSource, occurred_at: datetime
+) -> Callable[[int, str | None, str | None, str | None, datetime | None], tuple]:
+    """For bulk writes: a maker of ledger_values tuples that share an event, a source and a time,
+    taking (registrant_id, channel, address hash, origin, consented_at); the source's own
+    origin and consented_at are ignored."""
+    event = str(event)
+    name, detail, wording = source.source, source.detail, source.wording_version
+    basis, operator = source.lawful_basis, source.operator
+
+    def make(
+        registrant_id: int,
+        channel: str | None,
+        hashed_address: str | None,
+        origin: str | None,
+        consented_at: datetime | None,
+    ) -> tuple:
+        return (
+            registrant_id,
+            event,
+            channel,
+            hashed_address,
+            name,
+            detail,
+            wording,
+            basis,
+            operator,
+            origin,
+            consented_at,
+            occurred_at,
+        )
+
+    return make
 
 
 def ledger_row(**kwargs: Any) -> dict[str, object]:

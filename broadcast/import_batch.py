@@ -7,7 +7,7 @@ because a national transfer is millions of rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, bindparam, literal, or_, select, union_all, update
 
 from broadcast.bulk import bulk_insert, bulk_insert_returning_ids, one_of, prefer_indexes
-from broadcast.consent import LEDGER_COLUMNS, ConsentSource, ledger_values
+from broadcast.consent import LEDGER_COLUMNS, ConsentSource, ledger_row_maker
 from broadcast.models import (
     ConsentEvent,
     ConsentLedgerEntry,
@@ -69,8 +69,8 @@ def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[s
     if not (emails or phones):
         return owners
     conditions = [
-        one_of(connection, getattr(Registrant, field), sorted(values))
-        for field, values in (("email", emails), ("mobile", phones), ("landline", phones))
+        one_of(connection, getattr(Registrant, column), list(values))
+        for column, values in (("email", emails), ("mobile", phones), ("landline", phones))
         if values
     ]
     statement = (
@@ -87,15 +87,15 @@ def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[s
     return owners
 
 
-def _source(item: ValidRow, file_name: str, options: ImportOptions) -> ConsentSource:
-    return ConsentSource(
-        source="csv-import",
-        detail=file_name,
-        operator=options.operator,
-        origin=item.origin,
-        consented_at=item.consented_at,
-        lawful_basis="consent (transferred)",
+IMPORT_SOURCE = "csv-import"
+TRANSFERRED = "consent (transferred)"
+
+
+def _ledger(event: str, file_name: str, options: ImportOptions, now: datetime) -> Callable:
+    source = ConsentSource(
+        source=IMPORT_SOURCE, detail=file_name, operator=options.operator, lawful_basis=TRANSFERRED
     )
+    return ledger_row_maker(event=event, source=source, occurred_at=now)
 
 
 @dataclass
@@ -186,17 +186,7 @@ def _create(
         return
     now = utcnow()
     registrants = [
-        (
-            public_id,
-            g.name,
-            g.postcode,
-            g.email,
-            g.mobile,
-            g.landline,
-            g.language,
-            now,
-            now,
-        )
+        (public_id, g.name, g.postcode, g.email, g.mobile, g.landline, g.language, now, now)
         for public_id, g in zip(new_public_ids(len(items)), items, strict=True)
     ]
     ids = bulk_insert_returning_ids(
@@ -204,42 +194,32 @@ def _create(
     )
     rows: dict = defaultdict(list)
     areas, topics = rows[RegistrantArea.__table__], rows[RegistrantTopic.__table__]
+    imported = _ledger(ConsentEvent.IMPORTED.value, file_name, options, now)
     for registrant_id, item in zip(ids, items, strict=True):
-        _add_channels(rows, registrant_id, item, item.channels, file_name, options, now)
+        _add_channels(rows, registrant_id, item, item.channels, imported, now)
         areas += [(registrant_id, a) for a in item.areas]
         topics += [(registrant_id, t) for t in item.topics]
     _insert_collected(connection, rows)
     outcome.created += len(items)
 
 
+ACTIVE = SubscriptionStatus.ACTIVE.value
+
+
 def _add_channels(
     rows: dict,
     registrant_id: int,
     item: ValidRow,
-    channels: list[str],
-    file_name: str,
-    options: ImportOptions,
+    channels: Iterable[str],
+    imported: Callable,
     now: datetime,
 ) -> None:
-    if not channels:
-        return
-    source = _source(item, file_name, options)
-    active = SubscriptionStatus.ACTIVE.value
     subscriptions = rows[Subscription.__table__]
     ledger = rows[ConsentLedgerEntry.__table__]
+    consented_at, origin, hashes = item.consented_at, item.origin, item.hashes
     for channel in channels:
-        subscriptions.append((registrant_id, channel, active, None, item.consented_at or now, now))
-        ledger.append(
-            ledger_values(
-                registrant_id=registrant_id,
-                event=ConsentEvent.IMPORTED.value,
-                channel=channel,
-                hashed_address=item.hashes[channel],
-                source=source,
-                key=options.key,
-                occurred_at=now,
-            )
-        )
+        subscriptions.append((registrant_id, channel, ACTIVE, None, consented_at or now, now))
+        ledger.append(imported(registrant_id, channel, hashes[channel], origin, consented_at))
 
 
 def _interests(connection: Connection, ids: list[int]) -> tuple[dict, dict, dict]:
@@ -272,6 +252,8 @@ def _update(
         return
     areas, topics, channels = _interests(connection, [owner.id for _, owner in pairs])
     now = utcnow()
+    imported = _ledger(ConsentEvent.IMPORTED.value, file_name, options, now)
+    amended = _ledger(ConsentEvent.AMENDED.value, file_name, options, now)
     rows: dict = defaultdict(list)
     profile_updates = []
     for item, owner in pairs:
@@ -290,17 +272,11 @@ def _update(
             merged = {f: changed.get(f, getattr(owner, f)) for f in PROFILE_FIELDS}
             profile_updates.append({"owner_id": owner.id, **merged, "updated_at": now})
             rows[ConsentLedgerEntry.__table__].append(
-                ledger_values(
-                    registrant_id=owner.id,
-                    event=ConsentEvent.AMENDED.value,
-                    source=_source(item, file_name, options),
-                    key=options.key,
-                    occurred_at=now,
-                )
+                amended(owner.id, None, None, item.origin, item.consented_at)
             )
         rows[RegistrantArea.__table__] += [(owner.id, a) for a in new_areas]
         rows[RegistrantTopic.__table__] += [(owner.id, t) for t in new_topics]
-        _add_channels(rows, owner.id, item, new_channels, file_name, options, now)
+        _add_channels(rows, owner.id, item, new_channels, imported, now)
         outcome.updated += 1
     if profile_updates:
         statement = update(Registrant.__table__).where(
