@@ -47,7 +47,7 @@ class ImportOptions:
     region: str
     key: bytes
     operator: str | None
-    batch_size: int = 5000
+    batch_size: int = 20000
     dry_run: bool = False
     workers: int = 0  # validation processes for large files; 0 validates in this process
 
@@ -98,6 +98,10 @@ def _write_batch(
         else:
             connection.commit()
     return outcome
+
+
+# Rows validated per worker task: small enough that writing starts soon after the import does.
+VALIDATION_CHUNK = 5000
 
 
 def batches_in_flight(engine: Engine) -> int:
@@ -170,9 +174,21 @@ def _import(
     # that update the same registrant take turns on its row lock (import_batch.existing_owners).
     depth = batches_in_flight(engine)
     rules = RowRules(options.topics, options.named_areas, options.region, options.key)
-    chunks = validated_chunks(source_file.rows, rules, options.batch_size, options.workers)
+    chunk_size = min(options.batch_size, VALIDATION_CHUNK)
+    chunks = validated_chunks(source_file.rows, rules, chunk_size, options.workers)
     with ThreadPoolExecutor(depth, thread_name_prefix="import-writer") as writers:
         in_flight: deque[tuple[Future[BatchOutcome], int]] = deque()
+        batch: list[ValidRow] = []
+        taken = 0  # rows of the file behind the batch being gathered, rejected ones included
+
+        def submit() -> None:
+            nonlocal batch, taken
+            while len(in_flight) >= depth:
+                finish(*in_flight.popleft())
+            writing = writers.submit(_write_batch, engine, batch, path.name, options)
+            in_flight.append((writing, taken))
+            batch, taken = [], 0
+
         for results in chunks:
             good: list[ValidRow] = []
             for result in results:
@@ -182,11 +198,12 @@ def _import(
                     report.rejected.append(result)
             good = _reject_duplicates_in_file(good, seen, report)
             with engine.connect() as connection:
-                good = _reject_suppressed(connection, good, report)
-            while len(in_flight) >= depth:
-                finish(*in_flight.popleft())
-            writing = writers.submit(_write_batch, engine, good, path.name, options)
-            in_flight.append((writing, len(results)))
+                batch += _reject_suppressed(connection, good, report)
+            taken += len(results)
+            if len(batch) >= options.batch_size:
+                submit()
+        if taken:
+            submit()
         while in_flight:
             finish(*in_flight.popleft())
     report.rejected.sort(key=lambda item: item[0].line)

