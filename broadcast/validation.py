@@ -42,15 +42,18 @@ class RegistrantDraft:
         return {c: a for c in self.channels if (a := self.address_for(c)) is not None}
 
 
+CHANNEL_NAMES = frozenset(c.value for c in Channel)
+
+
 def parse_channels(raw: str | None) -> frozenset[str]:
-    names = {part.lower() for part in contacts.split_list(raw)}
-    unknown = names - {c.value for c in Channel}
+    names = frozenset(part.lower() for part in contacts.split_list(raw))
+    unknown = names - CHANNEL_NAMES
     if unknown:
         raise InvalidInput(
             f"unknown channel(s) {', '.join(sorted(unknown))} (use sms, email, voice)",
             field="channels",
         )
-    return frozenset(names)
+    return names
 
 
 def parse_registrant(
