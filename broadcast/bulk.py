@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 
 def bulk_insert(
@@ -66,9 +67,16 @@ def bulk_insert_returning_ids(
 def _copy(connection: Connection, table: Table, columns: list[str], values: list[tuple]) -> None:
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     names = ", ".join(f'"{c}"' for c in columns)
-    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in values:
-            copy.write_row(row)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        with cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+    except driver_error as error:
+        # As SQLAlchemy wraps what it executes itself (IntegrityError for a unique key...), so
+        # callers catch one family of errors whichever path wrote the rows.
+        raise DBAPIError.instance(statement, None, error, driver_error) from error
 
 
 def _executemany(

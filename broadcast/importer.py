@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from broadcast import suppression
 from broadcast.bulk import prefer_indexes
@@ -87,17 +88,33 @@ def _reject_suppressed(
     return kept
 
 
+# Attempts at a batch whose insert lost a race for a contact point (see _write_batch).
+UNIQUE_RACE_ATTEMPTS = 3
+
+
 def _write_batch(
     engine: Engine, batch: list[ValidRow], file_name: str, options: ImportOptions
 ) -> BatchOutcome:
-    """One transaction (rolled back on a dry run)."""
-    with engine.connect() as connection:
-        outcome = write_batch(connection, batch, file_name, options)
-        if options.dry_run:
-            connection.rollback()
-        else:
-            connection.commit()
-    return outcome
+    """One transaction (rolled back on a dry run). If someone else took one of the batch's
+    contact points between its lookup and its insert (a sign-up on the web while a transfer
+    runs), the unique key refuses the insert: the batch is then looked up and written again,
+    and the row updates that registrant instead."""
+    attempt = 1
+    while True:
+        with engine.connect() as connection:
+            try:
+                outcome = write_batch(connection, batch, file_name, options)
+            except IntegrityError:
+                connection.rollback()
+                if attempt == UNIQUE_RACE_ATTEMPTS:
+                    raise
+                attempt += 1
+                continue
+            if options.dry_run:
+                connection.rollback()
+            else:
+                connection.commit()
+            return outcome
 
 
 # Rows validated per worker task: small enough that writing starts soon after the import does.

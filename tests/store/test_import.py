@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from bench.registrant_data import write_registrants_csv
+from broadcast import import_batch
 from broadcast import registrants as store
 from broadcast.consent import ConsentSource
 from broadcast.csv_source import CsvRow, read_registrant_csv
@@ -20,6 +21,7 @@ from broadcast.importer import ImportOptions, batches_in_flight, import_registra
 from broadcast.models import ConsentLedgerEntry, Registrant, Subscription
 from broadcast.suppression import address_hash
 from tests.store.conftest import KEY
+from tests.store.factories import draft
 
 HEADER = "name,email,mobile,landline,postcode,channels,areas,topics,consented_at,source"
 GOOD = [
@@ -294,3 +296,34 @@ def _owner_name(engine: Engine, row: ValidRow) -> str | None:
         owners = existing_owners(connection, [row])
         connection.rollback()
     return owners[row.mobile].name
+
+
+def test_a_contact_point_taken_while_the_batch_was_written_updates_that_registrant(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a row whose email someone signs up with on the web between the batch's lookup of
+    # existing registrants and its insert (the lookup is made to miss them, once)
+    with Session(engine) as session:
+        store.add_registrant(
+            session=session,
+            draft=draft(name="Web Signup", email="amira@example.com", mobile="", channels="email"),
+            source=ConsentSource(source="web"),
+            key=KEY,
+        )
+        session.commit()
+    real_lookup = import_batch.existing_owners
+    lookups: list[int] = []
+
+    def lookup_before_the_signup(connection, items):  # type: ignore[no-untyped-def]
+        lookups.append(len(lookups))
+        return {} if len(lookups) == 1 else real_lookup(connection, items)
+
+    monkeypatch.setattr(import_batch, "existing_owners", lookup_before_the_signup)
+    path = write(tmp_path, GOOD[:1])
+    # When the file is imported
+    report = import_registrants(engine=engine, path=path, options=options())
+    # Then the unique key refused the first insert, and the batch was looked up again and
+    # updated the web registrant instead of failing the import or duplicating them
+    assert lookups == [0, 1]
+    assert (report.created, report.updated, report.rejected) == (0, 1, [])
+    assert count(engine, Registrant) == 1
