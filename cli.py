@@ -79,7 +79,7 @@ def demo() -> None:
 
     from broadcast.channels.outbox import read_json_lines
     from broadcast.cli.registrant_import import import_csv
-    from broadcast.cli.registrants import list_registrants
+    from broadcast.cli.registrant_list import list_registrants
 
     sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
     typer.echo(f"1. Import the sample transfer file {sample.name} (fictional people)")

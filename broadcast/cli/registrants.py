@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from broadcast import audit
 from broadcast import registrants as store
 from broadcast.cli import common
 from broadcast.cli.registrant_import import import_csv
+from broadcast.cli.registrant_list import list_registrants
 from broadcast.consent import ConsentSource
 from broadcast.models import SubscriptionStatus
 from broadcast.quiet_hours import set_preference as set_quiet_hours
@@ -134,128 +129,7 @@ def show(
         )
 
 
-CSV_FIELDS = (
-    "id",
-    "name",
-    "email",
-    "mobile",
-    "landline",
-    "postcode",
-    "areas",
-    "topics",
-    "sms",
-    "email_status",
-    "voice",
-)
-
-
-@app.command("list")
-@common.one_line_errors
-def list_registrants(
-    area: str = typer.Option(None, help="Only those following this area."),
-    topic: str = typer.Option(None, help="Only those following this topic."),
-    channel: str = typer.Option(None, help="Only those with this channel (sms, email, voice)."),
-    status: str = typer.Option(None, help="With --channel: only this status (active, pending...)."),
-    output_format: str = typer.Option("table", "--format", help="table, csv or json."),
-    limit: int = typer.Option(0, help="Stop after this many (0: all)."),
-) -> None:
-    """List registrants, filtered by area, topic, channel and status."""
-    if output_format not in ("table", "csv", "json"):
-        raise common.fail("--format must be table, csv or json")
-    if channel:
-        parse_channels(channel)
-    if status and status not in {s.value for s in SubscriptionStatus}:
-        raise common.fail(f"unknown status '{status}'")
-    settings = common.settings()
-    from broadcast.contacts import normalise_area, normalise_topic
-
-    area = normalise_area(area, settings.named_area_set) if area else None
-    topic = normalise_topic(topic, settings.topic_set) if topic else None
-    filters = {"area": area, "topic": topic, "channel": channel, "status": status}
-    with common.session() as session, _export_progress(output_format) as progress:
-        rows = store.iter_views(session=session, **filters)
-        if limit:
-            rows = (row for i, row in zip(range(limit), rows, strict=False))
-        if progress is not None:
-            total = store.count_matching(session=session, **filters)
-            rows = progress.track(
-                rows, total=min(total, limit) if limit else total, description="exporting"
-            )
-        if output_format == "json":
-            _write_json_array(rows)
-        elif output_format == "csv":
-            writer = csv.writer(sys.stdout)
-            writer.writerow(CSV_FIELDS)
-            for row in rows:
-                writer.writerow(
-                    [
-                        row["id"],
-                        row["name"],
-                        row["email"],
-                        row["mobile"],
-                        row["landline"],
-                        row["postcode"],
-                        ";".join(row["areas"]),
-                        ";".join(row["topics"]),
-                        row["channels"].get("sms", ""),
-                        row["channels"].get("email", ""),
-                        row["channels"].get("voice", ""),
-                    ]
-                )
-        else:
-            table = Table(
-                "id",
-                "name",
-                "email",
-                "mobile",
-                "landline",
-                "postcode",
-                "areas",
-                "topics",
-                "channels",
-            )
-            for row in rows:
-                table.add_row(
-                    str(row["id"]),
-                    row["name"] or "",
-                    row["email"] or "",
-                    row["mobile"] or "",
-                    row["landline"] or "",
-                    row["postcode"] or "",
-                    ", ".join(row["areas"]),
-                    ", ".join(row["topics"]),
-                    ", ".join(f"{c}:{s}" for c, s in row["channels"].items()),
-                )
-            common.console.print(table)
-
-
-@contextmanager
-def _export_progress(output_format: str) -> Iterator[Progress | None]:
-    """A progress bar on stderr for CSV/JSON exports when a person is watching (stdout may be a
-    file, so the bar never mixes with the data)."""
-    if output_format == "table" or not common.err_console.is_terminal:
-        yield None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeRemainingColumn(),
-        console=common.err_console,
-        transient=True,
-    ) as progress:
-        yield progress
-
-
-def _write_json_array(rows) -> None:  # type: ignore[no-untyped-def]
-    """Stream a JSON array so a million registrants never sit in memory at once."""
-    out = sys.stdout
-    out.write("[")
-    separator = "\n  "
-    for row in rows:
-        out.write(separator + json.dumps(row, default=str))
-        separator = ",\n  "
-    out.write("\n]\n" if separator == ",\n  " else "]\n")
+app.command("list")(list_registrants)
 
 
 @app.command()
