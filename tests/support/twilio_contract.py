@@ -41,6 +41,12 @@ def _document() -> dict[str, Any]:
         return json.load(handle)
 
 
+def ensure_available() -> None:
+    """Raise the clear error now, where a test server is started, rather than answer every
+    request with a 500 that the tests then report as Twilio internal errors."""
+    _document()
+
+
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     ref = schema.get("$ref")
     if ref:

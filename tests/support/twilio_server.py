@@ -223,6 +223,7 @@ class _ThreadedServer(TwilioTestServer):
     """Runs the server on its own event loop in a daemon thread."""
 
     def start(self, port: int = 0) -> None:
+        twilio_contract.ensure_available()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="twilio-test-server"
