@@ -117,6 +117,22 @@ def _write_batch(
             return outcome
 
 
+# A large import refreshes the planner's statistics for the tables it filled (see below).
+ANALYZE_AFTER_ROWS = 10_000
+IMPORTED_TABLES = ("registrant", "subscription", "registrant_area", "registrant_topic")
+
+
+def refresh_planner_statistics(engine: Engine) -> None:
+    """ANALYZE the registrant tables on PostgreSQL. The transfer notice and the first alerts
+    follow an import at once, before autovacuum has caught up (or where it is off): targeted
+    planning of 100,000 imported registrants took 0.46 s without statistics and 0.06 s with
+    them, and the ANALYZE 0.4 s. SQLite's planner does without."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"ANALYZE {', '.join(IMPORTED_TABLES)}")
+
+
 # Rows validated per worker task: small enough that writing starts soon after the import does.
 VALIDATION_CHUNK = 5000
 
@@ -223,6 +239,8 @@ def _import(
             submit()
         while in_flight:
             finish(*in_flight.popleft())
+    if not options.dry_run and report.created + report.updated >= ANALYZE_AFTER_ROWS:
+        refresh_planner_statistics(engine)
     report.rejected.sort(key=lambda item: item[0].line)
     if rejects_path is not None and report.rejected:
         write_rejects(rejects_path, report.rejected)
