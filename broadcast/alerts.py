@@ -170,7 +170,9 @@ def create_alert(
 def send_alert(rt: Runtime, dispatcher: Dispatcher, alert: Alert) -> dict[str, int]:
     """Plan the deliveries and queue chunk messages; deliveries per channel."""
     with rt.engine.begin() as conn:
-        planning.plan_deliveries(conn, alert)
+        planned = planning.plan_deliveries(conn, alert)
+    with rt.engine.begin() as conn:
+        planning.refresh_delivery_statistics(conn, planned)
     with rt.engine.connect() as conn:
         planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
     with rt.engine.begin() as conn:

@@ -130,3 +130,12 @@ def prefer_indexes(connection: Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+
+
+def refresh_statistics(connection: Connection, *tables: str) -> None:
+    """ANALYZE these tables on PostgreSQL, after writing many rows to them: what follows a bulk
+    write (claims, targeted planning) comes at once, before autovacuum has caught up or where it
+    is off, and without statistics the planner picks scans that cost many times the right plan
+    (measured in docs/performance.md). SQLite's planner does without."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")

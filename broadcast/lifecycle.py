@@ -180,7 +180,9 @@ def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
             .where(AlertLifecycle.alert_id == alert_id)
             .values(released_at=now)
         )
-        _plan(conn, alert, info(rt.engine, alert_id))
+        planned = _plan(conn, alert, info(rt.engine, alert_id))
+    with rt.engine.begin() as conn:
+        planning.refresh_delivery_statistics(conn, planned)
     with rt.engine.connect() as conn:
         planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
     with rt.engine.begin() as conn:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     true,
 )
 
+from broadcast.bulk import refresh_statistics
 from broadcast.dispatch import Chunk, Dispatcher
 from broadcast.models import (
     Alert,
@@ -140,6 +141,18 @@ def count_recipients(
     return {channel: int(found.get(channel, 0)) for channel in channels}
 
 
+# Planning this many deliveries or more refreshes the planner's statistics for the table: claims
+# of 500 deliveries on a never-analysed table of 20,000 took 36 ms, 7.6 ms after ANALYZE (0.1 s
+# for a million rows).
+ANALYZE_AFTER_DELIVERIES = 10_000
+
+
+def refresh_delivery_statistics(connection: Connection, planned: int) -> None:
+    """Call after the planning transaction commits (ANALYZE locks out other ANALYZEs)."""
+    if planned >= ANALYZE_AFTER_DELIVERIES:
+        refresh_statistics(connection, "delivery")
+
+
 def plan_deliveries(connection: Connection, alert: Alert) -> int:
     """Insert the alert's delivery rows (state queued) in one statement; the number inserted."""
     assert alert.id is not None
@@ -178,8 +191,10 @@ def insert_queued(
         literal(1),
         literal(utcnow(), type_=Delivery.__table__.c.created_at.type),
     ).order_by(channel_column, sub.c.registrant_id)
-    result = connection.execute(insert(Delivery).from_select(DELIVERY_COLUMNS, rows))
-    return int(result.rowcount or 0)
+    statement = insert(Delivery).from_select(DELIVERY_COLUMNS, rows)
+    # SQLAlchemy reports rowcount unconditionally only for UPDATE and DELETE (-1 here otherwise).
+    result = connection.execute(statement, execution_options={"preserve_rowcount": True})
+    return max(int(result.rowcount or 0), 0)
 
 
 def chunks(

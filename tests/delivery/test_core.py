@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from broadcast import alerts
+from broadcast import alerts, planning
 from broadcast.channels import PermanentChannelError, TransientChannelError
 from broadcast.delivery import deliver_chunk
 from broadcast.dispatch import RecordingDispatcher
@@ -165,3 +165,34 @@ def test_the_sweep_closes_sign_ups_never_confirmed(runtime) -> None:  # type: ig
     # When the sweep runs, Then only the old one is closed
     assert expire_unconfirmed(runtime) == 1
     assert expire_unconfirmed(runtime) == 0
+
+
+def test_a_large_plan_leaves_the_planner_statistics_for_the_claims(runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Given more registrants than the refresh threshold (lowered so the test stays small)
+    monkeypatch.setattr(planning, "ANALYZE_AFTER_DELIVERIES", 300)
+    add_people(runtime.engine, [Person(channels=("sms",)) for _ in range(300)])
+    # When an alert to all of them is planned
+    alert, _ = _send(runtime, Targeting(everyone=True), channels=("sms",))
+    # Then, on PostgreSQL, the delivery table's statistics count them (ANALYZE ran)
+    if runtime.engine.dialect.name == "postgresql":
+        with runtime.engine.connect() as conn:
+            estimated = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE relname = 'delivery'"
+            ).scalar_one()
+        assert estimated == 300
+    assert sum(alerts.delivery_counts(runtime, alert.id).values()) == 300
+
+
+def test_planning_says_how_many_deliveries_it_added(runtime) -> None:  # type: ignore[no-untyped-def]
+    # (escalation acts only when deliveries were added; SQLAlchemy hides an INSERT's row count)
+    add_people(runtime.engine, [Person(channels=("sms",)) for _ in range(7)])
+    alert = alerts.create_alert(
+        runtime, "community-alert", VARS, ("sms",), Targeting(everyone=True), operator="pc-test"
+    )
+    with runtime.engine.begin() as conn:
+        assert planning.plan_deliveries(conn, alert) == 7
+    nobody = alerts.create_alert(
+        runtime, "community-alert", VARS, ("sms",), Targeting(areas=("ZZ9",)), operator="pc-test"
+    )
+    with runtime.engine.begin() as conn:
+        assert planning.plan_deliveries(conn, nobody) == 0

@@ -20,8 +20,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path}/store.db"
         return
     url = request.getfixturevalue("postgres_url")
+    _empty(url)  # other test packages share this database and may leave rows behind
     yield url
+    _empty(url)
+
+
+def _empty(url: str) -> None:
     engine = create_db_engine(url)
+    upgrade(engine)
     names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as conn:
         # TRUNCATE fires no row triggers, so the append-only ledger can be emptied between tests.
