@@ -18,19 +18,10 @@ from broadcast.cli import common
 from broadcast.models import SubscriptionStatus
 from broadcast.validation import parse_channels
 
-CSV_FIELDS = (
-    "id",
-    "name",
-    "email",
-    "mobile",
-    "landline",
-    "postcode",
-    "areas",
-    "topics",
-    "sms",
-    "email_status",
-    "voice",
-)
+# The columns every format shows, then how each format shows the channels.
+PERSON_FIELDS = ("id", "name", "email", "mobile", "landline", "postcode")
+CSV_FIELDS = (*PERSON_FIELDS, "areas", "topics", "sms", "email_status", "voice")
+TABLE_FIELDS = (*PERSON_FIELDS, "areas", "topics", "channels")
 
 
 @common.one_line_errors
@@ -72,39 +63,17 @@ def list_registrants(
             for row in rows:
                 writer.writerow(
                     [
-                        row["id"],
-                        row["name"],
-                        row["email"],
-                        row["mobile"],
-                        row["landline"],
-                        row["postcode"],
+                        *(row[f] for f in PERSON_FIELDS),
                         ";".join(row["areas"]),
                         ";".join(row["topics"]),
-                        row["channels"].get("sms", ""),
-                        row["channels"].get("email", ""),
-                        row["channels"].get("voice", ""),
+                        *(row["channels"].get(c, "") for c in ("sms", "email", "voice")),
                     ]
                 )
         else:
-            table = Table(
-                "id",
-                "name",
-                "email",
-                "mobile",
-                "landline",
-                "postcode",
-                "areas",
-                "topics",
-                "channels",
-            )
+            table = Table(*TABLE_FIELDS)
             for row in rows:
                 table.add_row(
-                    str(row["id"]),
-                    row["name"] or "",
-                    row["email"] or "",
-                    row["mobile"] or "",
-                    row["landline"] or "",
-                    row["postcode"] or "",
+                    *(str(row[f] or "") for f in PERSON_FIELDS),
                     ", ".join(row["areas"]),
                     ", ".join(row["topics"]),
                     ", ".join(f"{c}:{s}" for c, s in row["channels"].items()),
