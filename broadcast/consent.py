@@ -56,34 +56,19 @@ def ledger_values(
     channel: str | None = None,
     address: str | None = None,
     occurred_at: datetime | None = None,
-    hashed_address: str | None = None,
 ) -> tuple:
-    """One ledger row as a tuple in LEDGER_COLUMNS order, for bulk inserts (pass hashed_address
-    instead of address when the hash is already known)."""
-    if hashed_address is None and address:
-        hashed_address = address_hash(address, key)
-    return (
-        registrant_id,
-        str(event),
-        channel,
-        hashed_address,
-        source.source,
-        source.detail,
-        source.wording_version,
-        source.lawful_basis,
-        source.operator,
-        source.origin,
-        source.consented_at,
-        occurred_at or utcnow(),
-    )
+    """One ledger row as a tuple in LEDGER_COLUMNS order, for bulk inserts."""
+    make = ledger_row_maker(event=event, source=source, occurred_at=occurred_at or utcnow())
+    hashed = address_hash(address, key) if address else None
+    return make(registrant_id, channel, hashed, source.origin, source.consented_at)
 
 
 def ledger_row_maker(
     *, event: str, source: ConsentSource, occurred_at: datetime
 ) -> Callable[[int, str | None, str | None, str | None, datetime | None], tuple]:
-    """For bulk writes: a maker of ledger_values tuples that share an event, a source and a time,
-    taking (registrant_id, channel, address hash, origin, consented_at); the source's own
-    origin and consented_at are ignored."""
+    """A maker of ledger rows (tuples in LEDGER_COLUMNS order) that share an event, a source and
+    a time, taking (registrant_id, channel, address hash, origin, consented_at); the source's own
+    origin and consented_at are ignored. Bulk writes call it once per row."""
     event = str(event)
     name, detail, wording = source.source, source.detail, source.wording_version
     basis, operator = source.lawful_basis, source.operator

@@ -39,6 +39,10 @@ class CsvRow(NamedTuple):
         return {name: values[i] if i < count else "" for i, name in self.columns}
 
 
+# A row that will not be imported, with every reason why.
+Rejected = tuple[CsvRow, list[str]]
+
+
 @dataclass
 class RegistrantCsv:
     path: Path
@@ -87,7 +91,7 @@ def read_registrant_csv(path: Path) -> RegistrantCsv:
     return RegistrantCsv(path=path, header=header, ignored_columns=ignored, rows=rows)
 
 
-def write_rejects(path: Path, rejects: list[tuple[CsvRow, list[str]]]) -> None:
+def write_rejects(path: Path, rejects: list[Rejected]) -> None:
     """The rejected rows with their line numbers and reasons, for the force to fix and re-import."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

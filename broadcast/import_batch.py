@@ -29,7 +29,7 @@ from broadcast.models import (
 )
 
 if TYPE_CHECKING:
-    from broadcast.csv_source import CsvRow
+    from broadcast.csv_source import Rejected
     from broadcast.import_rows import ValidRow
     from broadcast.importer import ImportOptions
 
@@ -103,7 +103,7 @@ class BatchOutcome:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    rejected: list[tuple[CsvRow, list[str]]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 def write_batch(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from broadcast import suppression
-from broadcast.csv_source import CsvRow
+from broadcast.csv_source import CsvRow, Rejected
 from broadcast.errors import InvalidInput
 from broadcast.validation import InvalidRegistrant, parse_registrant
 
@@ -43,9 +43,6 @@ class ValidRow(NamedTuple):
 
     def contact_points(self) -> list[str]:
         return [p for p in (self.email, self.mobile, self.landline) if p]
-
-
-Rejected = tuple[CsvRow, list[str]]
 
 
 class RowRules(NamedTuple):

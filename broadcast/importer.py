@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from broadcast import suppression
 from broadcast.bulk import prefer_indexes, refresh_statistics
-from broadcast.csv_source import CsvRow, read_registrant_csv, write_rejects
+from broadcast.csv_source import Rejected, read_registrant_csv, write_rejects
 from broadcast.import_batch import BatchOutcome, write_batch
 from broadcast.import_rows import RowRules, ValidRow, validated_chunks
 
@@ -32,7 +32,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    rejected: list[tuple[CsvRow, list[str]]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     dry_run: bool = False
 

@@ -252,6 +252,11 @@ def test_forked_validation_answers_exactly_as_inline_validation(tmp_path: Path) 
     assert not isinstance(inline[-2], ValidRow) and inline[-2][0].line == len(rows)
 
 
+# Columns of the hand-made rows below: name, one contact point, channels.
+BY_EMAIL = ((0, "name"), (1, "email"), (2, "channels"))
+BY_MOBILE = ((0, "name"), (1, "mobile"), (2, "channels"))
+
+
 def test_a_batch_waits_for_an_earlier_batch_updating_the_same_registrant(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -292,10 +297,6 @@ def test_a_batch_waits_for_an_earlier_batch_updating_the_same_registrant(
     later.join(timeout=10)
     assert waited
     assert seen == ["New Name"]
-
-
-BY_EMAIL = ((0, "name"), (1, "email"), (2, "channels"))
-BY_MOBILE = ((0, "name"), (1, "mobile"), (2, "channels"))
 
 
 def _owner_name(engine: Engine, row: ValidRow) -> str | None:
