@@ -1,9 +1,11 @@
-"""Deliver one chunk: render per recipient, take capacity, claim, send, record in bulk.
+"""Deliver one chunk: render per recipient, then let the channel's lanes take capacity, claim,
+send and record one message at a time (broadcast.delivery_lanes).
 
-The order matters. Capacity is taken before the claim, and the claim (queued -> sending) comes
-just before the provider call, so a delivery is `sending` only while a request is in flight, and
-a chunk sent twice (redelivery, recovery) finds nothing left to claim. No database connection is
-held while a provider is called. See docs/delivery.md.
+A delivery is `sending` only while its request is in flight: the claim is made when a lane is
+free to send at once, and a success is recorded before that lane takes the next message, so a
+crash leaves at most `lanes` deliveries per worker process in doubt, and a chunk sent twice
+(redelivery, recovery) finds nothing left to claim. No database connection is held while a
+provider is called. See docs/delivery.md.
 """
 
 from __future__ import annotations
@@ -13,17 +15,16 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from broadcast import delivery_outcomes, quiet_hours
 from broadcast.channels import OutboundMessage
+from broadcast.delivery_lanes import LEASE_PREFIX, Capacity, ClaimFeed, run_feed
 from broadcast.delivery_records import (
     Recipient,
-    claim,
     load_alert,
     load_queued,
     move_range,
-    release,
 )
 from broadcast.dispatch import Chunk
 from broadcast.errors import BroadcastError
@@ -32,9 +33,14 @@ from broadcast.render import AlertTemplate, RecipientContext
 from broadcast.runtime import Runtime
 from broadcast.suppression import suppressed_among
 
-# Concurrency leases free only when a call ends: look again after about this long.
-LEASE_POLL = 1.0
-LEASE_PREFIX = "delivery-"
+__all__ = [
+    "LEASE_PREFIX",
+    "ChunkOutcome",
+    "backoff",
+    "deliver_chunk",
+    "finish_if_done",
+    "message_for",
+]
 
 
 @dataclass
@@ -77,11 +83,14 @@ def deliver_chunk(
             return outcome
     template = rt.template(alert.template)
     variables = json.loads(alert.variables)
-    limiter = rt.limiter(chunk.channel)
+    # Built and connected before any capacity is taken: a slow first connection must not sit
+    # between a grant and its request (the provider would see a burst over the limit).
+    channel = rt.warm_channel(chunk.channel)
+    capacity = Capacity(rt, chunk.channel)
     size = rt.settings.delivery_chunk_size
-    if limiter.rate is not None:
-        # Small batches under a limit: claimed rows should not wait long for capacity.
-        size = max(1, min(size, limiter.rate.count, 50))
+    if capacity.limiter.rate is not None:
+        # Small batches under a limit: rendered messages should not wait long for capacity.
+        size = max(1, min(size, capacity.limiter.rate.count, 50))
     after, retry_attempts, held = chunk.after_id, 0, None
     while True:
         with rt.engine.connect() as conn:
@@ -92,19 +101,39 @@ def deliver_chunk(
             # Quiet hours: routine calls to people in their quiet hours stay queued (held).
             batch, hold = quiet_hours.hold_back(rt, conn, alert, chunk.channel, batch)
             held = quiet_hours.earliest(held, hold)
-            messages, rejected = _prepare(rt, conn, template, variables, chunk.channel, batch)
-        granted, wait = _take_capacity(rt, chunk, messages, should_yield)
+            messages, rejected = _prepare(
+                rt, conn, alert, template, variables, chunk.channel, batch
+            )
         if rejected:
             with rt.engine.begin() as conn:
                 delivery_outcomes.record_rejected(conn, rejected)
             outcome.ended += len(rejected)
-        if granted:
-            retry_attempts = max(retry_attempts, _send(rt, alert, chunk, granted, batch, outcome))
-        if wait is not None and not granted:
+        if not messages:
+            after = last
+            continue
+        granted, wait = _first_grant(rt, capacity, messages[0], should_yield)
+        if not granted:
             outcome.retry_after = wait
             outcome.reason = "yield" if should_yield and should_yield() else "throttled"
             break
-        after = messages[len(granted)].delivery_id - 1 if len(granted) < len(messages) else last
+        feed = ClaimFeed(rt, capacity, messages, granted=True)
+        run_feed(channel.run_lanes, feed)
+        outcome.sent += feed.sent
+        if feed.failed:
+            attempts = {r.delivery_id: r.attempts + 1 for r in batch}
+            retry_attempts = max(
+                retry_attempts,
+                delivery_outcomes.record_results(
+                    rt,
+                    alert,
+                    chunk,
+                    [m for m, _ in feed.failed],
+                    [r for _, r in feed.failed],
+                    attempts,
+                    outcome,
+                ),
+            )
+        after = min(m.delivery_id for m in feed.unsent) - 1 if feed.unsent else last
     if retry_attempts and outcome.retry_after is None:
         outcome.retry_after = backoff(retry_attempts, rt.settings.delivery_retry_base)
         outcome.reason = "transient"
@@ -115,9 +144,24 @@ def deliver_chunk(
     return outcome
 
 
-def _prepare(rt, conn, template, variables, channel, batch):  # type: ignore[no-untyped-def]
+def _first_grant(
+    rt: Runtime,
+    capacity: Capacity,
+    message: OutboundMessage,
+    should_yield: Callable[[], bool] | None,
+) -> tuple[bool, float | None]:
+    """Capacity for a batch's first message: worth a short sleep (at most
+    delivery_capacity_wait) unless urgent work is waiting, when the chunk steps aside."""
+    granted, wait = capacity.take(message)
+    if granted or capacity.unlimited:
+        return granted, wait
+    if should_yield is not None and should_yield():
+        return False, wait
+    return capacity.take(message, max_wait=rt.settings.delivery_capacity_wait)
+
+
+def _prepare(rt, conn, alert, template, variables, channel, batch):  # type: ignore[no-untyped-def]
     """Render each recipient's message; rows that cannot be sent come back as rejected."""
-    settings = rt.settings
     messages: list[OutboundMessage] = []
     rejected: list[tuple[int, str | None, str, str]] = []
     pairs = [(channel, r.address(channel)) for r in batch if r.address(channel)]
@@ -132,13 +176,24 @@ def _prepare(rt, conn, template, variables, channel, batch):  # type: ignore[no-
             rejected.append((r.delivery_id, None, reason, DeliveryState.SUPPRESSED))
             continue
         try:
-            messages.append(_message(rt, template, variables, channel, r, address, settings))
+            messages.append(message_for(rt, alert, template, variables, channel, r, address))
         except BroadcastError as exc:
             rejected.append((r.delivery_id, "render", str(exc), DeliveryState.FAILED))
     return messages, rejected
 
 
-def _message(rt, template: AlertTemplate, variables, channel, r: Recipient, address, settings):  # type: ignore[no-untyped-def]
+def message_for(  # type: ignore[no-untyped-def]
+    rt: Runtime,
+    alert: Alert,
+    template: AlertTemplate,
+    variables,
+    channel: str,
+    r: Recipient,
+    address: str,
+) -> OutboundMessage:
+    """The message one recipient gets; the same every time it is built (recovery rebuilds it to
+    ask the provider, and email keeps its Message-ID)."""
+    settings = rt.settings
     unsubscribe = rt.signer.url(r.public_id, "unsubscribe", channel)
     recipient = RecipientContext(
         manage_url=rt.signer.url(r.public_id, "manage"),
@@ -154,90 +209,36 @@ def _message(rt, template: AlertTemplate, variables, channel, r: Recipient, addr
         public_url=settings.public_url,
         max_segments=settings.sms_max_segments,
     )
+    created = int(_aware(alert.created_at).timestamp() * 1e6)
     return OutboundMessage(
         delivery_id=r.delivery_id,
-        channel=channel,
+        channel=channel,  # type: ignore[arg-type]
         to=address,
         body=rendered.body,
         subject=rendered.subject,
         html=rendered.html,
         unsubscribe_url=unsubscribe,
         units=rendered.sms.segments if rendered.sms else 1,
+        message_key=f"alert.{alert.id}.{created}.{r.delivery_id}",
     )
 
 
-def _take_capacity(
-    rt: Runtime,
-    chunk: Chunk,
-    messages: list[OutboundMessage],
-    should_yield: Callable[[], bool] | None,
-) -> tuple[list[OutboundMessage], float | None]:
-    """The leading messages granted now (sleeping at most delivery_capacity_wait for the
-    first); when none is granted, the seconds until capacity frees."""
-    limiter = rt.limiter(chunk.channel)
-    leases = rt.concurrency() if chunk.channel == "voice" else None
-    if leases is not None and leases.limit is None:
-        leases = None
-    if limiter.rate is None and leases is None:
-        # Unlimited: nothing to take, and no limiter call (a Redis round trip) per message.
-        return list(messages), None
-    granted: list[OutboundMessage] = []
-    for message in messages:
-        lease_id = f"{LEASE_PREFIX}{message.delivery_id}"
-        if leases is not None:
-            seconds = rt.settings.voice_lease_seconds
-            if leases.acquire("voice", lease_seconds=seconds, lease_id=lease_id) is None:
-                return granted, (None if granted else LEASE_POLL * random.uniform(1, 1.5))
-        attempt = limiter.attempt(chunk.channel, message.units)
-        if not attempt.granted and not granted:
-            if should_yield is not None and should_yield():
-                attempt_wait = attempt.wait
-            else:
-                max_wait = rt.settings.delivery_capacity_wait
-                attempt = limiter.wait_for(chunk.channel, message.units, max_wait=max_wait)
-                attempt_wait = attempt.wait
-        else:
-            attempt_wait = attempt.wait
-        if not attempt.granted:
-            if leases is not None:
-                leases.release("voice", lease_id)
-            # A little jitter so chunks told the same moment do not all come back together.
-            return granted, (None if granted else attempt_wait + random.uniform(0, 0.05))
-        granted.append(message)
-    return granted, None
-
-
-def _send(rt, alert, chunk, granted, batch, outcome) -> int:  # type: ignore[no-untyped-def]
-    """Claim, send and record; the highest attempt count among transient retries (0: none)."""
-    with rt.engine.begin() as conn:
-        owned = claim(conn, [m.delivery_id for m in granted])
-    to_send = [m for m in granted if m.delivery_id in owned]
-    if chunk.channel == "voice" and len(to_send) < len(granted):
-        for m in granted:
-            if m.delivery_id not in owned:
-                rt.concurrency().release("voice", f"{LEASE_PREFIX}{m.delivery_id}")
-    if not to_send:
-        return 0
-    # The connection went back to the pool above: a slow provider must not hold it.
-    try:
-        results = rt.channel(chunk.channel).send_many(to_send)
-    except BaseException:
-        with rt.engine.begin() as conn:
-            release(conn, [m.delivery_id for m in to_send])
-        raise
-    attempts = {r.delivery_id: r.attempts + 1 for r in batch}
-    return delivery_outcomes.record_results(rt, alert, chunk, to_send, results, attempts, outcome)
-
-
 def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
-    """Mark the alert done once no delivery of it is queued or sending."""
+    """Mark the alert done once no delivery of it is queued, sending or waiting to be settled."""
     for channel in alert.channels.split(","):
         busy = conn.execute(
             select(Delivery.id)
             .where(
                 Delivery.alert_id == alert.id,
                 Delivery.channel == channel,
-                Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+                or_(
+                    Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+                    # In doubt and still to be settled by the sweep: not finished yet.
+                    and_(
+                        Delivery.state == DeliveryState.IN_DOUBT,
+                        Delivery.settle_after.is_not(None),
+                    ),
+                ),
             )
             .limit(1)
         ).first()

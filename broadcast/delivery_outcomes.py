@@ -2,8 +2,10 @@
 
 sent -> `sent`; transient -> back to `queued` for a retry with backoff, or `failed` once the
 attempts run out or the next try would fall after the alert's expiry; transient that may have
-reached the provider -> `in-doubt` (never resent blindly); permanent -> `undeliverable`, and
-with `suppress` the address joins the suppression list and the subscription is `suppressed`.
+reached the provider -> `in-doubt`, settled by the sweep once the provider's acceptance window
+has passed (looked up, or for email sent again with the same Message-ID); permanent ->
+`undeliverable`, and with `suppress` the address joins the suppression list and the
+subscription is `suppressed`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from broadcast.channels import (
     TransientChannelError,
 )
 from broadcast.consent import ConsentSource
-from broadcast.delivery_records import record_sent, record_state
+from broadcast.delivery_lanes import lease_id
+from broadcast.delivery_records import record_sent, record_state, schedule_settling
 from broadcast.models import (
     Delivery,
     DeliveryState,
@@ -86,6 +89,8 @@ def record_results(rt, alert, chunk, sent_messages, results, attempts, outcome) 
         for state, rows in kinds.items():
             final = state != DeliveryState.QUEUED
             record_state(conn, rows, state, from_states=(DeliveryState.SENDING,), final=final)
+        settle_at = now + timedelta(seconds=settings.provider_accept_window)
+        schedule_settling(conn, [row[0] for row in kinds[DeliveryState.IN_DOUBT]], settle_at)
     if to_suppress:
         _suppress(rt, chunk.channel, to_suppress)
     outcome.sent += len(sent)
@@ -102,7 +107,7 @@ def _reason(error: ChannelError) -> str:
 
 def _release_line(rt, chunk, message: OutboundMessage) -> None:  # type: ignore[no-untyped-def]
     if chunk.channel == "voice" and rt.settings.voice_concurrency:
-        rt.concurrency().release("voice", f"delivery-{message.delivery_id}")
+        rt.concurrency().release("voice", lease_id(message.delivery_id))
 
 
 def _suppress(rt, channel: str, messages: Sequence[OutboundMessage]) -> None:  # type: ignore[no-untyped-def]

@@ -65,14 +65,68 @@ def load_queued(connection: Connection, chunk: Chunk, after: int, limit: int) ->
     return [Recipient(*row) for row in connection.execute(statement)]
 
 
-def claim(connection: Connection, ids: Sequence[int]) -> set[int]:
-    """queued -> sending for those still queued; the ids this caller now owns."""
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    """A delivery as recovery sees it: whose, where, since when, and why in doubt."""
+
+    alert_id: int
+    channel: str
+    claimed_at: datetime | None
+    error_code: str | None
+    error_text: str | None
+    recipient: Recipient
+
+    @property
+    def delivery_id(self) -> int:
+        return self.recipient.delivery_id
+
+
+def load_recipients(connection: Connection, ids: Sequence[int]) -> list[ClaimedRow]:
+    """These deliveries with what rebuilding their messages needs."""
+    if not ids:
+        return []
+    statement = (
+        select(
+            Delivery.alert_id,
+            Delivery.channel,
+            Delivery.claimed_at,
+            Delivery.error_code,
+            Delivery.error_text,
+            Delivery.id,
+            Delivery.registrant_id,
+            Registrant.public_id,
+            Registrant.name,
+            Registrant.language,
+            Registrant.email,
+            Registrant.mobile,
+            Registrant.landline,
+            Delivery.attempts,
+        )
+        .join(Registrant, Registrant.id == Delivery.registrant_id)
+        .where(one_of(connection, Delivery.id, ids))
+        .order_by(Delivery.id)
+    )
+    return [ClaimedRow(*row[:5], Recipient(*row[5:])) for row in connection.execute(statement)]
+
+
+def claim(connection: Connection, ids: Sequence[int], *, claimed_by: str | None = None) -> set[int]:
+    """queued -> sending for those still queued, held by worker `claimed_by`; the ids this
+    caller now owns."""
     if not ids:
         return set()
+    where = (
+        Delivery.id == ids[0] if len(ids) == 1 else one_of(connection, Delivery.id, ids),
+        Delivery.state == DeliveryState.QUEUED,
+    )
     statement = (
         update(Delivery)
-        .where(one_of(connection, Delivery.id, ids), Delivery.state == DeliveryState.QUEUED)
-        .values(state=DeliveryState.SENDING, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
+        .where(*where)
+        .values(
+            state=DeliveryState.SENDING,
+            claimed_at=utcnow(),
+            claimed_by=claimed_by,
+            attempts=Delivery.attempts + 1,
+        )
         .returning(Delivery.id)
     )
     return set(connection.execute(statement).scalars())
@@ -99,15 +153,17 @@ def move_range(
 def record_sent(
     connection: Connection, rows: Sequence[tuple[int, str, int]], now: datetime | None = None
 ) -> None:
-    """(delivery id, provider id, units) for each accepted message: sending -> sent."""
+    """(delivery id, provider id, units) for each accepted message: sending -> sent. A row the
+    sweep already put in doubt (its worker seemed gone) is settled by the late answer too."""
     if not rows:
         return
     now = now or utcnow()
     statement = (
         _T.update()
-        .where(_T.c.id == bindparam("b_id"), _T.c.state == DeliveryState.SENDING)
+        .where(_T.c.id == bindparam("b_id"), _T.c.state.in_(_ANSWERABLE))
         .values(
             state=DeliveryState.SENT,
+            settle_after=None,
             provider_id=bindparam("b_provider"),
             units=bindparam("b_units"),
             sent_at=now,
@@ -126,11 +182,12 @@ def record_sent(
     connection.execute(statement, params)
 
 
+_ANSWERABLE = (DeliveryState.SENDING, DeliveryState.IN_DOUBT)
 _SENT_PG = text(
     "UPDATE delivery SET state = 'sent', provider_id = v.value->>1, "
     "units = (v.value->>2)::int, sent_at = :now, finished_at = :now, error_code = NULL, "
-    "error_text = NULL FROM json_array_elements(CAST(:rows AS json)) AS v "
-    "WHERE delivery.id = (v.value->>0)::int AND delivery.state = 'sending'"
+    "error_text = NULL, settle_after = NULL FROM json_array_elements(CAST(:rows AS json)) AS v "
+    "WHERE delivery.id = (v.value->>0)::int AND delivery.state IN ('sending', 'in-doubt')"
 )
 
 
@@ -160,6 +217,16 @@ def record_state(
     )
     params = [{"b_id": i, "b_code": c, "b_text": (t or "")[:300]} for i, c, t in rows]
     connection.execute(statement, params)
+
+
+def schedule_settling(connection: Connection, ids: Sequence[int], when: datetime) -> None:
+    """In-doubt deliveries the sweep settles automatically from `when` (docs/delivery.md)."""
+    if ids:
+        connection.execute(
+            update(Delivery)
+            .where(one_of(connection, Delivery.id, ids), Delivery.state == DeliveryState.IN_DOUBT)
+            .values(settle_after=when, finished_at=None)
+        )
 
 
 def release(connection: Connection, ids: Sequence[int]) -> None:

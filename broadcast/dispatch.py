@@ -52,6 +52,15 @@ class Dispatcher(Protocol):
         None when the broker cannot tell."""
         ...
 
+    def worker_beats(self) -> dict[str, float] | None:
+        """Each registered worker's last heartbeat (epoch seconds) by worker id (the id its
+        claims carry); None when there are no heartbeats to read (no shared broker)."""
+        ...
+
+    def forget_workers(self, worker_ids: set[str]) -> None:
+        """Drop stopped workers from the registry once their work has been queued again."""
+        ...
+
 
 @dataclass
 class RecordingDispatcher:
@@ -63,6 +72,12 @@ class RecordingDispatcher:
         self.chunks.extend((chunk, delay) for chunk in chunks)
 
     def pending(self, queue: str) -> int | None:
+        return None
+
+    def worker_beats(self) -> dict[str, float] | None:
+        return None
+
+    def forget_workers(self, worker_ids: set[str]) -> None:
         return None
 
     def take(self) -> list[Chunk]:

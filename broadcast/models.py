@@ -219,6 +219,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_alert_channel_state", "alert_id", "channel", "state", "id"),
         Index("ix_delivery_state_channel", "state", "channel"),
         Index("ix_delivery_provider_id", "provider_id"),
+        Index("ix_delivery_settle_after", "settle_after"),
+        Index("ix_delivery_claimed_by", "claimed_by"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -241,6 +243,15 @@ class Delivery(SQLModel, table=True):
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # The worker process holding the claim (its broker id): a claim whose worker stopped beating
+    # is settled at once (docs/delivery.md, "Recovery").
+    claimed_by: str | None = Field(default=None, max_length=80)
+    # An `in-doubt` delivery is settled automatically from this moment (None: it waits for an
+    # operator); `recovered` says how a settled one was handled ("sent again ...").
+    settle_after: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    recovered: str | None = Field(default=None, max_length=120)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -2,44 +2,66 @@
 
 - `resume_alert` (CLI `alert resume ID`) and the workers' periodic `sweep` queue again the
   deliveries left `queued` whose messages the broker lost (Redis flushed or restarted);
-- stale `sending` deliveries (a worker died mid-send) are resolved by asking Twilio's message /
-  call list for that number since the claim; found -> `sent`, not found -> `queued` again; where
-  the provider cannot tell (email), they end `in-doubt` and are reported, never resent blindly;
+- `sending` deliveries whose worker stopped (its heartbeat lapsed, or its process is gone from
+  this host) are put in doubt at once; any left `sending` longer than
+  BROADCAST_DELIVERY_STALE_AFTER too;
+- in-doubt deliveries are settled once the provider's acceptance window has passed: SMS and
+  calls are looked up at Twilio (found -> `sent`, not found -> sent again); email, which SMTP
+  cannot be asked about, is sent again with the same Message-ID (or held for an operator with
+  BROADCAST_IN_DOUBT_EMAIL=hold); whatever cannot be settled stays `in-doubt` with a reason;
 - deliveries of alerts past their expiry end `expired`.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlmodel import Session
 
 from broadcast import planning
+from broadcast.channels import ChannelError, SentQuery
 from broadcast.confirmation import Policy, expire_pending
-from broadcast.delivery import finish_if_done
-from broadcast.delivery_records import Recipient, load_alert, record_sent, record_state
+from broadcast.delivery import finish_if_done, message_for
+from broadcast.delivery_records import (
+    ClaimedRow,
+    load_alert,
+    load_recipients,
+    record_sent,
+    record_state,
+)
 from broadcast.dispatch import Chunk, Dispatcher, queue_for
-from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, Registrant, utcnow
+from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, utcnow
 from broadcast.runtime import Runtime
+
+STOPPED = "the worker stopped mid-send"
+FOUND = "found at the provider after the send was in doubt"
+RESENT_UNKNOWN = "sent again: the provider had no record of it"
+RESENT_SAME_ID = "sent again with the same Message-ID after the send was in doubt"
 
 
 @dataclass
 class RecoveryReport:
     requeued_messages: int = 0
+    put_in_doubt: int = 0
     found_at_provider: int = 0
-    requeued_unsent: int = 0
+    sent_again: int = 0
     in_doubt: int = 0
     expired: int = 0
     confirmations_expired: int = 0
 
     def __str__(self) -> str:
         return (
-            f"{self.requeued_messages} chunk messages queued again; stale sends: "
-            f"{self.found_at_provider} found at the provider (sent), {self.requeued_unsent} "
-            f"not found (queued again), {self.in_doubt} in doubt; {self.expired} expired; "
-            f"{self.confirmations_expired} unconfirmed sign-ups closed"
+            f"{self.requeued_messages} chunk messages queued again; interrupted sends: "
+            f"{self.put_in_doubt} in doubt, {self.found_at_provider} found at the provider "
+            f"(sent), {self.sent_again} sent again, {self.in_doubt} left in doubt; "
+            f"{self.expired} expired; {self.confirmations_expired} unconfirmed sign-ups closed"
         )
 
 
@@ -63,73 +85,233 @@ def give_up_chunk(rt: Runtime, chunk: Chunk, reason: str) -> None:
             finish_if_done(conn, alert)
 
 
-def resolve_stale(
-    rt: Runtime, *, stale_after: float, alert_id: int | None = None
-) -> RecoveryReport:
-    """Settle deliveries claimed more than `stale_after` seconds ago and still `sending`."""
-    report = RecoveryReport()
+def dead_claimants(rt: Runtime, dispatcher: Dispatcher) -> set[str]:
+    """Workers holding `sending` claims that have stopped: their heartbeat lapsed, or (for a
+    process on this host without one, like the embedded CLI) the process is gone."""
+    with rt.engine.connect() as conn:
+        holders = set(
+            conn.execute(
+                select(Delivery.claimed_by)
+                .where(Delivery.state == DeliveryState.SENDING, Delivery.claimed_by.is_not(None))
+                .distinct()
+            ).scalars()
+        )
+    if not holders:
+        return set()
+    beats = dispatcher.worker_beats() or {}
+    now = utcnow().timestamp()
+    lapse = rt.settings.worker_lapse_after
+    dead = {h for h in holders if h in beats and now - beats[h] > lapse}
+    host = socket.gethostname()
+    for holder in holders - set(beats):
+        kind, _, rest = holder.partition(":")
+        owner_host, _, pid = rest.rpartition(":")
+        if kind == "local" and owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            dead.add(holder)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def interrupted_to_doubt(
+    rt: Runtime,
+    *,
+    dead: Iterable[str],
+    stale_after: float,
+    alert_id: int | None = None,
+) -> set[int]:
+    """`sending` rows of stopped workers, or older than `stale_after`, go `in-doubt`, to be
+    settled once the provider's window after their claim has passed; their alerts' ids."""
+    dead = list(dead)
+    window = timedelta(seconds=_window(rt))
     cutoff = utcnow() - timedelta(seconds=stale_after)
-    statement = (
-        select(Delivery, Registrant)
-        .join(Registrant, Registrant.id == Delivery.registrant_id)
-        .where(Delivery.state == DeliveryState.SENDING, Delivery.claimed_at <= cutoff)
+    condition = Delivery.claimed_at <= cutoff
+    if dead:
+        condition = condition | Delivery.claimed_by.in_(dead)
+    statement = select(Delivery.id, Delivery.alert_id, Delivery.claimed_at).where(
+        Delivery.state == DeliveryState.SENDING, condition
     )
     if alert_id is not None:
         statement = statement.where(Delivery.alert_id == alert_id)
-    from sqlmodel import Session
-
-    with Session(rt.engine) as session:
-        rows = [(d.id, d.channel, d.claimed_at, r) for d, r in session.execute(statement)]
-    found, unsent, doubtful = [], [], []
-    for delivery_id, channel, claimed_at, registrant in rows:
-        recipient = Recipient(
-            delivery_id,
-            registrant.id,
-            registrant.public_id,
-            None,
-            "en",
-            registrant.email,
-            registrant.mobile,
-            registrant.landline,
-            0,
-        )
-        address = recipient.address(channel)
-        sid = _provider_lookup(rt, channel, address, claimed_at) if address else None
-        if sid == "":
-            unsent.append(delivery_id)
-        elif sid is not None:
-            found.append((delivery_id, sid, 1))
-        else:
-            doubtful.append((delivery_id, "stale", "worker stopped mid-send; check the provider"))
     with rt.engine.begin() as conn:
-        record_sent(conn, found)
-        record_state(conn, doubtful, DeliveryState.IN_DOUBT, from_states=(DeliveryState.SENDING,))
-        if unsent:
+        rows = list(conn.execute(statement))
+        for delivery_id, _, claimed_at in rows:
             conn.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(unsent), Delivery.state == DeliveryState.SENDING)
-                .values(state=DeliveryState.QUEUED)
+                .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING)
+                .values(
+                    state=DeliveryState.IN_DOUBT,
+                    error_code="stale",
+                    error_text=STOPPED,
+                    settle_after=_aware(claimed_at or utcnow()) + window,
+                )
             )
-    report.found_at_provider, report.requeued_unsent = len(found), len(unsent)
-    report.in_doubt = len(doubtful)
+    return {row.alert_id for row in rows}
+
+
+def settle_in_doubt(
+    rt: Runtime, dispatcher: Dispatcher, *, alert_id: int | None = None, force: bool = False
+) -> RecoveryReport:
+    """Settle the in-doubt deliveries that are due (all of them with `force`), then queue
+    what is to be sent again."""
+    report = RecoveryReport()
+    now = utcnow()
+    statement = select(Delivery.id).where(
+        Delivery.state == DeliveryState.IN_DOUBT, Delivery.settle_after.is_not(None)
+    )
+    if not force:
+        statement = statement.where(Delivery.settle_after <= now)
+    if alert_id is not None:
+        statement = statement.where(Delivery.alert_id == alert_id)
+    with rt.engine.connect() as conn:
+        ids = list(conn.execute(statement.order_by(Delivery.id)).scalars())
+        recipients = load_recipients(conn, ids)
+    groups: dict[tuple[int, str], list[ClaimedRow]] = {}
+    for row in recipients:
+        groups.setdefault((row.alert_id, row.channel), []).append(row)
+    requeue: set[tuple[int, str]] = set()
+    for (group_alert, channel), rows in groups.items():
+        alert = load_alert(rt.engine, group_alert)
+        if alert is None:
+            continue
+        if _settle_group(rt, alert, channel, rows, report):
+            requeue.add((group_alert, channel))
+    for group_alert, channel in sorted(requeue):
+        alert = load_alert(rt.engine, group_alert)
+        if alert is not None and alert.status == AlertStatus.SENDING:
+            with rt.engine.connect() as conn:
+                report.requeued_messages += planning.enqueue_alert(
+                    conn,
+                    dispatcher,
+                    alert,
+                    size=rt.settings.delivery_chunk_size,
+                    channels=(channel,),
+                )
+    for group_alert in {a for a, _ in groups}:
+        alert = load_alert(rt.engine, group_alert)
+        if alert is not None:
+            with rt.engine.begin() as conn:
+                finish_if_done(conn, alert)
     return report
 
 
-def _provider_lookup(rt: Runtime, channel: str, to: str, since: datetime) -> str | None:
-    """The SID of a message/call to `to` created since the claim; "" if the provider has none;
-    None when the provider cannot be asked (email, the outbox)."""
-    client = getattr(rt.channel(channel), "client", None)
-    if client is None or channel == "email":
-        return None
-    since = (since if since.tzinfo else since.replace(tzinfo=UTC)) - timedelta(seconds=2)
+def _settle_group(
+    rt: Runtime, alert: Alert, channel: str, rows: list[ClaimedRow], report: RecoveryReport
+) -> bool:
+    """Settle one alert's in-doubt rows on one channel; True when some are to be sent again."""
+    template = rt.template(alert.template)
+    variables = json.loads(alert.variables)
+    queries = []
+    for row in rows:
+        address = row.recipient.address(channel)
+        if address is None:
+            continue
+        message = message_for(rt, alert, template, variables, channel, row.recipient, address)
+        queries.append((row, SentQuery(message, _aware(row.claimed_at or utcnow()))))
     try:
-        if channel == "sms":
-            items = client.messages.list(to=to, date_sent_after=since, limit=20)
+        answers = rt.channel(channel).find_sent([q for _, q in queries])
+    except ChannelError:
+        # The provider cannot be reached now: ask again after another window.
+        later = utcnow() + timedelta(seconds=_window(rt))
+        with rt.engine.begin() as conn:
+            conn.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([r.delivery_id for r, _ in queries]))
+                .where(Delivery.state == DeliveryState.IN_DOUBT)
+                .values(settle_after=later)
+            )
+        report.in_doubt += len(queries)
+        return False
+    found, again, held = [], [], []
+    for index, (row, query) in enumerate(queries):
+        answer = None if answers is None else answers[index]
+        resend_blind = channel == "email" and rt.settings.in_doubt_email == "resend"
+        if answer is not None:
+            found.append((row.delivery_id, answer, query.message.units))
+        elif (answers is None and not resend_blind) or _out_of_attempts(rt, row):
+            held.append(row)
         else:
-            items = client.calls.list(to=to, start_time_after=since, limit=20)
-    except Exception:
-        return None  # cannot ask now: leave for in-doubt rather than guess
-    return items[0].sid if items else ""
+            how = RESENT_UNKNOWN if answers is not None else RESENT_SAME_ID
+            again.append((row.delivery_id, how))
+    with rt.engine.begin() as conn:
+        record_sent(conn, found)
+        if found:
+            conn.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([i for i, _, _ in found]))
+                .values(recovered=FOUND)
+            )
+        for delivery_id, how in again:
+            conn.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.IN_DOUBT)
+                .values(
+                    state=DeliveryState.QUEUED,
+                    settle_after=None,
+                    error_code=None,
+                    error_text=None,
+                    finished_at=None,
+                    recovered=how,
+                )
+            )
+        held_rows = [
+            (r.delivery_id, r.error_code, f"{r.error_text or 'in doubt'}; {_why_held(rt, r)}")
+            for r in held
+        ]
+        record_state(conn, held_rows, DeliveryState.IN_DOUBT, from_states=(DeliveryState.IN_DOUBT,))
+        if held:
+            conn.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([r.delivery_id for r in held]))
+                .values(settle_after=None)
+            )
+    report.found_at_provider += len(found)
+    report.sent_again += len(again)
+    report.in_doubt += len(held)
+    return bool(again)
+
+
+def _out_of_attempts(rt: Runtime, row: ClaimedRow) -> bool:
+    return row.recipient.attempts >= rt.settings.delivery_max_attempts
+
+
+def _why_held(rt: Runtime, row: ClaimedRow) -> str:
+    if _out_of_attempts(rt, row):
+        return f"not sent again after {row.recipient.attempts} attempts"
+    if row.channel == "email":
+        return "held (BROADCAST_IN_DOUBT_EMAIL=hold); check, then requeue --include-in-doubt"
+    return "the provider cannot be asked; check, then failures requeue --include-in-doubt"
+
+
+def _aware(when):  # type: ignore[no-untyped-def]
+    from datetime import UTC
+
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def recover(
+    rt: Runtime,
+    dispatcher: Dispatcher,
+    *,
+    stale_after: float,
+    alert_id: int | None = None,
+) -> RecoveryReport:
+    """Interrupted sends to doubt, then every due in-doubt delivery settled."""
+    dead = dead_claimants(rt, dispatcher)
+    touched = interrupted_to_doubt(rt, dead=dead, stale_after=stale_after, alert_id=alert_id)
+    report = settle_in_doubt(rt, dispatcher, alert_id=alert_id)
+    report.put_in_doubt = len(touched)
+    return report
 
 
 def expire_alerts(rt: Runtime) -> int:
@@ -160,7 +342,16 @@ def resume_alert(
 ) -> RecoveryReport:
     """Finish an alert after the broker lost messages or a worker died."""
     stale = rt.settings.delivery_stale_after if stale_after is None else stale_after
-    report = resolve_stale(rt, stale_after=stale, alert_id=alert_id)
+    dead = dead_claimants(rt, dispatcher)
+    touched = interrupted_to_doubt(rt, dead=dead, stale_after=stale, alert_id=alert_id)
+    # Sends just interrupted are settled once the provider's window after their claim has
+    # passed (at most BROADCAST_PROVIDER_ACCEPT_WINDOW from now): wait for it here, so that
+    # one `resume` finishes the job.
+    due = _last_settle_time(rt, alert_id)
+    if due is not None:
+        time.sleep(max(0.0, min((due - utcnow()).total_seconds(), _window(rt))))
+    report = settle_in_doubt(rt, dispatcher, alert_id=alert_id)
+    report.put_in_doubt = len(touched)
     report.expired = expire_alerts(rt)
     alert = load_alert(rt.engine, alert_id)
     if alert is not None and alert.status == AlertStatus.SENDING:
@@ -171,6 +362,20 @@ def resume_alert(
         with rt.engine.begin() as conn:
             finish_if_done(conn, alert)
     return report
+
+
+def _last_settle_time(rt: Runtime, alert_id: int) -> datetime | None:
+    with rt.engine.connect() as conn:
+        latest = conn.execute(
+            select(func.max(Delivery.settle_after)).where(
+                Delivery.alert_id == alert_id, Delivery.state == DeliveryState.IN_DOUBT
+            )
+        ).scalar()
+    return None if latest is None else _aware(latest)
+
+
+def _window(rt: Runtime) -> float:
+    return rt.settings.provider_accept_window
 
 
 def expire_unconfirmed(rt: Runtime) -> int:
@@ -184,11 +389,18 @@ def expire_unconfirmed(rt: Runtime) -> int:
 
 
 def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> RecoveryReport:
-    """The periodic check: stale sends, expiry, and queued work the broker no longer holds."""
-    report = resolve_stale(rt, stale_after=rt.settings.delivery_stale_after)
+    """The periodic check: stopped workers' sends, in-doubt deliveries, expiry, and queued work
+    the broker no longer holds."""
+    dead = dead_claimants(rt, dispatcher)
+    lapsed = _lapsed_workers(rt, dispatcher)
+    touched = interrupted_to_doubt(rt, dead=dead, stale_after=rt.settings.delivery_stale_after)
+    report = settle_in_doubt(rt, dispatcher)
+    report.put_in_doubt = len(touched)
     report.expired = expire_alerts(rt)
     report.confirmations_expired = expire_unconfirmed(rt)
-    cutoff = utcnow() - timedelta(seconds=grace)
+    # Alerts younger than `grace` may still be being queued by `alert send`; with a worker just
+    # stopped, every sending alert is looked at.
+    cutoff = utcnow() - timedelta(seconds=0 if lapsed else grace)
     with rt.engine.connect() as conn:
         alerts = (
             conn.execute(
@@ -204,7 +416,9 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> Recove
         assert alert is not None
         for channel in alert.channels.split(","):
             queue = queue_for(channel, alert.urgent)
-            if dispatcher.pending(queue) != 0:
+            # A stopped worker's fetched messages come back only when Dramatiq's own heartbeat
+            # times out (a minute): queue its work again now (claims make copies harmless).
+            if not lapsed and dispatcher.pending(queue) != 0:
                 continue  # the broker still holds work for this queue (or cannot tell)
             with rt.engine.connect() as conn:
                 waiting = conn.execute(
@@ -224,4 +438,12 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> Recove
                         size=rt.settings.delivery_chunk_size,
                         channels=(channel,),
                     )
+    if lapsed:
+        dispatcher.forget_workers(lapsed)
     return report
+
+
+def _lapsed_workers(rt: Runtime, dispatcher: Dispatcher) -> set[str]:
+    beats = dispatcher.worker_beats() or {}
+    now = utcnow().timestamp()
+    return {w for w, beat in beats.items() if now - beat > rt.settings.worker_lapse_after}

@@ -6,6 +6,8 @@ first use; tests pass their own channels (e.g. a recording channel) instead of p
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Mapping
 
@@ -54,6 +56,10 @@ class Runtime:
         self._concurrency: ConcurrencyLimiter | None = None
         self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
+        self._warmed: set[str] = set()
+        # Names this process on its claims: workers set their broker id (the heartbeat key);
+        # anything else is "local:<host>:<pid>", which `alert resume` can check on this host.
+        self.worker_id: str = local_worker_id()
 
     @property
     def redis(self) -> redis.Redis | None:
@@ -66,6 +72,14 @@ class Runtime:
             if name not in self._channels:
                 self._channels[name] = build_channel(name, self.settings)  # type: ignore[arg-type]
             return self._channels[name]
+
+    def warm_channel(self, name: str) -> Channel:
+        """The channel, connected before its first capacity grant (once per process)."""
+        channel = self.channel(name)
+        if name not in self._warmed:
+            channel.warm()
+            self._warmed.add(name)
+        return channel
 
     def limiter(self, name: str) -> CapacityLimiter:
         """The channel's rate limiter: in Redis when workers share one, else in this process."""
@@ -99,3 +113,7 @@ class Runtime:
             channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
             channel.close()
+
+
+def local_worker_id() -> str:
+    return f"local:{socket.gethostname()}:{os.getpid()}"

@@ -82,10 +82,21 @@ class Settings(BaseSettings):
     delivery_capacity_wait: float = 5.0
     # A voice line is held until the call's status callback, or at most this long.
     voice_lease_seconds: float = 900.0
-    # A delivery left `sending` this long (a worker died mid-send) is resolved by the sweep.
+    # A delivery left `sending` this long is settled by the sweep even when no heartbeat says
+    # its worker stopped (a claim from before a Redis flush, an unknown worker).
     delivery_stale_after: float = 300.0
+    # Each worker process beats this often; one silent for `worker_lapse_after` seconds is dead
+    # and its claims are settled at once (docs/delivery.md, "Recovery").
+    worker_heartbeat_interval: float = 2.0
+    worker_lapse_after: float = 10.0
+    # A request Twilio may have taken is looked up no sooner than this after its claim (the
+    # request timeout and then some): not found by then, it is sent again.
+    provider_accept_window: float = 15.0
+    # Email left in doubt (SMTP cannot be asked): `resend` with the same Message-ID, which mail
+    # clients collapse, or `hold` it for an operator (`failures requeue --include-in-doubt`).
+    in_doubt_email: Literal["resend", "hold"] = "resend"
     # How often the workers' sweep runs, and how long an alert lives by default.
-    sweep_interval: float = 60.0
+    sweep_interval: float = 10.0
     alert_default_expiry: str = "6h"
 
     # --- The registrants' web app (broadcast/web, docs/web.md) ---------------------------------

@@ -13,7 +13,7 @@ import dramatiq
 from broadcast.runtime import Runtime
 from broadcast.settings import get_settings
 from workers.app import WorkerApp
-from workers.broker import build_broker
+from workers.broker import build_broker, worker_id_of
 from workers.monitor import add_prometheus, add_worker_registry
 
 _runtime: Runtime | None = None
@@ -26,6 +26,9 @@ def process_runtime() -> Runtime:
     with _lock:
         if _runtime is None:
             _runtime = Runtime(get_settings())
+            # Claims carry the id the worker registry beats under, so the sweep can tell
+            # at once when the process holding them has stopped.
+            _runtime.worker_id = worker_id_of(app.broker) or _runtime.worker_id
         return _runtime
 
 

@@ -14,7 +14,7 @@ from broadcast.delivery import deliver_chunk
 from broadcast.dispatch import CHANNELS, Chunk, queue_for
 from broadcast.recovery import give_up_chunk
 from broadcast.runtime import Runtime
-from workers.broker import pending
+from workers.broker import forget_workers, pending, worker_beats
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,12 @@ class DramatiqDispatcher:
 
     def pending(self, queue: str) -> int | None:
         return pending(self.app.broker, queue)
+
+    def worker_beats(self) -> dict[str, float] | None:
+        return worker_beats(self.app.broker)
+
+    def forget_workers(self, worker_ids: set[str]) -> None:
+        forget_workers(self.app.broker, worker_ids)
 
 
 class WorkerApp:

@@ -6,6 +6,9 @@ from dramatiq import Broker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+# Our worker registry (workers/monitor.py): hash id -> JSON; "<REGISTRY>.beats": id -> ms.
+REGISTRY = "__broadcast_workers__"
+
 
 def build_broker(redis_url: str | None) -> Broker:
     if redis_url:
@@ -13,6 +16,11 @@ def build_broker(redis_url: str | None) -> Broker:
     broker = StubBroker()
     broker.emit_after("process_boot")
     return broker
+
+
+def worker_id_of(broker: Broker) -> str | None:
+    """The id this process's claims carry: its broker id, which its heartbeats are keyed by."""
+    return broker.broker_id if isinstance(broker, RedisBroker) else None
 
 
 def pending(broker: Broker, queue: str) -> int | None:
@@ -29,3 +37,19 @@ def pending(broker: Broker, queue: str) -> int | None:
                 total += broker.queues[name].unfinished_tasks
         return total
     return None
+
+
+def worker_beats(broker: Broker) -> dict[str, float] | None:
+    """Registered worker processes' last beats (epoch seconds), by broker id."""
+    if not isinstance(broker, RedisBroker):
+        return None
+    beats = broker.client.zrange(f"{broker.namespace}:{REGISTRY}.beats", 0, -1, withscores=True)
+    return {key.decode(): score / 1000 for key, score in beats}
+
+
+def forget_workers(broker: Broker, worker_ids: set[str]) -> None:
+    """Take stopped workers out of the registry (their work has been queued again)."""
+    if isinstance(broker, RedisBroker) and worker_ids:
+        key = f"{broker.namespace}:{REGISTRY}"
+        broker.client.zrem(f"{key}.beats", *worker_ids)
+        broker.client.hdel(key, *worker_ids)

@@ -32,11 +32,11 @@ from broadcast.dispatch import QUEUES, Chunk
 from broadcast.monitoring import DeadLetter, QueueFigures, QueueMonitor, WorkerSeen
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from workers.broker import REGISTRY
 from workers.embedded import Backend
 
 NAMESPACE = "dramatiq"
 UNKNOWN_REASON = "retries ran out (the worker's log has the traceback)"
-REGISTRY = "__broadcast_workers__"  # hash id -> JSON; "<REGISTRY>.beats": sorted set id -> ms
 
 
 class RedisMonitor:
@@ -281,9 +281,11 @@ class WorkerRegistry(Middleware):
 
 
 def add_worker_registry(broker: Broker, settings: Settings) -> None:
-    """Call once where the workers' broker is built: beats three times per timeout."""
+    """Call once where the workers' broker is built. It beats often enough for the sweep to
+    tell a stopped worker within BROADCAST_WORKER_LAPSE_AFTER, and /ops within its timeout."""
     if not any(isinstance(m, WorkerRegistry) for m in broker.middleware):
-        broker.add_middleware(WorkerRegistry(interval=settings.ops_heartbeat_timeout / 3))
+        interval = min(settings.worker_heartbeat_interval, settings.ops_heartbeat_timeout / 3)
+        broker.add_middleware(WorkerRegistry(interval=interval))
 
 
 def add_prometheus(broker: Broker, settings: Settings) -> bool:

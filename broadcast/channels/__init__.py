@@ -9,9 +9,12 @@ from broadcast.channels.base import (
     Channel,
     ChannelError,
     ChannelName,
+    LaneFeed,
+    ListFeed,
     OutboundMessage,
     PermanentChannelError,
     SendResult,
+    SentQuery,
     TransientChannelError,
 )
 from broadcast.channels.outbox import OutboxChannel
@@ -21,10 +24,13 @@ __all__ = [
     "Channel",
     "ChannelError",
     "ChannelName",
+    "LaneFeed",
+    "ListFeed",
     "OutboundMessage",
     "OutboxChannel",
     "PermanentChannelError",
     "SendResult",
+    "SentQuery",
     "TransientChannelError",
     "build_channel",
 ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import binascii
 import os
 from email.header import Header
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 
 from broadcast.channels.base import OutboundMessage
-from broadcast.channels.email_message import sender_domain
+from broadcast.channels.email_message import message_id_for, sender_domain
 
 
 class EmailWriter:
@@ -29,7 +29,7 @@ class EmailWriter:
 
     def write(self, message: OutboundMessage) -> tuple[bytes, str]:
         """(the message as CRLF bytes, its Message-ID)."""
-        message_id = make_msgid(idstring=str(message.delivery_id), domain=self.domain)
+        message_id = message_id_for(message, self.domain)
         head = [
             self.from_line,
             f"To: {message.to}",

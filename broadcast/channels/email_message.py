@@ -20,6 +20,14 @@ def envelope_sender(sender: str) -> str:
     return parseaddr(sender)[1] or sender
 
 
+def message_id_for(message: OutboundMessage, domain: str) -> str:
+    """The delivery's own Message-ID: the same every time it is sent, so the copy a recovery sends
+    after a crash collapses with the first in mail clients (docs/delivery.md, "Recovery")."""
+    if message.message_key:
+        return f"<{message.message_key}@{domain}>"
+    return make_msgid(idstring=str(message.delivery_id), domain=domain)
+
+
 def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
     """A multipart/alternative message (text, plus HTML when given) with a Message-ID in the
     sender's domain and, when there is an unsubscribe link, RFC 8058 one-click headers."""
@@ -28,9 +36,7 @@ def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
     email["To"] = Address(addr_spec=message.to)
     email["Subject"] = message.subject or ""
     email["Date"] = formatdate(localtime=False, usegmt=True)
-    email["Message-ID"] = make_msgid(
-        idstring=str(message.delivery_id), domain=sender_domain(sender)
-    )
+    email["Message-ID"] = message_id_for(message, sender_domain(sender))
     if message.unsubscribe_url:
         email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

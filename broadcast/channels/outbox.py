@@ -12,9 +12,16 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from broadcast.channels.base import Channel, ChannelName, OutboundMessage, SendResult
+from broadcast.channels.base import (
+    Channel,
+    ChannelName,
+    OutboundMessage,
+    SendResult,
+    SentQuery,
+)
 from broadcast.channels.email_message import build_email
 from broadcast.channels.twilio_voice import voice_twiml
 from broadcast.settings import Settings
@@ -78,6 +85,23 @@ class OutboxChannel(Channel):
         return SendResult(
             provider_id=f"outbox-{self.name}-{message.delivery_id}", provider_status="outbox"
         )
+
+    def find_sent(self, queries: Sequence[SentQuery]) -> list[str | None] | None:
+        """The outbox can tell: the message's file, or its line, is there or not."""
+        if self.name == "email":
+            return [
+                f"outbox-email-{q.message.delivery_id}"
+                if (self.location / f"{q.message.delivery_id}.eml").exists()
+                else None
+                for q in queries
+            ]
+        written = {record.get("delivery_id") for record in read_json_lines(self.location)}
+        return [
+            f"outbox-{self.name}-{q.message.delivery_id}"
+            if q.message.delivery_id in written
+            else None
+            for q in queries
+        ]
 
     def _write_email(self, message: OutboundMessage) -> SendResult:
         email = build_email(message, self.sender or DEFAULT_EMAIL_FROM)

@@ -4,9 +4,10 @@ runs in a background thread, so sync worker threads can send without a connectio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -16,6 +17,8 @@ import aiosmtplib
 from broadcast.channels.base import (
     Channel,
     ChannelError,
+    Finished,
+    LaneFeed,
     OutboundMessage,
     PermanentChannelError,
     SendResult,
@@ -80,27 +83,65 @@ class SmtpEmailChannel(Channel):
     def send(self, message: OutboundMessage) -> SendResult:
         return self._submit(self._send(message)).result()
 
-    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
+    @property
+    def lanes(self) -> int:  # type: ignore[override]
+        return self.config.pool_size
+
+    def run_lanes(self, feed: LaneFeed) -> None:
         # One coroutine per pooled connection, each taking the next message as it frees up:
         # a cross-thread future and a pool wait per message cost more than the SMTP exchange.
-        return self._submit(self._send_lanes(messages)).result()
+        self._submit(self._run_lanes(feed)).result()
 
-    async def _send_lanes(
-        self, messages: Sequence[OutboundMessage]
-    ) -> list[SendResult | ChannelError]:
-        results: list[SendResult | ChannelError | None] = [None] * len(messages)
-        position = iter(range(len(messages)))
+    async def _run_lanes(self, feed: LaneFeed) -> None:
+        lanes = min(self.config.pool_size, feed.size)
+        outcomes = await asyncio.gather(
+            *(self._lane(feed) for _ in range(lanes)), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
-        async def lane() -> None:
-            for i in position:
+    async def _lane(self, feed: LaneFeed) -> None:
+        """Hold a connection first, then ask the feed for a message: every claimed message goes
+        out at once (claims waiting for a connection would be lost in a crash)."""
+        finished: Finished | None = None
+        try:
+            while True:
                 try:
-                    results[i] = await self._send(messages[i])
-                except ChannelError as exc:
-                    results[i] = exc
+                    async with self._pool.connection() as smtp:
+                        while True:
+                            message = await asyncio.to_thread(feed.advance, finished)
+                            finished = None
+                            if message is None:
+                                return
+                            try:
+                                finished = (message, await self._send_on(smtp, message))
+                            except ChannelError as exc:
+                                finished = (message, exc)
+                            if not smtp.is_connected:
+                                break  # a fresh connection for the next message
+                except Exception as exc:
+                    # Only opening a connection gets here (send errors are results above).
+                    error = smtp_error(exc)
+                    if not isinstance(error, ChannelError):
+                        raise
+                    # No connection: the next message fails with why, and is retried later.
+                    message = await asyncio.to_thread(feed.advance, finished)
+                    finished = None if message is None else (message, error)
+                    if message is None:
+                        return
+        except BaseException:
+            feed.stop()
+            raise
 
-        lanes = min(self.config.pool_size, len(messages))
-        await asyncio.gather(*(lane() for _ in range(lanes)))
-        return results  # type: ignore[return-value]
+    def warm(self) -> None:
+        # Open (and log in on) one connection before the worker takes capacity.
+        async def connect() -> None:
+            async with self._pool.connection():
+                pass
+
+        with contextlib.suppress(Exception):
+            self._submit(connect()).result(timeout=self.config.timeout)
 
     def close(self) -> None:
         if self._closed:
@@ -118,16 +159,24 @@ class SmtpEmailChannel(Channel):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     async def _send(self, message: OutboundMessage) -> SendResult:
-        email, message_id = self._writer.write(message)
         try:
             async with self._pool.connection() as smtp:
-                try:
-                    await smtp.sendmail(self._envelope_sender, [message.to], email)
-                except BaseException as exc:
-                    self._pool.discard_if_broken(smtp, exc)
-                    raise
+                return await self._send_on(smtp, message)
+        except ChannelError:
+            raise
         except Exception as exc:
             raise smtp_error(exc) from None
+
+    async def _send_on(self, smtp: aiosmtplib.SMTP, message: OutboundMessage) -> SendResult:
+        email, message_id = self._writer.write(message)
+        try:
+            await smtp.sendmail(self._envelope_sender, [message.to], email)
+        except BaseException as exc:
+            self._pool.discard_if_broken(smtp, exc)
+            error = smtp_error(exc)
+            if isinstance(error, ChannelError):
+                raise error from None
+            raise
         return SendResult(provider_id=message_id, provider_status="accepted")
 
 

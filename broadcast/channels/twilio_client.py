@@ -3,11 +3,12 @@ exception mapping, and ``send_many`` over a small thread pool."""
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, timedelta
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -19,14 +20,20 @@ from twilio.rest import Client
 from broadcast.channels.base import (
     Channel,
     ChannelError,
+    Finished,
+    LaneFeed,
     OutboundMessage,
-    SendResult,
+    SentQuery,
     TransientChannelError,
 )
 from broadcast.channels.twilio_errors import twilio_error
 from broadcast.channels.twilio_transport import LeanHttpClient
 
 DEFAULT_TIMEOUT = 10.0
+# Records are looked up from a little before the claim, for clocks that disagree.
+CLOCK_SKEW = timedelta(seconds=5)
+# A number gets few messages per alert; the newest 20 cover any claim still in doubt.
+LOOKUP_PAGE = 20
 
 
 def make_client(
@@ -90,6 +97,14 @@ def call_twilio(create: Callable[[], object]) -> object:
         raise TransientChannelError(f"Twilio request failed ({type(exc).__name__})") from None
 
 
+def wait_for_lanes(futures: Sequence[Future[None]]) -> None:
+    """Wait for every lane, then raise the first lane's exception, if any."""
+    errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
 def _int_or_none(value: object) -> int | None:
     try:
         return int(value)  # type: ignore[call-overload]
@@ -115,35 +130,70 @@ class PooledTwilioChannel(Channel):
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def send_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
-        if len(messages) <= 1:
-            return super().send_many(messages)
+    @property
+    def lanes(self) -> int:  # type: ignore[override]
+        return self._concurrency
+
+    def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     self._concurrency, thread_name_prefix=f"twilio-{self.name}"
                 )
+            return self._executor
+
+    def run_lanes(self, feed: LaneFeed) -> None:
+        if feed.size <= 1:
+            super().run_lanes(feed)
+            return
         # One task per lane rather than per message: each submit costs a lock dance in the
-        # executor, which was ~10% of a worker's CPU when every message was its own task.
-        # Lanes take the next message as they free up (next() on a count is atomic), so a slow
-        # request holds up only its own lane.
-        results: list[SendResult | ChannelError | None] = [None] * len(messages)
-        position = itertools.count()
+        # executor. The executor has exactly `lanes` threads shared by every caller in the
+        # process, so a lane that runs has a request slot: the feed claims only then.
+        lanes = min(self._concurrency, feed.size)
+        wait_for_lanes([self._pool().submit(self._lane, feed) for _ in range(lanes)])
 
-        def lane() -> None:
-            while (i := next(position)) < len(messages):
-                results[i] = self._send_or_error(messages[i])
-
-        lanes = min(self._concurrency, len(messages))
-        for future in [self._executor.submit(lane) for _ in range(lanes)]:
-            future.result()
-        return results  # type: ignore[return-value]
-
-    def _send_or_error(self, message: OutboundMessage) -> SendResult | ChannelError:
+    def _lane(self, feed: LaneFeed) -> None:
+        finished: Finished | None = None
         try:
-            return self.send(message)
-        except ChannelError as exc:
-            return exc
+            while (message := feed.advance(finished)) is not None:
+                finished = (message, self.send_or_error(message))
+        except BaseException:
+            feed.stop()
+            raise
+
+    def warm(self) -> None:
+        # One cheap authenticated request opens the pooled connection (TLS and all) before the
+        # worker takes capacity; failing here is fine, the first send will say why.
+        with contextlib.suppress(ChannelError):
+            call_twilio(lambda: self._list_recent(None, page_size=1))
+
+    def find_sent(self, queries: Sequence[SentQuery]) -> list[str | None] | None:
+        """Ask Twilio's list for each number, in parallel: a message Twilio accepted but has not
+        sent yet has no DateSent, so the list is filtered here by DateCreated (and the body)."""
+        if not queries:
+            return []
+        return list(self._pool().map(self._find_one, queries))
+
+    def _find_one(self, query: SentQuery) -> str | None:
+        since = query.since - CLOCK_SKEW
+        items = call_twilio(lambda: self._list_recent(query.message.to, page_size=LOOKUP_PAGE))
+        for item in items:  # type: ignore[attr-defined]
+            created = getattr(item, "date_created", None)
+            if created is not None and created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            if created is not None and created < since:
+                continue
+            if self._matches(item, query.message):
+                return str(item.sid)
+        return None
+
+    def _list_recent(self, to: str | None, *, page_size: int) -> object:
+        """The newest records to `to` (any number when None), at most `page_size`."""
+        raise NotImplementedError
+
+    def _matches(self, item: object, message: OutboundMessage) -> bool:
+        """Whether a listed record is this message (the number already matched)."""
+        return True
 
     def close(self) -> None:
         with self._lock:

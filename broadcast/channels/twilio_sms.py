@@ -15,6 +15,11 @@ from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings
 
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+LINK = re.compile(r"https?://\S+")
+
+
+def _without_links(text: str) -> str:
+    return " ".join(LINK.sub("", text).split())
 
 
 @dataclass(frozen=True)
@@ -77,3 +82,14 @@ class TwilioSmsChannel(PooledTwilioChannel):
             )
         )
         return SendResult(provider_id=created.sid, provider_status=str(created.status))  # type: ignore[attr-defined]
+
+    def _list_recent(self, to: str | None, *, page_size: int) -> object:
+        if to is None:
+            return self.client.messages.list(limit=page_size, page_size=page_size)
+        return self.client.messages.list(to=to, limit=page_size, page_size=page_size)
+
+    def _matches(self, item: object, message: OutboundMessage) -> bool:
+        # Another alert may have texted the same number meanwhile: the text tells them apart.
+        # Links are left out: their signed tokens carry the time they were made.
+        body = getattr(item, "body", None) or ""
+        return _without_links(message.body) in _without_links(body)
