@@ -7,6 +7,7 @@ a throwaway self-signed certificate, and can hang up on every open session.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import ssl
 import subprocess
@@ -51,6 +52,7 @@ class SmtpTestServer:
         self._data_failures: list[str] = []
         self._sessions: list[SMTP] = []
         self._controller: Controller | None = None
+        self.data_delay = 0.0  # seconds before each DATA is answered (a slow server)
 
     def refuse_recipient(self, address: str, reply: str = "550 5.1.1 No such user") -> None:
         """Answer RCPT TO:<address> with ``reply`` (a 4xx or 5xx line) until cleared."""
@@ -88,6 +90,8 @@ class SmtpTestServer:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         with self._lock:
             if self._data_failures:
                 return self._data_failures.pop(0)
