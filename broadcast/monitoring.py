@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, case, func, select, update
 
 from broadcast import audit, planning
 from broadcast.alerts import parse_duration
@@ -22,6 +22,8 @@ from broadcast.dispatch import Chunk, Dispatcher
 from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, utcnow
 from broadcast.recovery import give_up_chunk
 from broadcast.runtime import Runtime
+
+REQUEUED_IN_DOUBT = "sent again by an operator after the send was in doubt"
 
 # What `failures list` shows; only `failed` (minus render errors) is ever put back.
 PROBLEM_STATES = (
@@ -197,18 +199,22 @@ def requeue_failures(
     monitor: QueueMonitor | None = None,
     alert_id: int | None = None,
     channel: str | None = None,
+    include_in_doubt: bool = False,
 ) -> RequeueReport:
     """Put transient failures back: dead letters are settled first (their deliveries become
     `failed`), then every `failed` delivery (not `render`) of a not-cancelled alert is queued
-    again with fresh attempts and sent through `dispatcher`. Audited as failures.requeued."""
+    again with fresh attempts and sent through `dispatcher`; with `include_in_doubt`, in-doubt
+    deliveries no longer being settled automatically too (a copy may reach someone twice: the
+    operator checked). Audited as failures.requeued."""
     report = RequeueReport()
     if monitor is not None:
         letters = matching_letters(monitor.dead_letters(), alert_id=alert_id, channel=channel)
         report.dead_letters = settle_dead_letters(rt, monitor, letters)
-    retryable = [
-        Delivery.state == DeliveryState.FAILED,
-        Delivery.error_code.is_distinct_from("render"),
-    ]
+    failed = (Delivery.state == DeliveryState.FAILED) & Delivery.error_code.is_distinct_from(
+        "render"
+    )
+    held = (Delivery.state == DeliveryState.IN_DOUBT) & Delivery.settle_after.is_(None)
+    retryable = [failed | held if include_in_doubt else failed]
     find = _filtered(
         select(Delivery.alert_id, Delivery.channel)
         .join(Alert, Alert.id == Delivery.alert_id)
@@ -226,7 +232,15 @@ def requeue_failures(
             moved = conn.execute(
                 update(Delivery)
                 .where(Delivery.alert_id == one_alert, Delivery.channel.in_(channels), *retryable)
-                .values(state=DeliveryState.QUEUED, attempts=0, finished_at=None)
+                .values(
+                    state=DeliveryState.QUEUED,
+                    attempts=0,
+                    finished_at=None,
+                    recovered=case(
+                        (Delivery.state == DeliveryState.IN_DOUBT, REQUEUED_IN_DOUBT),
+                        else_=Delivery.recovered,
+                    ),
+                )
             ).rowcount
             alert = load_alert(rt.engine, one_alert)
             assert alert is not None
@@ -251,7 +265,7 @@ def requeue_failures(
             operator=operator,
             action="failures.requeued",
             subject=f"alert {alert_id}" if alert_id is not None else None,
-            details=asdict(report) | {"channel": channel},
+            details=asdict(report) | {"channel": channel, "in_doubt": include_in_doubt},
         )
     return report
 

@@ -23,6 +23,7 @@ from broadcast import monitoring, monitoring_figures
 from broadcast.capacity import human_duration
 from broadcast.cli import common
 from broadcast.errors import ConfigurationError
+from broadcast.models import DeliveryState
 from broadcast.runtime import Runtime
 
 failures_app = typer.Typer(
@@ -157,7 +158,9 @@ def list_failures(
             g.code or "",
             g.reason or "",
             str(g.alerts),
-            "yes" if g.requeueable else "no",
+            "yes"
+            if g.requeueable
+            else ("--include-in-doubt" if g.state == DeliveryState.IN_DOUBT else "no"),
         )
     common.console.print(table if groups else "No failed deliveries.")
     if dead:
@@ -172,14 +175,24 @@ def list_failures(
 def requeue(
     alert: int = typer.Option(None, "--alert", help="Only this alert."),
     channel: str = typer.Option(None, "--channel", help="sms, email or voice."),
+    include_in_doubt: bool = typer.Option(
+        False,
+        "--include-in-doubt",
+        help="Also send again deliveries left in doubt (check the provider first: a copy may "
+        "reach someone twice).",
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     operator: str = typer.Option(None, "--operator", help="Who (default: the OS user)."),
 ) -> None:
-    """Queue again transient failures (and dead-lettered chunks); never suppressed,
-    undeliverable or in-doubt deliveries."""
+    """Queue again transient failures (and dead-lettered chunks); never suppressed or
+    undeliverable deliveries, and in-doubt ones only with --include-in-doubt."""
     rt, backend = _open()
     groups = monitoring.failure_groups(rt.engine, alert_id=alert, channel=channel, limit=10_000)
-    count = sum(g.count for g in groups if g.requeueable)
+    count = sum(
+        g.count
+        for g in groups
+        if g.requeueable or (include_in_doubt and g.state == DeliveryState.IN_DOUBT)
+    )
     monitor = _monitor(backend)
     letters = monitoring.matching_letters(
         monitor.dead_letters() if monitor is not None else [], alert_id=alert, channel=channel
@@ -197,6 +210,7 @@ def requeue(
         monitor=monitor,
         alert_id=alert,
         channel=channel,
+        include_in_doubt=include_in_doubt,
     )
     common.console.print(
         f"{report.deliveries:,} deliveries of {len(report.alerts)} alert(s) queued again in "

@@ -157,3 +157,29 @@ def test_in_doubt_email_is_held_when_the_operator_says_so(stack) -> None:  # typ
             conn.execute(select(Delivery.error_text).where(Delivery.state == "in-doubt")).scalars()
         )
     assert all("BROADCAST_IN_DOUBT_EMAIL=hold" in r for r in reasons), reasons
+    # And an operator who checked sends them again on purpose; then everyone has it
+    from broadcast import monitoring
+
+    requeued = monitoring.requeue_failures(
+        rt, backend.dispatcher, operator="e2e", include_in_doubt=True
+    )
+    assert requeued.deliveries == states["in-doubt"]
+    with start_and_stop(env, log):
+        wait_until(lambda: alerts.alert_status(rt, alert.id).done, 60, "the alert to finish", log)
+    assert {m.rcpt_tos[0] for m in smtp.messages} == {f"person{i}@example.org" for i in range(60)}
+    with rt.engine.connect() as conn:
+        flagged = conn.execute(
+            select(func.count(Delivery.id)).where(
+                Delivery.recovered == monitoring.REQUEUED_IN_DOUBT
+            )
+        ).scalar()
+    assert flagged == states["in-doubt"]
+
+
+@contextmanager
+def start_and_stop(env: dict[str, str], log: Path) -> Iterator[None]:
+    process = start_workers(env, log, processes=1, threads=4)
+    try:
+        yield
+    finally:
+        stop_workers(process)
