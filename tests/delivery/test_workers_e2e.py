@@ -223,3 +223,32 @@ def test_worker_killed_and_redis_flushed_mid_alert(stack, redis_url) -> None:  #
     assert set(final) <= {DeliveryState.SENT, DeliveryState.IN_DOUBT}, final
     sent_to = Counter(r.param("To") for r in twilio.accepted("Messages"))
     assert len(sent_to) == 60 and max(sent_to.values()) == 1, sent_to.most_common(3)
+
+
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_capacity_holds_in_the_first_window_after_a_fresh_start(stack, channel: str) -> None:  # type: ignore[no-untyped-def]
+    """Freshly started processes build and connect their channels before taking capacity: the
+    first second after a start carries no more than the limit at the provider."""
+    twilio, smtp, env = stack["twilio"], stack["smtp"], stack["env"]
+    count = 40
+    env = env | {f"BROADCAST_{channel.upper()}_RATE": f"{count}/1s"}
+    env |= {"BROADCAST_DELIVERY_CHUNK_SIZE": "50"}
+    rt = runtime(env)
+    add_people(rt.engine, [Person(channels=(channel,)) for _ in range(3 * count)])
+    # Given the alert is queued before any worker runs, so every fresh thread starts at once
+    alert, _ = send(rt, (channel,))
+    with workers(env, stack["log"], processes=2, threads=8):
+        wait_until(done(rt, alert.id), 60, "the alert", stack["log"])
+    if channel == "sms":
+        times = sorted(r.time for r in twilio.accepted("Messages"))
+    else:
+        times = sorted(m.received_at for m in smtp.messages)
+    assert len(times) == 3 * count
+    # Then no 1 s window at the provider (less 50 ms for the way there) holds more than COUNT,
+    # the first one included
+    most, left = 0, 0
+    for right, at in enumerate(times):
+        while times[left] <= at - (1.0 - 0.05):
+            left += 1
+        most = max(most, right - left + 1)
+    assert most <= count, (most, " ".join(f"{t - times[0]:.2f}" for t in times[: count + 5]))

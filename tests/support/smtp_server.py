@@ -13,10 +13,11 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -35,6 +36,7 @@ class ReceivedEmail:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes
+    received_at: float = field(default_factory=time.time)  # when DATA came in
 
 
 class SmtpTestServer:
