@@ -364,6 +364,17 @@ def resume_alert(
     return report
 
 
+def next_settling(rt: Runtime) -> datetime | None:
+    """When the next in-doubt delivery is due to be settled (None: none waits)."""
+    with rt.engine.connect() as conn:
+        earliest = conn.execute(
+            select(func.min(Delivery.settle_after)).where(
+                Delivery.state == DeliveryState.IN_DOUBT, Delivery.settle_after.is_not(None)
+            )
+        ).scalar()
+    return None if earliest is None else _aware(earliest)
+
+
 def _last_settle_time(rt: Runtime, alert_id: int) -> datetime | None:
     with rt.engine.connect() as conn:
         latest = conn.execute(

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import dramatiq
 
+from broadcast import recovery
 from broadcast.dispatch import QUEUES, Dispatcher
+from broadcast.models import utcnow
 from broadcast.runtime import Runtime
 from workers.app import WorkerApp
 from workers.broker import build_broker, pending
@@ -37,7 +39,15 @@ class Backend:
         )
         worker.start()
         try:
-            while any(pending(self.app.broker, queue) for queue in QUEUES):
+            while True:
+                if any(pending(self.app.broker, queue) for queue in QUEUES):
+                    pass
+                elif (due := recovery.next_settling(self.rt)) is None:
+                    break
+                elif due <= utcnow():
+                    # A send left in doubt (a lost answer): there is no sweeper here, so
+                    # settle it in-process once the provider's window has passed.
+                    recovery.settle_in_doubt(self.rt, self.dispatcher)
                 if on_tick is not None:
                     on_tick()
                 time.sleep(0.1)

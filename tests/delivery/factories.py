@@ -97,11 +97,14 @@ class RecordingChannel(Channel):
     name: str = "sms"  # type: ignore[assignment]
     sent: list[OutboundMessage] = field(default_factory=list)
     failures: dict[str, Callable[[], ChannelError]] = field(default_factory=dict)
+    attempted: dict[str, list[OutboundMessage]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
     def send(self, message: OutboundMessage) -> SendResult:
+        with self._lock:
+            self.attempted.setdefault(message.to, []).append(message)
         failure = self.failures.get(message.to)
         if failure is not None:
             raise failure()

@@ -196,3 +196,53 @@ def test_planning_says_how_many_deliveries_it_added(runtime) -> None:  # type: i
     )
     with runtime.engine.begin() as conn:
         assert planning.plan_deliveries(conn, nobody) == 0
+
+
+def _settle_now(rt, dispatcher):  # type: ignore[no-untyped-def]
+    from broadcast import recovery
+
+    return recovery.settle_in_doubt(rt, dispatcher, force=True)
+
+
+def test_an_email_in_doubt_is_sent_again_with_its_message_id(runtime, channels) -> None:  # type: ignore[no-untyped-def]
+    add_people(runtime.engine, [Person(channels=("email",)) for _ in range(3)])
+    email = channels["email"]
+    email.failures["person1@example.org"] = lambda: TransientChannelError(
+        "the mail server hung up", maybe_sent=True
+    )
+    alert, dispatcher = _send(runtime, Targeting(everyone=True), channels=("email",))
+    _drain(runtime, dispatcher)
+    # Given an email whose answer was lost: in doubt, and the alert not finished while it is
+    assert _states(runtime, alert.id) == {"email:sent": 2, "email:in-doubt": 1}
+    assert alerts.get_alert(runtime, alert.id).status == "sending"
+    first_key = email.attempted["person1@example.org"][0].message_key
+    # When it is settled (SMTP cannot be asked)
+    email.failures.clear()
+    report = _settle_now(runtime, dispatcher)
+    _drain(runtime, dispatcher)
+    # Then it is sent again, with the same Message-ID key, flagged, and the alert is done
+    assert report.sent_again == 1
+    assert [m.message_key for m in email.sent if m.to == "person1@example.org"] == [first_key]
+    assert _states(runtime, alert.id) == {"email:sent": 3}
+    with runtime.engine.connect() as conn:
+        flagged = conn.execute(
+            select(Delivery.recovered).where(Delivery.recovered.is_not(None))
+        ).scalars()
+        assert list(flagged) == ["sent again with the same Message-ID after the send was in doubt"]
+    assert alerts.get_alert(runtime, alert.id).status == "done"
+
+
+def test_an_sms_in_doubt_the_provider_cannot_be_asked_about_is_held(runtime, channels) -> None:  # type: ignore[no-untyped-def]
+    add_people(runtime.engine, [Person(channels=("sms",)) for _ in range(2)])
+    sms = channels["sms"]
+    sms.failures["+447700900001"] = lambda: TransientChannelError("timed out", maybe_sent=True)
+    alert, dispatcher = _send(runtime, Targeting(everyone=True), channels=("sms",))
+    _drain(runtime, dispatcher)
+    report = _settle_now(runtime, dispatcher)
+    # A channel that cannot say whether it sent: never resent blindly, kept with a reason
+    assert report.in_doubt == 1 and report.sent_again == 0
+    with runtime.engine.connect() as conn:
+        row = conn.execute(select(Delivery).where(Delivery.state == "in-doubt")).one()
+    assert "failures requeue --include-in-doubt" in row.error_text
+    assert row.settle_after is None
+    assert alerts.get_alert(runtime, alert.id).status == "done"
