@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # Each worker process beats this often; one silent for `worker_lapse_after` seconds is dead
     # and its claims are settled at once (docs/delivery.md, "Recovery").
     worker_heartbeat_interval: float = 2.0
-    worker_lapse_after: float = 10.0
+    worker_lapse_after: float = 6.0
     # A request Twilio may have taken is looked up no sooner than this after its claim (the
     # request timeout and then some): not found by then, it is sent again.
     provider_accept_window: float = 15.0
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # clients collapse, or `hold` it for an operator (`failures requeue --include-in-doubt`).
     in_doubt_email: Literal["resend", "hold"] = "resend"
     # How often the workers' sweep runs, and how long an alert lives by default.
-    sweep_interval: float = 10.0
+    sweep_interval: float = 5.0
     alert_default_expiry: str = "6h"
 
     # --- The registrants' web app (broadcast/web, docs/web.md) ---------------------------------
