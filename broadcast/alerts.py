@@ -207,10 +207,11 @@ class AlertStatusView:
     states: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, object]] = field(default_factory=list)
     eta: dict[str, str] = field(default_factory=dict)
+    settling: int = 0  # in doubt, to be settled by the sweep (not finished yet)
 
     @property
     def done(self) -> bool:
-        return all(
+        return not self.settling and all(
             not counts.get(DeliveryState.QUEUED) and not counts.get(DeliveryState.SENDING)
             for counts in self.states.values()
         )
@@ -242,6 +243,15 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
             .group_by(Delivery.channel, Delivery.state)
         ):
             view.states.setdefault(channel, {})[state] = int(n)
+        view.settling = int(
+            conn.execute(
+                select(func.count()).where(
+                    Delivery.alert_id == alert_id,
+                    Delivery.state == DeliveryState.IN_DOUBT,
+                    Delivery.settle_after.is_not(None),
+                )
+            ).scalar_one()
+        )
         problems = [
             DeliveryState.FAILED,
             DeliveryState.UNDELIVERABLE,

@@ -183,3 +183,34 @@ def start_and_stop(env: dict[str, str], log: Path) -> Iterator[None]:
         yield
     finally:
         stop_workers(process)
+
+
+def test_provider_crash_mid_request_settles_every_doubt(stack) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    twilio, smtp, log = stack["twilio"], stack["smtp"], stack["log"]
+    env = stack["env"] | RECOVERY_SETTINGS
+    rt = runtime(env)
+    add_people(rt.engine, [Person(channels=("sms", "email")) for _ in range(40)])
+    # Given Twilio drops some requests before creating anything and loses the answer to others
+    # (created, but the worker cannot know), and the mail server hangs up mid-send
+    for i in range(0, 10):
+        twilio.fail("drop" if i % 2 else "lost-response", to=f"+447700{900000 + i:06d}", count=1)
+    smtp.data_delay = 0.2
+    alert, _ = send(rt, ("sms", "email"))
+    with sweeper(env, log), start_and_stop(env, log):
+        wait_until(lambda: len(smtp.messages) >= 5, 60, "email to be under way", log)
+        smtp.hang_up_all()
+        wait_until(lambda: alerts.alert_status(rt, alert.id).done, 90, "the alert to finish", log)
+    # Then every in-doubt send was settled automatically, and nobody was missed
+    final = alerts.alert_status(rt, alert.id).states
+    assert final == {"sms": {"sent": 40}, "email": {"sent": 40}}, final
+    sms = Counter(r.param("To") for r in twilio.requests if r.resource == "Messages" and r.sid)
+    assert len(sms) == 40 and max(sms.values()) == 1  # found, not sent twice
+    assert {m.rcpt_tos[0] for m in smtp.messages} == {f"person{i}@example.org" for i in range(40)}
+    with rt.engine.connect() as conn:
+        how = Counter(
+            conn.execute(
+                select(Delivery.recovered).where(Delivery.recovered.is_not(None))
+            ).scalars()
+        )
+    assert how[recovery.FOUND] == 5 and how[recovery.RESENT_UNKNOWN] == 5, how
+    assert 1 <= how[recovery.RESENT_SAME_ID] <= SMTP_LANES, how  # the hang-up hit sends
