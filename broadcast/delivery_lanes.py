@@ -107,7 +107,10 @@ class ClaimFeed:
             owned = self._commit(success, message)
             success = None
             if not owned:
-                continue  # another worker had it (a redelivered chunk)
+                # Another worker had it (a redelivered chunk); a line taken for it goes back.
+                if message.delivery_id == self._pre_granted:
+                    self.capacity.give_back(message)
+                continue
             # Capacity last, so nothing (not even the claim's round trip) sits between the
             # grant and the request: the provider sees the limiter's exact spacing.
             if message.delivery_id != self._pre_granted:
