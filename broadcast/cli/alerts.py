@@ -43,7 +43,9 @@ def _backend(rt: Runtime) -> Any:
     return _backend_factory(rt)
 
 
-OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+OPERATOR = typer.Option(
+    None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."
+)
 
 
 def _audit(
@@ -105,7 +107,9 @@ def send(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     wait: bool = typer.Option(False, "--wait", help="Stay and show progress until done."),
-    operator: str = typer.Option(None, "--operator", help="Who sends (default: the OS user)."),
+    operator: str = typer.Option(
+        None, "--operator", help="Who sends (default: BROADCAST_OPERATOR or the OS user)."
+    ),
     at: str = typer.Option(None, "--at", help="Send later: '2026-11-23 07:30' (local) or ISO."),
     emergency: bool = typer.Option(False, "--emergency", help="No second approval (audited)."),
     escalate: str = typer.Option(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import getpass
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,8 +34,8 @@ def engine() -> Engine:
 
 
 def default_operator() -> str:
-    """Who is running the command: BROADCAST_OPERATOR, else the OS user."""
-    explicit = os.environ.get("BROADCAST_OPERATOR")
+    """Who is running the command: BROADCAST_OPERATOR (environment or .env), else the OS user."""
+    explicit = settings().operator
     if explicit:
         return explicit
     try:

@@ -173,7 +173,9 @@ def requeue(
     alert: int = typer.Option(None, "--alert", help="Only this alert."),
     channel: str = typer.Option(None, "--channel", help="sms, email or voice."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    operator: str = typer.Option(None, "--operator", help="Who (default: the OS user)."),
+    operator: str = typer.Option(
+        None, "--operator", help="Who (default: BROADCAST_OPERATOR or the OS user)."
+    ),
 ) -> None:
     """Queue again transient failures (and dead-lettered chunks); never suppressed,
     undeliverable or in-doubt deliveries."""
@@ -212,7 +214,9 @@ def purge(
     alert: int = typer.Option(None, "--alert", help="Only this alert's dead letters."),
     channel: str = typer.Option(None, "--channel", help="sms, email or voice."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    operator: str = typer.Option(None, "--operator", help="Who (default: the OS user)."),
+    operator: str = typer.Option(
+        None, "--operator", help="Who (default: BROADCAST_OPERATOR or the OS user)."
+    ),
 ) -> None:
     """Drop dead letters after recording their deliveries as failed."""
     rt, backend = _open()

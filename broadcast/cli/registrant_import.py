@@ -12,7 +12,9 @@ from broadcast import audit
 from broadcast.cli import common
 from broadcast.importer import ImportOptions, import_registrants
 
-OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+OPERATOR = typer.Option(
+    None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."
+)
 
 
 @common.one_line_errors
