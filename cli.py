@@ -12,6 +12,7 @@ from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
 from broadcast.cli import ops as ops_cli
 from broadcast.cli import scheduler as scheduler_cli
+from broadcast.cli.dev_database import open_announced
 from broadcast.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -159,7 +160,7 @@ def db_upgrade() -> None:
     """Apply every pending migration to the configured database."""
     from broadcast.db import create_db_engine
 
-    engine = create_db_engine(common.settings().database_url)
+    engine = open_announced(common.settings(), create_db_engine)
     before = current_revision(engine)
     upgrade(engine)
     after = current_revision(engine)
@@ -172,7 +173,7 @@ def db_status() -> None:
     """Show the schema revision of the database and the newest one this code knows."""
     from broadcast.db import create_db_engine
 
-    engine = create_db_engine(common.settings().database_url)
+    engine = open_announced(common.settings(), create_db_engine)
     typer.echo(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from broadcast.cli.dev_database import open_announced
 from broadcast.db import engine_for
 from broadcast.errors import BroadcastError, NotFound
 from broadcast.settings import Settings, get_settings
@@ -30,7 +31,7 @@ def settings() -> Settings:
 
 def engine() -> Engine:
     """The configured database, migrated to the latest schema on first use."""
-    return engine_for(settings().database_url)
+    return open_announced(settings(), engine_for)
 
 
 def default_operator() -> str:
