@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -63,8 +64,26 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO lines (plugins, context, each step) at WARNING, unless the app set a level.
+
+    Every process migrates on first use; in a worker whose logging is at INFO that was 14 lines
+    of alembic chatter at each start.
+    """
+    logger = logging.getLogger("alembic")
+    if logger.level != logging.NOTSET:
+        yield
+        return
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with _quiet_alembic(), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -76,4 +95,5 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply pending migrations; a no-op when the schema is already at head."""
     if revision == "head" and current_revision(engine) == head_revision():
         return
-    command.upgrade(alembic_config(engine), revision)
+    with _quiet_alembic():
+        command.upgrade(alembic_config(engine), revision)
