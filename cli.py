@@ -80,7 +80,6 @@ def demo() -> None:
 
     from broadcast.channels.outbox import read_json_lines
     from broadcast.cli.registrant_import import import_csv
-    from broadcast.cli.registrant_list import list_registrants
 
     sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
     typer.echo(f"1. Import the sample transfer file {sample.name} (fictional people)")
@@ -90,9 +89,7 @@ def demo() -> None:
         if exit_.exit_code:
             raise
     typer.echo("\nRegistrants now held (first 5):")
-    list_registrants(
-        area=None, topic=None, channel=None, status=None, output_format="table", limit=5
-    )
+    _demo_table(limit=5)
     typer.echo(f"\n2. Tell everyone imported from {sample.name} who now holds their details")
     _run(
         [
@@ -133,15 +130,34 @@ def demo() -> None:
     typer.echo(f"\n4. No provider is configured, so everything went to the outbox {outbox}/:")
     emails = sorted((outbox / "email").glob("*.eml"))
     sms, calls = (read_json_lines(outbox / f"{c}.jsonl") for c in ("sms", "voice"))
-    typer.echo(
-        f"   {len(sms)} SMS in {outbox / 'sms.jsonl'}, {len(calls)} calls (with their "
-        f"TwiML) in {outbox / 'voice.jsonl'}, {len(emails)} emails in {outbox / 'email'}/"
-    )
+    typer.echo(f"   {len(sms)} SMS in {outbox / 'sms.jsonl'}")
+    typer.echo(f"   {len(calls)} calls (with their TwiML) in {outbox / 'voice.jsonl'}")
+    typer.echo(f"   {len(emails)} emails in {outbox / 'email'}/")
     if sms:
-        typer.echo(
-            f"\n   The last SMS, to {sms[-1]['to']}:\n   "
-            + str(sms[-1]["body"]).replace("\n", "\n   ")
-        )
+        from broadcast.cli.wrapped import print_wrapped
+
+        typer.echo(f"\n   The last SMS, to {sms[-1]['to']}:")
+        print_wrapped(common.console, str(sms[-1]["body"]), indent=3)
+
+
+def _demo_table(limit: int) -> None:
+    """The first registrants in the columns that fit 80 columns (`registrants list` shows all)."""
+    from rich.table import Table
+
+    from broadcast import registrants as store
+
+    table = Table("id", "name", "postcode", "channels", "topics")
+    with common.session() as session:
+        for _, row in zip(range(limit), store.iter_views(session=session), strict=False):
+            channels = (c if s == "active" else f"{c} ({s})" for c, s in row["channels"].items())
+            table.add_row(
+                str(row["id"]),
+                row["name"] or "",
+                row["postcode"] or "",
+                ", ".join(channels),
+                ", ".join(row["topics"]),
+            )
+    common.console.print(table)
 
 
 def _run(args: list[str]) -> None:

@@ -33,9 +33,7 @@ def test_new_development_database_is_announced_once_and_stdout_stays_clean(
 
     # Then: one line on stderr says which database was created; stdout is only the CSV
     assert first.returncode == 0, first.stderr
-    assert first.stderr.splitlines() == [
-        f"{NOTICE} (created now); set BROADCAST_DATABASE_URL to choose one"
-    ]
+    assert first.stderr.splitlines() == [f"{NOTICE} (created now)"]
     assert first.stdout.splitlines() == [
         "id,name,email,mobile,landline,postcode,areas,topics,sms,email_status,voice"
     ]

@@ -42,10 +42,7 @@ def open_announced(settings: Settings, open_engine: Callable[[str], Engine]) -> 
     _announced.add(key)
     if not existed or (sys.stdout.isatty() and sys.stderr.isatty()):
         shown = str(path) if path.is_absolute() else f"./{path}"
-        print(
-            f"using the development database {shown}"
-            + ("" if existed else " (created now)")
-            + "; set BROADCAST_DATABASE_URL to choose one",
-            file=sys.stderr,
-        )
+        # One short line (README: BROADCAST_DATABASE_URL chooses another).
+        created = "" if existed else " (created now)"
+        print(f"using the development database {shown}{created}", file=sys.stderr)
     return engine

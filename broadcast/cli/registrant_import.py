@@ -58,7 +58,8 @@ def import_csv(
         transient=True,
         disable=not common.err_console.is_terminal,
     ) as progress:
-        task = progress.add_task("import", total=None, file=file.name)
+        # total=0 until the first report: None breaks the "{task.total:,}" column at a terminal.
+        task = progress.add_task("import", total=0, file=file.name)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
