@@ -152,13 +152,12 @@ def _stop_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run argv with a PostgreSQL for the tests; `--status` only says whether one can be had."""
-    status_only = argv[:1] == ["--status"]
+    """Run argv with a PostgreSQL for the tests; `--status` exits 3 when initdb is missing."""
+    if argv[:1] == ["--status"]:
+        # tests/run installs the server when missing, like redis-server: the suite also starts
+        # a private cluster of its own (tests/test_postgres_cluster.py).
+        return EXIT_MISSING if server_binary("initdb") is None else 0
     server = reachable_server(candidate_urls())
-    if status_only:
-        if server is None and server_binary("initdb") is None:
-            return EXIT_MISSING
-        return 0
     if not argv:
         print("usage: python -m tests.support.postgres_cluster [--status] COMMAND ...")
         return 2
