@@ -12,6 +12,7 @@ from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
 from broadcast.cli import ops as ops_cli
 from broadcast.cli import scheduler as scheduler_cli
+from broadcast.cli.dev_database import open_announced
 from broadcast.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -79,7 +80,6 @@ def demo() -> None:
 
     from broadcast.channels.outbox import read_json_lines
     from broadcast.cli.registrant_import import import_csv
-    from broadcast.cli.registrant_list import list_registrants
 
     sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
     typer.echo(f"1. Import the sample transfer file {sample.name} (fictional people)")
@@ -89,9 +89,7 @@ def demo() -> None:
         if exit_.exit_code:
             raise
     typer.echo("\nRegistrants now held (first 5):")
-    list_registrants(
-        area=None, topic=None, channel=None, status=None, output_format="table", limit=5
-    )
+    _demo_table(limit=5)
     typer.echo(f"\n2. Tell everyone imported from {sample.name} who now holds their details")
     _run(
         [
@@ -132,15 +130,34 @@ def demo() -> None:
     typer.echo(f"\n4. No provider is configured, so everything went to the outbox {outbox}/:")
     emails = sorted((outbox / "email").glob("*.eml"))
     sms, calls = (read_json_lines(outbox / f"{c}.jsonl") for c in ("sms", "voice"))
-    typer.echo(
-        f"   {len(sms)} SMS in {outbox / 'sms.jsonl'}, {len(calls)} calls (with their "
-        f"TwiML) in {outbox / 'voice.jsonl'}, {len(emails)} emails in {outbox / 'email'}/"
-    )
+    typer.echo(f"   {len(sms)} SMS in {outbox / 'sms.jsonl'}")
+    typer.echo(f"   {len(calls)} calls (with their TwiML) in {outbox / 'voice.jsonl'}")
+    typer.echo(f"   {len(emails)} emails in {outbox / 'email'}/")
     if sms:
-        typer.echo(
-            f"\n   The last SMS, to {sms[-1]['to']}:\n   "
-            + str(sms[-1]["body"]).replace("\n", "\n   ")
-        )
+        from broadcast.cli.wrapped import print_wrapped
+
+        typer.echo(f"\n   The last SMS, to {sms[-1]['to']}:")
+        print_wrapped(common.console, str(sms[-1]["body"]), indent=3)
+
+
+def _demo_table(limit: int) -> None:
+    """The first registrants in the columns that fit 80 columns (`registrants list` shows all)."""
+    from rich.table import Table
+
+    from broadcast import registrants as store
+
+    table = Table("id", "name", "postcode", "channels", "topics")
+    with common.session() as session:
+        for _, row in zip(range(limit), store.iter_views(session=session), strict=False):
+            channels = (c if s == "active" else f"{c} ({s})" for c, s in row["channels"].items())
+            table.add_row(
+                str(row["id"]),
+                row["name"] or "",
+                row["postcode"] or "",
+                ", ".join(channels),
+                ", ".join(row["topics"]),
+            )
+    common.console.print(table)
 
 
 def _run(args: list[str]) -> None:
@@ -159,7 +176,7 @@ def db_upgrade() -> None:
     """Apply every pending migration to the configured database."""
     from broadcast.db import create_db_engine
 
-    engine = create_db_engine(common.settings().database_url)
+    engine = open_announced(common.settings(), create_db_engine)
     before = current_revision(engine)
     upgrade(engine)
     after = current_revision(engine)
@@ -172,7 +189,7 @@ def db_status() -> None:
     """Show the schema revision of the database and the newest one this code knows."""
     from broadcast.db import create_db_engine
 
-    engine = create_db_engine(common.settings().database_url)
+    engine = open_announced(common.settings(), create_db_engine)
     typer.echo(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -57,18 +58,45 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(engine: Engine) -> Config:
+    with _quiet_alembic():
+        from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
     return config
 
 
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO lines (plugins, context, each step) at WARNING, unless the app set a level.
+
+    Every process migrates on first use; in a worker whose logging is at INFO that was 14 lines
+    of alembic chatter at each start. Alembic is imported under it too: its first import logs
+    each of its plugins.
+    """
+    logger = logging.getLogger("alembic")
+    if logger.level != logging.NOTSET:
+        yield
+        return
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with _quiet_alembic(), engine.connect() as conn:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    with _quiet_alembic():
+        from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
@@ -76,4 +104,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply pending migrations; a no-op when the schema is already at head."""
     if revision == "head" and current_revision(engine) == head_revision():
         return
-    command.upgrade(alembic_config(engine), revision)
+    with _quiet_alembic():
+        from alembic import command
+
+        command.upgrade(alembic_config(engine), revision)

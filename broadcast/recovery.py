@@ -57,12 +57,28 @@ class RecoveryReport:
     confirmations_expired: int = 0
 
     def __str__(self) -> str:
-        return (
-            f"{self.requeued_messages} chunk messages queued again; interrupted sends: "
-            f"{self.put_in_doubt} in doubt, {self.found_at_provider} found at the provider "
-            f"(sent), {self.sent_again} sent again, {self.in_doubt} left in doubt; "
-            f"{self.expired} expired; {self.confirmations_expired} unconfirmed sign-ups closed"
+        # Only what happened: `alert resume` never closes sign-ups, and a line of zeros hides
+        # the one count that matters.
+        stale = ", ".join(
+            f"{n} {what}"
+            for n, what in (
+                (self.put_in_doubt, "put in doubt"),
+                (self.found_at_provider, "found at the provider (sent)"),
+                (self.sent_again, "sent again"),
+                (self.in_doubt, "left in doubt"),
+            )
+            if n
         )
+        parts = (
+            (self.requeued_messages, f"{self.requeued_messages} chunk messages queued again"),
+            (stale, f"interrupted sends: {stale}"),
+            (self.expired, f"{self.expired} deliveries expired"),
+            (
+                self.confirmations_expired,
+                f"{self.confirmations_expired} unconfirmed sign-ups closed",
+            ),
+        )
+        return "; ".join(text for shown, text in parts if shown) or "nothing to recover"
 
 
 def give_up_chunk(rt: Runtime, chunk: Chunk, reason: str) -> None:

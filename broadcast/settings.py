@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     escalate_after: str = "15m"
     # --- end of alert lifecycle settings -------------------------------------------------------
 
+    # Who runs CLI commands (alerts, consent ledger, audit log) when --operator is not given;
+    # unset: the OS user.
+    operator: str | None = None
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:

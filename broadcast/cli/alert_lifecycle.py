@@ -61,7 +61,7 @@ def after_submit(rt: Runtime, backend: Any, alert_id: int, state: str, *, wait: 
         if backend.embedded and held:
             out.print(
                 f"  {held:,} routine call(s) held for quiet hours; `broadcast scheduler run` "
-                "makes them when the quiet hours end.",
+                "places them when the quiet hours end.",
                 highlight=False,
             )
 

@@ -10,12 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from broadcast import alerts as core
 from broadcast import approval, audit, escalation, recovery, scheduling
 from broadcast.cli import common
 from broadcast.cli.progress import watch_progress
+from broadcast.cli.wrapped import print_wrapped
 from broadcast.clock import clock_of
 from broadcast.contacts import normalise_area, normalise_topic
 from broadcast.errors import ConfigurationError, InvalidInput
@@ -43,7 +45,9 @@ def _backend(rt: Runtime) -> Any:
     return _backend_factory(rt)
 
 
-OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+OPERATOR = typer.Option(
+    None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."
+)
 
 
 def _audit(
@@ -79,12 +83,12 @@ def _print_preview(preview: core.AlertPreview) -> None:
             out.print(
                 f"\n[bold]SMS[/] ({a.encoding}, {a.segments} segment(s), {a.characters} chars)"
             )
-            out.print(message.body, highlight=False)
+            print_wrapped(out, message.body)  # a link is never cut, so it can be copied
         elif channel == "email":
-            out.print(f"\n[bold]Email subject[/] {message.subject}", highlight=False)
+            out.print(f"\n[bold]Email subject[/] {escape(message.subject)}", highlight=False)
         elif channel == "voice":
             out.print("\n[bold]Voice script[/]")
-            out.print(message.body, highlight=False)
+            print_wrapped(out, message.body)
     out.print("\n[bold]ETA[/]")
     for channel, line in preview.eta.items():
         out.print(f"  {channel}: {line}", highlight=False)
@@ -105,7 +109,9 @@ def send(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     wait: bool = typer.Option(False, "--wait", help="Stay and show progress until done."),
-    operator: str = typer.Option(None, "--operator", help="Who sends (default: the OS user)."),
+    operator: str = typer.Option(
+        None, "--operator", help="Who sends (default: BROADCAST_OPERATOR or the OS user)."
+    ),
     at: str = typer.Option(None, "--at", help="Send later: '2026-11-23 07:30' (local) or ISO."),
     emergency: bool = typer.Option(False, "--emergency", help="No second approval (audited)."),
     escalate: str = typer.Option(

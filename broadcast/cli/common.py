@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import getpass
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +12,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from broadcast.cli.dev_database import open_announced
 from broadcast.db import engine_for
 from broadcast.errors import BroadcastError, NotFound
 from broadcast.settings import Settings, get_settings
@@ -31,12 +31,12 @@ def settings() -> Settings:
 
 def engine() -> Engine:
     """The configured database, migrated to the latest schema on first use."""
-    return engine_for(settings().database_url)
+    return open_announced(settings(), engine_for)
 
 
 def default_operator() -> str:
-    """Who is running the command: BROADCAST_OPERATOR, else the OS user."""
-    explicit = os.environ.get("BROADCAST_OPERATOR")
+    """Who is running the command: BROADCAST_OPERATOR (environment or .env), else the OS user."""
+    explicit = settings().operator
     if explicit:
         return explicit
     try:

@@ -182,7 +182,9 @@ def requeue(
         "reach someone twice).",
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    operator: str = typer.Option(None, "--operator", help="Who (default: the OS user)."),
+    operator: str = typer.Option(
+        None, "--operator", help="Who (default: BROADCAST_OPERATOR or the OS user)."
+    ),
 ) -> None:
     """Queue again transient failures (and dead-lettered chunks); never suppressed or
     undeliverable deliveries, and in-doubt ones only with --include-in-doubt."""
@@ -226,7 +228,9 @@ def purge(
     alert: int = typer.Option(None, "--alert", help="Only this alert's dead letters."),
     channel: str = typer.Option(None, "--channel", help="sms, email or voice."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    operator: str = typer.Option(None, "--operator", help="Who (default: the OS user)."),
+    operator: str = typer.Option(
+        None, "--operator", help="Who (default: BROADCAST_OPERATOR or the OS user)."
+    ),
 ) -> None:
     """Drop dead letters after recording their deliveries as failed."""
     rt, backend = _open()

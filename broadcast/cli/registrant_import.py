@@ -12,7 +12,9 @@ from broadcast import audit
 from broadcast.cli import common
 from broadcast.importer import ImportOptions, import_registrants
 
-OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+OPERATOR = typer.Option(
+    None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."
+)
 
 
 @common.one_line_errors
@@ -56,7 +58,8 @@ def import_csv(
         transient=True,
         disable=not common.err_console.is_terminal,
     ) as progress:
-        task = progress.add_task("import", total=None, file=file.name)
+        # total=0 until the first report: None breaks the "{task.total:,}" column at a terminal.
+        task = progress.add_task("import", total=0, file=file.name)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)

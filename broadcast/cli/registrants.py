@@ -20,7 +20,9 @@ from broadcast.validation import parse_channels, parse_registrant
 app = typer.Typer(help="Manage registrants: the people who receive alerts.", no_args_is_help=True)
 
 REF_HELP = "The registrant's id, email address or phone number."
-OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
+OPERATOR = typer.Option(
+    None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."
+)
 
 
 def _operator(operator: str | None) -> str:

@@ -1,7 +1,7 @@
 """`broadcast web`: serve the registrants' web app and the Twilio webhooks with uvicorn.
 
-Wire it in with `app.add_typer(web.app)` (its one command then sits at the top level). The
-Procfile's `web:` line runs `broadcast web --host 0.0.0.0 --port $PORT`.
+`cli.py` adds it with `app.add_typer(web.app)`, so its one command sits at the top level. The
+Procfile's `web:` line runs the same app with uvicorn directly (`create_app_from_env`).
 """
 
 from __future__ import annotations

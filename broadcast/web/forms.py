@@ -52,9 +52,23 @@ def read(form: Mapping[str, Any], getlist: Any) -> dict[str, Any]:
     return values
 
 
+# A hyphen after these stays a hyphen in a label ("anti-social", "e-crime"); others are spaces.
+HYPHENATED_PREFIXES = frozenset({"anti", "co", "counter", "cross", "cyber", "non", "self"})
+
+
+def label(slug: str) -> str:
+    """Words for a slug, keeping hyphens that are spelling: "e-crime" -> "E-crime"."""
+    parts = slug.split("-")
+    text = parts[0]
+    for before, part in zip(parts, parts[1:], strict=False):
+        keep = len(before) == 1 or before.lower() in HYPHENATED_PREFIXES
+        text += ("-" if keep else " ") + part
+    return text[:1].upper() + text[1:]
+
+
 def options(names: frozenset[str]) -> list[tuple[str, str]]:
-    """Checkbox (value, label) pairs: "anti-social-behaviour" -> "Anti social behaviour"."""
-    return [(n, n.replace("-", " ").capitalize()) for n in sorted(names)]
+    """Checkbox (value, label) pairs: "missing-person" -> "Missing person"."""
+    return [(n, label(n)) for n in sorted(names)]
 
 
 def postcode_area(postcode: str) -> str | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 from broadcast.dispatch import QUEUES
@@ -27,3 +30,34 @@ def test_procfile_serves_every_queue_and_no_other() -> None:
     assert served == set(QUEUES) == declared
     assert any(line.startswith("web:") for line in lines)
     assert any(line.startswith("sweeper:") for line in lines)
+
+
+def _readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_readme_starts_the_procfile_with_honcho_and_describes_every_process() -> None:
+    # Given: the README's way of starting the production stack
+    section = _readme_section("Running it for real")
+    assert "honcho start" in section
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(dep.startswith("honcho") for dep in extras["run"])
+
+    # When: honcho (installed by that extra) checks the Procfile
+    honcho = Path(sys.executable).with_name("honcho")
+    checked = subprocess.run(
+        [str(honcho), "check"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    # Then: it is valid, and every process it would start is described in the README's table
+    assert checked.returncode == 0, checked.stderr
+    names = [line.partition(":")[0] for line in (ROOT / "Procfile").read_text().splitlines()]
+    assert f"({', '.join(names)})" in checked.stderr + checked.stdout
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    described = [row.split("`")[1] for row in rows]
+    assert described == names

@@ -37,7 +37,7 @@ class Ops:
         self,
         queues: tuple[str, ...],
         threads: int = 2,
-        module: str = "tests.ops.registered_workers",
+        module: str = "workers",
     ) -> subprocess.Popen:
         command = [sys.executable, "-m", "dramatiq", module]
         command += ["--processes", "1", "--threads", str(threads), "--queues", *queues]

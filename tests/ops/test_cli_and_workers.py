@@ -51,7 +51,7 @@ def test_dramatiq_prometheus_middleware_on_a_worker(ops: Ops, tmp_path) -> None:
     }
     alert = ops.planned_alert(5)
     Backend(ops.rt).dispatcher.enqueue(ops.chunks(alert))
-    ops.start_workers(("sms",), module="tests.ops.metrics_workers")
+    ops.start_workers(("sms",))
     wait_until(lambda: alerts.alert_status(ops.rt, alert.id).done, 20, "sending", ops.log)
 
     def scraped() -> dict[str, float]:

@@ -36,6 +36,9 @@ def test_form_is_accessible_and_healthz_answers(web: Web) -> None:
         assert f'id="{name}"' in page.text
     assert "Test Metropolitan Police" in page.text
     assert 'name="viewport"' in page.text
+    # Topic labels keep the hyphens that are spelling, and lose the ones that join words
+    for shown in ("Anti-social behaviour", "E-crime", "Missing person", "Road safety"):
+        assert shown in page.text
     assert health.json() == {"status": "ok"}
 
 
@@ -47,7 +50,10 @@ def test_sign_up_then_confirm_email_link_and_sms_code(web: Web) -> None:
         assert response.status_code == 303, errors_in(response.text)
         code_page = client.get(response.headers["location"])
         assert "Enter the code we sent you" in code_page.text
-        assert "an email" in code_page.text
+        assert (
+            "We have also sent you an email. Open the link in it to get alerts by email too."
+            in code_page.text
+        )
         registrant = web.registrant(email="alex@example.org")
         assert registrant is not None and registrant.mobile == MOBILE
         assert web.statuses(registrant.id) == {"email": "pending", "sms": "pending"}
@@ -57,6 +63,7 @@ def test_sign_up_then_confirm_email_link_and_sms_code(web: Web) -> None:
         token = csrf_token(client, response.headers["location"])
         done = client.post(response.headers["location"], data={"code": code, "csrf_token": token})
         assert done.status_code == 200 and "You are signed up" in done.text
+        assert "you will now get community alerts by text message." in done.text
         # And the email link from the SMTP server is opened and its button pressed
         link = confirm_link(web.emails_to("alex@example.org")[-1])
         path = link.removeprefix(web.url)

@@ -18,7 +18,8 @@ from broadcast.web.messages import PendingMessage
 from broadcast.web.routes.common import over_limit, read_post, text
 
 router = APIRouter()
-CHANNEL_WORDS = {"email": "an email", "sms": "a text message", "voice": "a phone call"}
+# "... get community alerts by text message."
+CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "voice": "by phone"}
 
 
 def _claims(request: Request, token: str) -> LinkClaims | Response:
@@ -38,7 +39,7 @@ def _code_page(request: Request, token: str, status: int = 200, **values: object
         "code.html",
         status,
         token=token,
-        also=[CHANNEL_WORDS[c] for c in also],
+        also=also,
         **values,
     )
 
