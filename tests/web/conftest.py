@@ -197,3 +197,17 @@ def web(make_web: Callable[..., Web]) -> Web:
 def errors_in(text: str) -> list[str]:
     """The error summary's messages, for assertion output."""
     return re.findall(r'<li><a href="#[a-z_]+">([^<]*)</a></li>', text)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh SQLite file, or the shared PostgreSQL test database emptied before and after."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'web.db'}"
+        return
+    from tests.store.conftest import _empty
+
+    url = request.getfixturevalue("postgres_url")
+    _empty(url)
+    yield url
+    _empty(url)
