@@ -27,10 +27,10 @@ class PendingMessage:
     public_id: str
     channel: str
     to: str
-    name: str
     language: str
     code: str | None = None
     confirm_token: str | None = None
+    opted_out: bool = False  # the address had opted out: the message says what confirming does
 
 
 class Confirmations:
@@ -54,7 +54,9 @@ class Confirmations:
         recipient = RecipientContext(
             manage_url=signer.url(message.public_id, "manage"),
             unsubscribe_url=signer.url(message.public_id, "unsubscribe", message.channel),
-            name=message.name,
+            # No name: nobody has proved they hold this address yet, so a confirmation carries
+            # none of the requester's own text under the force's name.
+            name="",
             language=message.language,
             confirm_url=(
                 f"{settings.public_url.rstrip('/')}/confirm/{message.confirm_token}"
@@ -66,7 +68,7 @@ class Confirmations:
         template = load_template(TEMPLATE, settings.templates_dir)
         rendered = template.render(
             message.channel,
-            {},
+            {"opted_out": "yes" if message.opted_out else ""},
             recipient,
             force_name=settings.force_name,
             public_url=settings.public_url,

@@ -1,5 +1,6 @@
 """The whole registrant journey in a real headless browser (Debian's chromium via Playwright):
-sign up -> enter the SMS code -> open the email link and confirm -> manage -> unsubscribe."""
+sign up -> open the email link and confirm -> enter the SMS code that follows -> manage ->
+unsubscribe."""
 
 from __future__ import annotations
 
@@ -58,14 +59,17 @@ def journey(web: Web, page) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("link", name="Tick the box to say you agree to get alerts").click()
     page.get_by_label("I agree to get community alerts").check()
     page.get_by_role("button", name="Sign up").click()
-    # When the code from the text message is entered
+    # Then the email comes first (the code is texted once the email is confirmed)
+    page.get_by_role("heading", name="Check your messages").wait_for()
+    # When the email link is opened and confirmed
+    page.goto(confirm_link(web.emails_to(email)[-1]))
+    page.get_by_role("button", name="Confirm my email address").click()
+    page.get_by_role("heading", name="You are signed up").wait_for()
+    # And the code from the text message that follows is entered
+    page.get_by_role("link", name="Enter the code").click()
     page.get_by_role("heading", name="Enter the code we sent you").wait_for()
     page.get_by_label("Code from the text message").fill(sms_code(web.sms_to(mobile)[-1]))
     page.get_by_role("button", name="Confirm", exact=True).click()
-    page.get_by_role("heading", name="You are signed up").wait_for()
-    # And the email link is opened and confirmed
-    page.goto(confirm_link(web.emails_to(email)[-1]))
-    page.get_by_role("button", name="Confirm my email address").click()
     page.get_by_role("heading", name="You are signed up").wait_for()
     registrant = web.registrant(email=email)
     assert registrant is not None

@@ -72,9 +72,8 @@ async def subscribe(request: Request) -> Response:
         outcome = await run_in_threadpool(register)
     except IntegrityError:
         # Two sign-ups with the same address at the same moment: the other one won.
-        outcome = signup.SignupOutcome(
-            signup.new_public_id() if Channel.SMS in draft.channels else None
-        )
+        decoy = Channel.SMS in draft.channels and not signup.email_first(draft)
+        outcome = signup.SignupOutcome(signup.new_public_id() if decoy else None)
     await run_in_threadpool(ctx.confirmations.send_all, outcome.messages)
     channels = sorted(draft.channels)
     if outcome.code_public_id is not None:
