@@ -15,7 +15,7 @@ from broadcast.settings import Settings
 PREFIX = "broadcast:web:"
 
 
-def _limiter(settings: Settings, text: str, name: str) -> CapacityLimiter:
+def limiter(settings: Settings, text: str, name: str) -> CapacityLimiter:
     rate = parse_rate(text, setting=name)
     if settings.redis_url:
         import redis
@@ -44,9 +44,9 @@ class RateLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
         return cls(
-            _limiter(settings, settings.web_ip_rate, "ip"),
-            _limiter(settings, settings.web_contact_rate, "contact"),
-            _limiter(settings, settings.web_code_rate, "code"),
+            limiter(settings, settings.web_ip_rate, "ip"),
+            limiter(settings, settings.web_contact_rate, "contact"),
+            limiter(settings, settings.web_code_rate, "code"),
         )
 
 

@@ -12,6 +12,7 @@ from broadcast.channels import Channel, ChannelError, OutboundMessage, build_cha
 from broadcast.links import LinkSigner
 from broadcast.render import RecipientContext, load_template
 from broadcast.settings import Settings
+from broadcast.web.sms_caps import SmsCaps
 
 logger = logging.getLogger(__name__)
 TEMPLATE = "confirm-subscription"
@@ -41,6 +42,7 @@ class Confirmations:
         self.signer = signer
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
+        self.caps = SmsCaps(settings)
 
     def _channel(self, name: str) -> Channel:
         with self._lock:
@@ -49,8 +51,11 @@ class Confirmations:
             return self._channels[name]
 
     def send(self, message: PendingMessage) -> bool:
-        """Render and send one confirmation; False (logged, no personal data) if it failed."""
+        """Render and send one confirmation; False (logged, no personal data) if it failed or
+        a confirmation SMS cap was reached (sms_caps.py)."""
         settings, signer = self.settings, self.signer
+        if message.channel == "sms" and not self.caps.allow(message.to):
+            return False
         recipient = RecipientContext(
             manage_url=signer.url(message.public_id, "manage"),
             unsubscribe_url=signer.url(message.public_id, "unsubscribe", message.channel),

@@ -37,7 +37,10 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 @contextmanager
 def serve(app: object, port: int) -> Iterator[str]:
     """Run `app` with uvicorn in a thread on 127.0.0.1:port until the block ends."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # As in production: uvicorn trusts no forwarded header; the app decides (forwarded_allow_ips).
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="uvicorn-test")
     thread.start()
@@ -164,6 +167,7 @@ def web_settings(
         "web_ip_rate": "1000/1m",
         "web_contact_rate": "50/1h",
         "web_code_rate": "50/1m",
+        "web_challenge_after": "100000/1m",  # tests of the challenge set their own
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]

@@ -98,3 +98,21 @@ def test_journey_in_a_real_browser(make_web, page) -> None:  # type: ignore[no-u
 
 def test_journey_on_postgresql(make_web, page, postgres_url) -> None:  # type: ignore[no-untyped-def]
     journey(make_web(database_url=postgres_url), page)
+
+
+def test_the_first_party_script_solves_the_sign_up_challenge(make_web, page) -> None:  # type: ignore[no-untyped-def]
+    # Given a server past its challenge threshold, where waiting would take 10 minutes
+    web = make_web(web_challenge_after="1/1h", web_challenge_bits=12, web_challenge_wait=600)
+    from tests.web.test_pumping import post_signup
+
+    with web.client() as client:
+        assert post_signup(client, "first@example.org").status_code == 200
+    # When a person signs up in a browser with JavaScript
+    page.goto(web.url + "/subscribe")
+    page.get_by_label("Your postcode").fill("SW1A 2AA")
+    page.get_by_label("Email address (for email alerts)").fill("js@example.org")
+    page.get_by_label("I agree to get community alerts").check()
+    page.get_by_role("button", name="Sign up").click()
+    # Then the script's proof of work lets them through at once
+    page.get_by_role("heading", name="Check your messages").wait_for()
+    assert len(web.emails_to("js@example.org")) == 1
