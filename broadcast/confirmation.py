@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from broadcast import registrants
+from broadcast import registrants, suppression
 from broadcast.consent import ConsentSource
 from broadcast.errors import BroadcastError
 from broadcast.models import (
@@ -115,11 +115,18 @@ def verify(
 def confirm(
     *, session: Session, registrant: Registrant, channel: str, key: bytes, source: ConsentSource
 ) -> bool:
-    """Make a pending channel active (the owner proved the address); False if none was pending."""
+    """Make a pending channel active (the owner proved the address); False if none was pending.
+
+    This is the one place an earlier opt-out of the address is lifted: its owner has just
+    proved they hold it (a sign-up naming it never lifts it).
+    """
     sub = pending(session=session, registrant=registrant, channel=channel)
     if sub is None:
         return False
     sub.confirmation_hash = None
+    address = registrants.address_for(registrant, channel)
+    if address is not None:
+        suppression.lift(session=session, channel=channel, address=address, key=key)
     registrants.set_status(
         session=session,
         registrant=registrant,

@@ -135,8 +135,8 @@ def _start(
     assert registrant.id is not None
     sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(Channel.SMS)
     if sub is not None and sub.status == SubscriptionStatus.PENDING:
-        if word != "YES":
-            return InboundOutcome("pending", "Reply YES to confirm your sign-up for alerts.")
+        # YES, START or UNSTOP from the number itself proves the owner wants it: this confirms
+        # the sign-up and lifts the number's own earlier opt-out (confirmation.confirm).
         confirmation.confirm(
             session=session, registrant=registrant, channel=Channel.SMS, key=key, source=source
         )

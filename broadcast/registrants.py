@@ -89,8 +89,14 @@ def add_registrant(
     source: ConsentSource,
     key: bytes,
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+    keep_own_opt_outs: bool = False,
 ) -> Registrant:
-    """Create a registrant with a subscription per requested channel, in `status`."""
+    """Create a registrant with a subscription per requested channel, in `status`.
+
+    `keep_own_opt_outs` (pending sign-ups only): an address the person opted out of, or that was
+    erased, does not block the sign-up; its suppression stays until the address's owner
+    confirms (confirmation.confirm lifts it), so nobody else's sign-up can undo an opt-out.
+    """
     ensure_addresses_free(
         session=session, email=draft.email, numbers=(draft.mobile, draft.landline)
     )
@@ -98,6 +104,8 @@ def add_registrant(
     blocked = suppression.suppressed_among(
         connection=session.connection(), pairs=addresses.items(), key=key
     )
+    if keep_own_opt_outs and status == SubscriptionStatus.PENDING:
+        blocked = {k: r for k, r in blocked.items() if r not in suppression.OWN_OPT_OUTS}
     if blocked:
         channels = ", ".join(sorted(c for c, _ in blocked))
         raise Suppressed(f"the address given for {channels} is on the suppression list")
@@ -413,7 +421,7 @@ def amend(
         reason = suppression.suppression_reason(
             session=session, channel=channel, address=address, key=key
         )
-        if reason is not None and reason not in ("unsubscribed", "erased"):
+        if reason is not None and reason not in suppression.OWN_OPT_OUTS:
             raise Suppressed(f"the {channel} address is suppressed ({reason})")
         suppression.lift(session=session, channel=channel, address=address, key=key)
         event = ConsentEvent.RESUBSCRIBED if sub is not None else ConsentEvent.SUBSCRIBED

@@ -115,8 +115,23 @@ class Settings(BaseSettings):
     web_ip_rate: str = "20/10m"
     web_contact_rate: str = "3/1h"
     web_code_rate: str = "10/15m"
-    # Client IPs of reverse proxies whose X-Forwarded-For uvicorn may trust.
-    forwarded_allow_ips: str = "127.0.0.1"
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the app trusts: comma-separated
+    # IPs or networks ("10.0.0.5,10.1.0.0/16"), "*" for any. Empty (the default): no forwarded
+    # header is trusted and the client address is the TCP peer's, so a forged X-Forwarded-For
+    # cannot dodge the per-IP limit. Set it to the proxy's address when behind one.
+    forwarded_allow_ips: str = ""
+    # Confirmation SMS (and calls) per hour, for all sign-ups together and per number prefix
+    # (the first `confirmation_prefix_digits` digits of the E.164 number after "+"): the caps
+    # against SMS pumping. Reaching one alarms on /ops and /metrics. docs/security.md
+    confirmation_sms_rate: str = "200/1h"
+    confirmation_sms_prefix_rate: str = "20/1h"
+    confirmation_prefix_digits: int = 6
+    # Sign-up posts (all clients together) after which each sign-up must carry a solved
+    # challenge (a first-party proof of work, or for browsers without JavaScript a form that
+    # was loaded at least `web_challenge_wait` seconds before it was sent).
+    web_challenge_after: str = "30/10m"
+    web_challenge_bits: int = 16
+    web_challenge_wait: float = 20.0
 
     @property
     def area_postcode_set(self) -> frozenset[str]:

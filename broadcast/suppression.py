@@ -18,6 +18,10 @@ from sqlmodel import Session
 from broadcast.bulk import one_of
 from broadcast.models import SuppressedAddress, utcnow
 
+# Suppressions the person caused themselves, so only they may undo: by proving they hold the
+# address (a confirmed code or link, a START from the number), never by a sign-up naming it.
+OWN_OPT_OUTS = ("unsubscribed", "erased")
+
 
 class AddressHasher:
     """HMAC-SHA256 under one key, with the key's inner and outer states computed once (RFC 2104).
@@ -65,13 +69,13 @@ def suppress(*, session: Session, channel: str, address: str, reason: str, key: 
 
 
 def lift(*, session: Session, channel: str, address: str, key: bytes) -> None:
-    """Remove an opt-out suppression when the person themselves opts in again.
+    """Remove an opt-out suppression when the address's owner has proved they opt in again.
 
     Bounces and invalid-number reports stay: only the person's own opt-out or erasure is theirs
     to undo.
     """
     row = session.get(SuppressedAddress, (address_hash(address, key), channel))
-    if row is not None and row.reason in ("unsubscribed", "erased"):
+    if row is not None and row.reason in OWN_OPT_OUTS:
         session.delete(row)
 
 

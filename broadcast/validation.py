@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from broadcast import contacts
 from broadcast.errors import InvalidInput
 from broadcast.models import Channel
+from broadcast.text_rules import control_character_problem
 
 
 class InvalidRegistrant(InvalidInput):
@@ -65,7 +66,14 @@ def parse_registrant(
     require_channels: bool = True,
 ) -> RegistrantDraft:
     """Validate and normalise every field; raise InvalidRegistrant listing all problems."""
-    problems: list[str] = []
+    # Control characters first, and alone: the other checks would only echo the same junk.
+    problems = [
+        f"{key} {problem}"
+        for key, value in fields.items()
+        if isinstance(value, str) and (problem := control_character_problem(value))
+    ]
+    if problems:
+        raise InvalidRegistrant(problems)
 
     def attempt(function, *args):  # type: ignore[no-untyped-def]
         try:

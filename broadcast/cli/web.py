@@ -37,15 +37,13 @@ def web(
             host=host,
             port=port,
             workers=workers,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
+            proxy_headers=False,  # the app trusts BROADCAST_FORWARDED_ALLOW_IPS only
         )
         return
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=False,
         log_level="info",
     )

@@ -33,6 +33,12 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    if settings.forwarded_allow_ips:
+        # Forwarded headers only from the configured proxies; uvicorn's own handling is off
+        # (Procfile, `broadcast web`), since it trusts loopback by default.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     for module in (subscribe, confirm, manage, unsubscribe, twilio):
         app.include_router(module.router)
     app.include_router(ops.router)  # /ops, /readyz (operators; docs/operations.md)

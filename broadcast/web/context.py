@@ -15,6 +15,7 @@ from broadcast.confirmation import Policy
 from broadcast.db import engine_for, session_scope
 from broadcast.links import LinkSigner, signer_from_settings
 from broadcast.settings import Settings
+from broadcast.web.challenge import ChallengeGate
 from broadcast.web.limits import RateLimits, ReplayGuard
 from broadcast.web.messages import Confirmations
 
@@ -53,6 +54,7 @@ class WebContext:
         self.limits = RateLimits.from_settings(settings)
         self.replays = ReplayGuard.from_settings(settings)
         self.confirmations = Confirmations(settings, self.signer)
+        self.challenges = ChallengeGate(settings, self.secret)
         self._runtime: object | None = None
 
     def runtime(self):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from broadcast.settings import Settings
 PREFIX = "broadcast:web:"
 
 
-def _limiter(settings: Settings, text: str, name: str) -> CapacityLimiter:
+def limiter(settings: Settings, text: str, name: str) -> CapacityLimiter:
     rate = parse_rate(text, setting=name)
     if settings.redis_url:
         import redis
@@ -44,20 +44,26 @@ class RateLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
         return cls(
-            _limiter(settings, settings.web_ip_rate, "ip"),
-            _limiter(settings, settings.web_contact_rate, "contact"),
-            _limiter(settings, settings.web_code_rate, "code"),
+            limiter(settings, settings.web_ip_rate, "ip"),
+            limiter(settings, settings.web_contact_rate, "contact"),
+            limiter(settings, settings.web_code_rate, "code"),
         )
 
 
 class ReplayGuard:
-    """Remembers signed webhook requests already handled, for a day, so a replay is refused."""
+    """Remembers signed webhook requests for a day, so a replay is refused.
+
+    `claim` remembers first and atomically (Redis SET NX, or one lock in this process): of any
+    number of copies arriving at once exactly one is handled. A request whose handling failed
+    is `release`d, so Twilio's retry of it is still accepted.
+    """
 
     TTL = 24 * 3600
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, prefix: str = "replay:") -> None:
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}
+        self._prefix = PREFIX + prefix
         self._redis = None
         if redis_url:
             import redis
@@ -65,22 +71,28 @@ class ReplayGuard:
             self._redis = redis.Redis.from_url(redis_url)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ReplayGuard:
-        return cls(settings.redis_url)
+    def from_settings(cls, settings: Settings, prefix: str = "replay:") -> ReplayGuard:
+        return cls(settings.redis_url, prefix)
 
-    def seen(self, fingerprint: str) -> bool:
+    def claim(self, fingerprint: str, ttl: float | None = None) -> bool:
+        """True for the first caller with this fingerprint (within `ttl` seconds), else False."""
+        ttl = ttl or self.TTL
         if self._redis is not None:
-            return bool(self._redis.exists(PREFIX + "replay:" + fingerprint))
-        with self._lock:
-            expires = self._seen.get(fingerprint)
-            return expires is not None and expires > time.monotonic()
-
-    def remember(self, fingerprint: str) -> None:
-        if self._redis is not None:
-            self._redis.set(PREFIX + "replay:" + fingerprint, 1, ex=self.TTL)
-            return
+            return bool(self._redis.set(self._prefix + fingerprint, 1, nx=True, ex=int(ttl)))
         now = time.monotonic()
         with self._lock:
+            expires = self._seen.get(fingerprint)
+            if expires is not None and expires > now:
+                return False
             if len(self._seen) > 100_000:  # drop expired entries now and then, not per request
                 self._seen = {k: v for k, v in self._seen.items() if v > now}
-            self._seen[fingerprint] = now + self.TTL
+            self._seen[fingerprint] = now + ttl
+            return True
+
+    def release(self, fingerprint: str) -> None:
+        """Forget a claim whose handling failed, so the sender's retry is accepted."""
+        if self._redis is not None:
+            self._redis.delete(self._prefix + fingerprint)
+            return
+        with self._lock:
+            self._seen.pop(fingerprint, None)

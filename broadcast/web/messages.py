@@ -12,6 +12,7 @@ from broadcast.channels import Channel, ChannelError, OutboundMessage, build_cha
 from broadcast.links import LinkSigner
 from broadcast.render import RecipientContext, load_template
 from broadcast.settings import Settings
+from broadcast.web.sms_caps import SmsCaps
 
 logger = logging.getLogger(__name__)
 TEMPLATE = "confirm-subscription"
@@ -27,10 +28,10 @@ class PendingMessage:
     public_id: str
     channel: str
     to: str
-    name: str
     language: str
     code: str | None = None
     confirm_token: str | None = None
+    opted_out: bool = False  # the address had opted out: the message says what confirming does
 
 
 class Confirmations:
@@ -41,6 +42,7 @@ class Confirmations:
         self.signer = signer
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
+        self.caps = SmsCaps(settings)
 
     def _channel(self, name: str) -> Channel:
         with self._lock:
@@ -49,12 +51,17 @@ class Confirmations:
             return self._channels[name]
 
     def send(self, message: PendingMessage) -> bool:
-        """Render and send one confirmation; False (logged, no personal data) if it failed."""
+        """Render and send one confirmation; False (logged, no personal data) if it failed or
+        a confirmation SMS cap was reached (sms_caps.py)."""
         settings, signer = self.settings, self.signer
+        if message.channel == "sms" and not self.caps.allow(message.to):
+            return False
         recipient = RecipientContext(
             manage_url=signer.url(message.public_id, "manage"),
             unsubscribe_url=signer.url(message.public_id, "unsubscribe", message.channel),
-            name=message.name,
+            # No name: nobody has proved they hold this address yet, so a confirmation carries
+            # none of the requester's own text under the force's name.
+            name="",
             language=message.language,
             confirm_url=(
                 f"{settings.public_url.rstrip('/')}/confirm/{message.confirm_token}"
@@ -66,7 +73,7 @@ class Confirmations:
         template = load_template(TEMPLATE, settings.templates_dir)
         rendered = template.render(
             message.channel,
-            {},
+            {"opted_out": "yes" if message.opted_out else ""},
             recipient,
             force_name=settings.force_name,
             public_url=settings.public_url,

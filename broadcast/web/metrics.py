@@ -23,6 +23,7 @@ from broadcast import monitoring, monitoring_figures
 from broadcast.runtime import Runtime
 from broadcast.web.ops import queue_monitor, refusal
 from broadcast.web.pages import ctx_of
+from broadcast.web.sms_caps import SCOPES, SmsCaps
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,8 +31,10 @@ router = APIRouter(include_in_schema=False)
 class BroadcastCollector(Collector):
     """Reads the figures on every scrape."""
 
-    def __init__(self, rt: Runtime, monitor: monitoring.QueueMonitor | None) -> None:
-        self.rt, self.monitor = rt, monitor
+    def __init__(
+        self, rt: Runtime, monitor: monitoring.QueueMonitor | None, caps: SmsCaps | None = None
+    ) -> None:
+        self.rt, self.monitor, self.caps = rt, monitor, caps
 
     def collect(self) -> Iterator[Metric]:
         deliveries = GaugeMetricFamily(
@@ -74,6 +77,21 @@ class BroadcastCollector(Collector):
         yield from (queued, oldest)
         if self.monitor is not None:
             yield from self._broker()
+        if self.caps is not None:
+            yield from self._sms_caps()
+
+    def _sms_caps(self) -> Iterator[Metric]:
+        """Confirmation SMS refused by the pumping caps in the last hour (alert on > 0)."""
+        assert self.caps is not None
+        refused = GaugeMetricFamily(
+            "broadcast_confirmation_sms_capped",
+            "Confirmation SMS not sent in the last hour because a cap was reached, per cap.",
+            labels=["cap"],
+        )
+        found = {a.scope: a.refused for a in self.caps.alarms()}
+        for scope in SCOPES:
+            refused.add_metric([scope], found.get(scope, 0))
+        yield refused
 
     def _broker(self) -> Iterator[Metric]:
         assert self.monitor is not None
@@ -103,6 +121,8 @@ async def metrics(request: Request) -> Response:
     if (refused := refusal(request, public=ctx.settings.metrics_public)) is not None:
         return refused
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BroadcastCollector(ctx.runtime(), queue_monitor(request)))
+    registry.register(
+        BroadcastCollector(ctx.runtime(), queue_monitor(request), ctx.confirmations.caps)
+    )
     body = await run_in_threadpool(generate_latest, registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import secrets
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -75,6 +76,8 @@ async def _snapshot(request: Request) -> dict[str, Any]:
     ctx, monitor = ctx_of(request), queue_monitor(request)
     view = await run_in_threadpool(monitoring_figures.snapshot, ctx.runtime(), monitor)
     view["charts"] = charts(view["history"])
+    # Confirmation SMS caps reached in the last hour (SMS pumping; broadcast/web/sms_caps.py).
+    view["sms_caps"] = [asdict(a) for a in ctx.confirmations.caps.alarms()]
     return view
 
 

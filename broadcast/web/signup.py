@@ -4,11 +4,18 @@ No enumeration: `subscribe` does the same visible thing whether the addresses ar
 registered or suppressed; only the messages that go out differ, and they go to the addresses'
 owners. Confirmations are sent after the transaction commits, so a slow provider never holds a
 database connection.
+
+Against SMS pumping and strangers' sign-ups (docs/security-pumping.md): where both an email
+address and a mobile are given, only the email goes out; the SMS code follows once the email is
+confirmed (`after_email_confirmed`). A sign-up never lifts an opt-out: the code goes to the
+opted-out number (once a day at most) saying that entering it re-subscribes the number, and only
+the confirmation lifts the suppression.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlmodel import Session
@@ -22,11 +29,14 @@ from broadcast.models import (
     Registrant,
     SubscriptionStatus,
     new_public_id,
+    utcnow,
 )
 from broadcast.validation import RegistrantDraft
 from broadcast.web.messages import PendingMessage
 
-OWN_OPT_OUTS = ("unsubscribed", "erased")
+OWN_OPT_OUTS = suppression.OWN_OPT_OUTS
+# An opted-out address gets at most one code in this long, whoever signs up with it.
+OPTED_OUT_RESEND = timedelta(hours=24)
 REOPENABLE = (None, SubscriptionStatus.PENDING, SubscriptionStatus.UNSUBSCRIBED)
 
 
@@ -47,6 +57,12 @@ def prepare(
     address = registrants.address_for(registrant, channel)
     if sub is None or address is None:
         return None
+    reason = suppression.suppression_reason(
+        session=session, channel=channel, address=address, key=key
+    )
+    opted_out = reason in OWN_OPT_OUTS
+    if opted_out and _sent_within(sub.confirmation_sent_at, OPTED_OUT_RESEND):
+        return None
     session.flush()
     code = token = None
     if channel == Channel.SMS:
@@ -58,10 +74,31 @@ def prepare(
         registrant.public_id,
         channel,
         address,
-        registrant.name or "",
         registrant.language,
         code=code,
         confirm_token=token,
+        opted_out=opted_out,
+    )
+
+
+def _sent_within(sent_at: datetime | None, window: timedelta) -> bool:
+    if sent_at is None:
+        return False
+    if sent_at.tzinfo is None:  # SQLite returns naive UTC datetimes
+        sent_at = sent_at.replace(tzinfo=UTC)
+    return utcnow() - sent_at < window
+
+
+def after_email_confirmed(
+    *, session: Session, registrant: Registrant, key: bytes, signer: LinkSigner
+) -> PendingMessage | None:
+    """The SMS code held back until the email was confirmed (email first), if one is due."""
+    assert registrant.id is not None
+    sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(Channel.SMS)
+    if sub is None or sub.status != SubscriptionStatus.PENDING or sub.confirmation_sent_at:
+        return None
+    return prepare(
+        session=session, registrant=registrant, channel=Channel.SMS, key=key, signer=signer
     )
 
 
@@ -128,18 +165,24 @@ def subscribe(
             connection=session.connection(), pairs=addresses.items(), key=key
         )
         if all(reason in OWN_OPT_OUTS for reason in blocked.values()):
-            # A person's own new sign-up undoes their earlier opt-out or erasure; it stays
-            # pending (no alerts) until they confirm. Bounces and other suppressions stay.
-            for channel, address in addresses.items():
-                suppression.lift(session=session, channel=channel, address=address, key=key)
+            # An earlier opt-out or erasure of these addresses does not block a new sign-up,
+            # but only the owner's confirmation lifts it; it stays pending (no alerts) until
+            # then. Bounces and other suppressions block it.
             created = registrants.add_registrant(
                 session=session,
                 draft=draft,
                 source=source,
                 key=key,
                 status=SubscriptionStatus.PENDING,
+                keep_own_opt_outs=True,
             )
             targets = [(created, channel) for channel in sorted(draft.channels)]
+    if email_first(draft):
+        # The SMS code waits for the email confirmation: a pumping script that types numbers
+        # it does not own then also needs a mailbox per number (after_email_confirmed).
+        targets = [
+            (r, c) for r, c in targets if c != Channel.SMS or (r, Channel.EMAIL) not in targets
+        ]
     messages = [
         m
         for registrant, channel in targets
@@ -149,7 +192,14 @@ def subscribe(
             )
         )
     ]
+    if email_first(draft):
+        return SignupOutcome(None, messages)  # the same "check your email" page either way
     code_for = next((m.public_id for m in messages if m.channel == Channel.SMS), None)
     if code_for is None and Channel.SMS in draft.channels:
         code_for = new_public_id()
     return SignupOutcome(code_for, messages)
+
+
+def email_first(draft: RegistrantDraft) -> bool:
+    """Both an email address and SMS given: confirm the email before any code is texted."""
+    return Channel.SMS in draft.channels and Channel.EMAIL in draft.channels

@@ -37,7 +37,10 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 @contextmanager
 def serve(app: object, port: int) -> Iterator[str]:
     """Run `app` with uvicorn in a thread on 127.0.0.1:port until the block ends."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # As in production: uvicorn trusts no forwarded header; the app decides (forwarded_allow_ips).
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="uvicorn-test")
     thread.start()
@@ -164,6 +167,7 @@ def web_settings(
         "web_ip_rate": "1000/1m",
         "web_contact_rate": "50/1h",
         "web_code_rate": "50/1m",
+        "web_challenge_after": "100000/1m",  # tests of the challenge set their own
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]
@@ -197,3 +201,17 @@ def web(make_web: Callable[..., Web]) -> Web:
 def errors_in(text: str) -> list[str]:
     """The error summary's messages, for assertion output."""
     return re.findall(r'<li><a href="#[a-z_]+">([^<]*)</a></li>', text)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh SQLite file, or the shared PostgreSQL test database emptied before and after."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'web.db'}"
+        return
+    from tests.store.conftest import _empty
+
+    url = request.getfixturevalue("postgres_url")
+    _empty(url)
+    yield url
+    _empty(url)

@@ -10,17 +10,14 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from broadcast.links import LinkSigner
 from broadcast.models import Registrant
 from tests.web.conftest import Web, confirm_link, csrf_token, errors_in
-from tests.web.test_subscribe import MOBILE, signup
+from tests.web.test_subscribe import confirm_email_then_code, signup
 
 
 def active_registrant(web: Web) -> Registrant:
     """Given: a person signed up for email and SMS and confirmed both."""
     with web.client() as client:
-        location = signup(web, client).headers["location"]
-        code = web.sms_to(MOBILE)[-1].split("your code is ")[1][:6]
-        client.post(location, data={"code": code, "csrf_token": csrf_token(client, location)})
-        path = confirm_link(web.emails_to("alex@example.org")[-1]).removeprefix(web.url)
-        client.post(path, data={"csrf_token": csrf_token(client, path)})
+        assert signup(web, client).status_code == 200
+        confirm_email_then_code(web, client)
     registrant = web.registrant(email="alex@example.org")
     assert registrant is not None
     assert web.statuses(registrant.id) == {"email": "active", "sms": "active"}

@@ -75,13 +75,18 @@ async def confirm(request: Request, token: str) -> Response:
     if wait:
         return pages.too_many(request, wait)
     secret = token if claims.channel == Channel.EMAIL else text(posted.form, "code")
-    failure = await run_in_threadpool(_verify, ctx, claims, secret)
+    failure, held_code = await run_in_threadpool(_verify, ctx, claims, secret)
     if failure is None:
+        code_url = None
+        if held_code is not None:  # email first: the SMS code goes out now (signup.py)
+            await run_in_threadpool(ctx.confirmations.send, held_code)
+            code_url = "/confirm/" + ctx.signer.token(claims.public_id, "confirm", Channel.SMS)
         return pages.page(
             request,
             "confirmed.html",
             channel=CHANNEL_WORDS[claims.channel or "email"],
             manage_url=ctx.signer.url(claims.public_id, "manage"),
+            code_url=code_url,
         )
     if claims.channel == Channel.EMAIL:
         return pages.message(
@@ -108,13 +113,14 @@ def _registrant(session, public_id: str) -> Registrant | None:  # type: ignore[n
     ).first()
 
 
-def _verify(ctx, claims: LinkClaims, secret: str) -> str | None:  # type: ignore[no-untyped-def]
-    """None when confirmed, else why not. Unknown sign-ups fail exactly like a wrong code."""
+def _verify(ctx, claims: LinkClaims, secret: str) -> tuple[str | None, PendingMessage | None]:  # type: ignore[no-untyped-def]
+    """(None, the SMS code held back for email first, if any) when confirmed, else (why not,
+    None). Unknown sign-ups fail exactly like a wrong code."""
     source = ConsentSource("web", detail=f"confirmed by {claims.channel}")
     with ctx.session() as session:
         registrant = _registrant(session, claims.public_id)
         if registrant is None:
-            return "wrong"
+            return "wrong", None
         try:
             confirmation.verify(
                 session=session,
@@ -126,8 +132,13 @@ def _verify(ctx, claims: LinkClaims, secret: str) -> str | None:  # type: ignore
                 policy=ctx.policy,
             )
         except confirmation.ConfirmationFailed as exc:
-            return exc.reason
-    return None
+            return exc.reason, None
+        if claims.channel != Channel.EMAIL:
+            return None, None
+        held = signup.after_email_confirmed(
+            session=session, registrant=registrant, key=ctx.key, signer=ctx.signer
+        )
+    return None, held
 
 
 def _resend(ctx, public_id: str) -> PendingMessage | None:  # type: ignore[no-untyped-def]

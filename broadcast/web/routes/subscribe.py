@@ -12,13 +12,17 @@ from starlette.responses import RedirectResponse, Response
 from broadcast.consent import ConsentSource
 from broadcast.models import Channel
 from broadcast.web import forms, pages, signup
+from broadcast.web.context import WEB_TEMPLATES
 from broadcast.web.limits import contact_key
-from broadcast.web.routes.common import over_limit, read_post
+from broadcast.web.routes.common import over_limit, read_post, text
 
 router = APIRouter()
+CHALLENGE_JS = WEB_TEMPLATES / "challenge.js"
 
 
-def _form_page(request: Request, result: forms.FormResult, status: int = 200) -> Response:
+def _form_page(
+    request: Request, result: forms.FormResult, status: int = 200, challenge: str = ""
+) -> Response:
     ctx = pages.ctx_of(request)
     return pages.page(
         request,
@@ -26,9 +30,30 @@ def _form_page(request: Request, result: forms.FormResult, status: int = 200) ->
         status,
         values=result.values,
         errors=result.errors,
+        challenge=ctx.challenges.reuse_or_issue(challenge),
         topics=forms.options(ctx.settings.topic_set),
         named_areas=forms.options(ctx.settings.named_area_set),
         wording_version=ctx.settings.consent_wording_version,
+    )
+
+
+def _challenge_message(wait: float) -> str:
+    if wait > 0:
+        seconds = max(1, round(wait + 0.5))
+        return (
+            "We are getting a lot of sign-ups just now. Check your details, wait "
+            f"{seconds} seconds, then press Sign up again."
+        )
+    return "Please press Sign up again."
+
+
+@router.get("/challenge.js", include_in_schema=False)
+def challenge_script() -> Response:
+    """The first-party script that solves the sign-up challenge (broadcast/web/challenge.py)."""
+    return Response(
+        CHALLENGE_JS.read_bytes(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
 
 
@@ -52,9 +77,15 @@ async def subscribe(request: Request) -> Response:
     ctx = pages.ctx_of(request)
     values = forms.read(posted.form, posted.form.getlist)
     result = forms.parse(values, ctx.settings)
+    challenge = text(posted.form, "challenge")
     if result.draft is None:
-        return _form_page(request, result, status=400)
+        return _form_page(request, result, 400, challenge)
     draft = result.draft
+    if ctx.challenges.required():
+        verdict = ctx.challenges.check(challenge, text(posted.form, "proof"))
+        if not verdict.ok:
+            result.errors = {"challenge": _challenge_message(verdict.wait)}
+            return _form_page(request, result, 400, challenge)
     wait = over_limit(ctx, [contact_key(a, ctx.secret) for a in draft.addresses().values()])
     if wait:
         return pages.too_many(request, wait)
@@ -72,9 +103,8 @@ async def subscribe(request: Request) -> Response:
         outcome = await run_in_threadpool(register)
     except IntegrityError:
         # Two sign-ups with the same address at the same moment: the other one won.
-        outcome = signup.SignupOutcome(
-            signup.new_public_id() if Channel.SMS in draft.channels else None
-        )
+        decoy = Channel.SMS in draft.channels and not signup.email_first(draft)
+        outcome = signup.SignupOutcome(signup.new_public_id() if decoy else None)
     await run_in_threadpool(ctx.confirmations.send_all, outcome.messages)
     channels = sorted(draft.channels)
     if outcome.code_public_id is not None:

@@ -2,7 +2,8 @@
 
 Every request must carry a valid `X-Twilio-Signature` for BROADCAST_PUBLIC_URL + the path (so
 it works behind a proxy that rewrites the host), computed by the official RequestValidator;
-otherwise 403 and nothing changes. A signed request seen before is a replay and is refused too.
+otherwise 403 and nothing changes. A signed request seen before is a replay and is refused too:
+it is claimed (remembered atomically) before it is handled, and released if handling fails.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ XML = "application/xml"
 
 
 async def _signed(request: Request) -> tuple[FormData | None, str]:
-    """The form if the signature is valid and new, else None; plus the replay fingerprint."""
+    """The form if the signature is valid and not seen before (now claimed), else None; plus
+    the replay fingerprint to release if handling fails."""
     ctx = pages.ctx_of(request)
     token = ctx.settings.twilio_auth_token
     signature = request.headers.get("x-twilio-signature", "")
@@ -42,9 +44,18 @@ async def _signed(request: Request) -> tuple[FormData | None, str]:
     if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
         return None, ""
     fingerprint = hashlib.sha256(f"{url}\n{signature}".encode()).hexdigest()
-    if ctx.replays.seen(fingerprint):
+    if not ctx.replays.claim(fingerprint):
         return None, ""
     return form, fingerprint
+
+
+async def _handle(ctx: Any, fingerprint: str, work: Any) -> Any:
+    """Run `work(session)` in one transaction; a failure releases the claim for a retry."""
+    try:
+        return await run_in_threadpool(_run, ctx, work)
+    except BaseException:
+        ctx.replays.release(fingerprint)
+        raise
 
 
 def _forbidden() -> Response:
@@ -68,15 +79,20 @@ async def _status(request: Request, id_field: str, status_field: str) -> Respons
     ctx = pages.ctx_of(request)
     provider_id, status = _field(form, id_field), _field(form, status_field)
     code = _field(form, "ErrorCode") or None
-    await run_in_threadpool(
-        _run, ctx, lambda s: inbound.apply_status_callback(s, provider_id, status, code, ctx.key)
+    await _handle(
+        ctx,
+        fingerprint,
+        lambda s: inbound.apply_status_callback(s, provider_id, status, code, ctx.key),
     )
     if id_field == "CallSid" and inbound.delivery_state(status) is not None:
         # The call has ended: give its voice line back to the delivery engine's capacity.
         from broadcast.delivery import call_completed
 
-        await run_in_threadpool(call_completed, ctx.runtime(), provider_id)
-    ctx.replays.remember(fingerprint)
+        try:
+            await run_in_threadpool(call_completed, ctx.runtime(), provider_id)
+        except BaseException:
+            ctx.replays.release(fingerprint)
+            raise
     return Response(status_code=204)
 
 
@@ -97,14 +113,13 @@ async def sms_inbound(request: Request) -> Response:
         return _forbidden()
     ctx = pages.ctx_of(request)
     sender, body = _field(form, "From"), _field(form, "Body")
-    outcome = await run_in_threadpool(
-        _run,
+    outcome = await _handle(
         ctx,
+        fingerprint,
         lambda s: inbound.handle_sms(
             session=s, from_number=sender, body=body, settings=ctx.settings
         ),
     )
-    ctx.replays.remember(fingerprint)
     reply = MessagingResponse()
     reply.message(outcome.reply)
     return Response(str(reply), media_type=XML)
@@ -117,14 +132,13 @@ async def voice_gather(request: Request) -> Response:
         return _forbidden()
     ctx = pages.ctx_of(request)
     called, digits = _field(form, "To"), _field(form, "Digits")
-    outcome = await run_in_threadpool(
-        _run,
+    outcome = await _handle(
         ctx,
+        fingerprint,
         lambda s: inbound.handle_voice_digit(
             session=s, number=called, digits=digits, settings=ctx.settings
         ),
     )
-    ctx.replays.remember(fingerprint)
     reply = VoiceResponse()
     reply.say(outcome.reply, language="en-GB")
     reply.hangup()
