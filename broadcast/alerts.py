@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from broadcast import planning
 from broadcast.alert_eta import ChannelEta, channel_eta, expiry_line, preview_mine, queued_mine
+from broadcast.alert_outcome import status_label, unreached
 from broadcast.capacity.rate import Rate
 from broadcast.delivery import finish_if_done
 from broadcast.delivery_records import load_alert, recent_alerts
@@ -213,6 +214,11 @@ class AlertStatusView:
     forecasts: dict[str, ChannelEta] = field(default_factory=dict)
 
     @property
+    def outcome(self) -> str:
+        """ "done", or "done, 103 expired" when some deliveries never reached anyone."""
+        return status_label(self.alert.status, self.states)
+
+    @property
     def done(self) -> bool:
         return all(
             not counts.get(DeliveryState.QUEUED) and not counts.get(DeliveryState.SENDING)
@@ -225,6 +231,8 @@ class AlertStatusView:
             "id": a.id,
             "template": a.template,
             "status": a.status,
+            "outcome": self.outcome,
+            "unreached": unreached(self.states),
             "operator": a.operator,
             "urgent": a.urgent,
             "created_at": _iso(a.created_at),
@@ -232,6 +240,7 @@ class AlertStatusView:
             "channels": self.states,
             "failures": self.failures,
             "eta": self.eta,
+            "forecast": {c: f.as_dict() for c, f in self.forecasts.items()},
         }
 
 
@@ -247,6 +256,7 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
         ):
             view.states.setdefault(channel, {})[state] = int(n)
         problems = [
+            DeliveryState.EXPIRED,
             DeliveryState.FAILED,
             DeliveryState.UNDELIVERABLE,
             DeliveryState.IN_DOUBT,

@@ -23,8 +23,10 @@ from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, utcnow
 from broadcast.recovery import give_up_chunk
 from broadcast.runtime import Runtime
 
-# What `failures list` shows; only `failed` (minus render errors) is ever put back.
+# What `failures list` shows; only `failed` (minus render errors) is ever put back. Expired
+# deliveries are listed too: a call held past its alert's expiry never reached anyone.
 PROBLEM_STATES = (
+    DeliveryState.EXPIRED,
     DeliveryState.FAILED,
     DeliveryState.UNDELIVERABLE,
     DeliveryState.IN_DOUBT,

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from broadcast import monitoring, monitoring_figures
+from broadcast.capacity import UNIT_NAMES
 from broadcast.dispatch import CHANNELS
 from broadcast.web.pages import ctx_of, templates
 
@@ -75,6 +76,8 @@ async def _snapshot(request: Request) -> dict[str, Any]:
     ctx, monitor = ctx_of(request), queue_monitor(request)
     view = await run_in_threadpool(monitoring_figures.snapshot, ctx.runtime(), monitor)
     view["charts"] = charts(view["history"])
+    for figure in view["capacity"]:
+        figure["unit_plural"] = UNIT_NAMES.get(figure["channel"], ("unit", "units"))[1]
     return view
 
 
@@ -99,6 +102,8 @@ def charts(history: dict[str, Any]) -> list[dict[str, Any]]:
                 "cap": cap,
                 "peak": max(sent),
                 "total": sum(sent),
+                # What the chart counts: SMS capacity is in segments, not messages.
+                "units": UNIT_NAMES.get(channel, ("unit", "units"))[1],
             }
         )
     return out

@@ -41,7 +41,13 @@ def test_ops_needs_the_token_and_shows_the_figures(ops: Ops) -> None:
         data = httpx.get(f"{url}/ops/data", auth=("anyone", TOKEN)).json()
         sms_queue = next(q for q in data["queues"] if q["queue"] == "sms")
         assert (sms_queue["ready"], sms_queue["dead"]) == (2, 0)
-        assert data["alerts"][0]["channels"]["sms"] == {"done": 9, "total": 12, "failed": 3}
+        assert data["alerts"][0]["channels"]["sms"] == {
+            "done": 9,
+            "total": 12,
+            "failed": 3,
+            "reached": 6,
+            "unreached": {"failed": 2, "undeliverable": 1},
+        }
         assert sum(data["history"]["sent_per_minute"]["sms"]) == 6
         assert data["history"]["capacity_per_minute"]["voice"] == 500 / 60
         assert data["waiting"]["sms"]["queued"] == 3
