@@ -71,6 +71,10 @@ def test_metrics_parse_and_match(ops: Ops) -> None:
     assert seen["broadcast_capacity_utilisation_ratio", (("channel", "voice"),)] == 0
     assert seen["broadcast_waiting_deliveries", (("channel", "sms"),)] == 3
     assert seen["broadcast_workers_alive", ()] == 0
+    # The alert's deliveries that reached no one are counted by state, not hidden in "done"
+    assert seen["broadcast_alert_unreached_deliveries", (("alert", "1"), ("state", "failed"))] == 2
+    unreachable = (("alert", "1"), ("state", "undeliverable"))
+    assert seen["broadcast_alert_unreached_deliveries", unreachable] == 1
 
 
 def test_nothing_is_exposed_without_a_token(ops: Ops) -> None:
