@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -98,3 +101,20 @@ def test_readyz_checks_database_and_redis(ops: Ops) -> None:
         assert ready.status_code == 503
         assert ready.json() == {"database": "ok", "redis": "unavailable", "status": "not ready"}
         assert httpx.get(f"{url}/healthz").status_code == 200  # the process itself is up
+
+
+def test_calls_held_for_quiet_hours_are_not_shown_as_a_stuck_queue(ops: Ops) -> None:
+    # Given quiet hours from an hour ago to two hours ahead, and a routine voice alert queued
+    local = datetime.now(ZoneInfo("Europe/London"))
+    hours = f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=2):%H:%M}"
+    ends = (local + timedelta(hours=2)).strftime("%H:%M")
+    ops.planned_alert(4, channels=("voice",))
+    with web(ops, quiet_hours=hours) as url:
+        page = httpx.get(f"{url}/ops", headers=BEARER).text
+        data = httpx.get(f"{url}/ops/data", headers=BEARER).json()
+    # Then /ops says the calls are held for quiet hours, and until when
+    assert data["held"]["voice"]["held"] == 4
+    assert data["held"]["voice"]["until_local"].startswith(ends)
+    assert f"4 routine calls held for quiet hours until {ends}" in page
+    # And the SMS chart says what it counts: segments
+    assert "segments sent" in page
