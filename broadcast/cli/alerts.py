@@ -5,6 +5,7 @@ This module must not import Dramatiq: `cli.py` injects the worker backend with `
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -283,7 +284,8 @@ def status(
     """Counts per channel and state, failures with reasons, and the ETA of what is left."""
     rt = _runtime()
     if watch:
-        watch_progress(lambda: core.alert_status(rt, alert_id))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the watch, status follows
+            watch_progress(lambda: core.alert_status(rt, alert_id))
     view = core.alert_status(rt, alert_id)
     if as_json:
         typer.echo(json.dumps(view.as_dict() | {"lifecycle": lc.describe_lines(rt, alert_id)}))

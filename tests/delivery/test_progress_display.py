@@ -104,3 +104,63 @@ def test_watch_without_a_terminal_prints_a_progress_line_every_few_seconds(db, t
         assert lines[1][0] - lines[0][0] < 8, lines
         first = lines[0][1]
         assert "email 0/4" in first or "email used 0 queued 4" in first, first
+
+
+def test_watch_in_a_terminal_shows_the_eta_beside_the_bars(db, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Given an alert of 30 emails still queued at 10/1m (no worker taking them)
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from broadcast import alerts
+    from broadcast.dispatch import RecordingDispatcher
+    from broadcast.planning import Targeting
+    from broadcast.runtime import Runtime
+    from tests.delivery.processes import ROOT
+
+    monkeypatch.setenv("BROADCAST_EMAIL_RATE", "10/1m")
+    get_settings.cache_clear()
+    add_people(db, [Person(channels=("email",)) for _ in range(30)])
+    rt = Runtime(get_settings(), engine=db)
+    alert = alerts.create_alert(
+        rt,
+        "community-alert",
+        {"headline": "Road closed", "message": "Avoid the high street."},
+        ("email",),
+        Targeting(everyone=True),
+        operator="pc-1",
+    )
+    alerts.send_alert(rt, RecordingDispatcher(), alert)
+    # When it is watched on a terminal (as far as rich is concerned) and then Ctrl-C
+    env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "FORCE_COLOR": "1", "COLUMNS": "160"}
+    watcher = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "alert", "status", str(alert.id), "--watch"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    chunks: list[str] = []
+
+    def read(pipe=watcher.stdout) -> None:  # type: ignore[no-untyped-def]
+        while piece := pipe.read(1):
+            chunks.append(piece)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 40
+    while "about" not in "".join(chunks) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    time.sleep(0.5)
+    watcher.send_signal(signal.SIGINT)
+    watcher.wait(timeout=20)
+    reader.join(timeout=5)
+    seen = "".join(chunks)
+    # Then the bar carries the channel's ETA (30 emails at 10/m: two more windows, 2 min)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen)
+    assert re.search(r"email .*0/30 .*30 emails at 10/m: about 2 min", text), text
+    assert watcher.returncode == 0, text
