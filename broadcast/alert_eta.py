@@ -116,9 +116,10 @@ def channel_eta(
         local = finish.astimezone(quiet_hours.zone(rt))
         text += f" (by {local:%H:%M} {local.tzname()})"
     held = sum(w.messages for w in ours if w.release > 0)
-    note = quiet_hours.note(rt, urgent=urgent, channel=channel) if held else None
-    if note:
-        text = f"{note}; {text}"
+    if held:
+        # The force's hours when they hold now; else registrants' own hours hold these calls.
+        note = quiet_hours.note(rt, urgent=urgent, channel=channel)
+        text = f"{note or f'{held:,} routine calls held for their own quiet hours'}; {text}"
     first = now + timedelta(seconds=seen.first_late) if seen.first_late is not None else None
     return ChannelEta(channel, units, queued, finish, text, seen.late, first, held)
 

@@ -212,6 +212,8 @@ class AlertStatusView:
     failures: list[dict[str, object]] = field(default_factory=list)
     eta: dict[str, str] = field(default_factory=dict)
     forecasts: dict[str, ChannelEta] = field(default_factory=dict)
+    # While sending: "3 deliveries (voice 3) would expire unsent at ..." or None.
+    expiry: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -241,6 +243,7 @@ class AlertStatusView:
             "failures": self.failures,
             "eta": self.eta,
             "forecast": {c: f.as_dict() for c, f in self.forecasts.items()},
+            "expiry": self.expiry,
         }
 
 
@@ -290,6 +293,7 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
                 total=sum(view.states[channel].values()),
             )
             view.forecasts[channel], view.eta[channel] = found, found.text
+    view.expiry = expiry_line(rt, view.forecasts.values(), _aware(alert.expires_at))
     return view
 
 

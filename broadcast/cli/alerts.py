@@ -300,6 +300,8 @@ def status(
     _summary(view)
     for channel, line in view.eta.items():
         common.console.print(f"  ETA {channel}: {line}", highlight=False)
+    if view.expiry:
+        common.console.print(f"  ! {view.expiry}", highlight=False)
     for line in lc.describe_lines(rt, alert_id):
         common.console.print(f"  {line}", highlight=False, markup=False)
 
