@@ -146,3 +146,24 @@ def test_bad_counts_are_refused() -> None:
         args = {"units": 10, "rate": HOURLY_500} | bad
         with pytest.raises(InvalidInput):
             estimate(**args)  # type: ignore[arg-type]
+
+
+def test_the_window_gives_each_units_grant_time_for_the_replay(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    # Given 2 units granted, then 1 more 0.2 s later, on a 1 s window (Redis and in-process)
+    limiter = make_limiter(Rate(5, 1))
+    assert limiter.try_acquire("sms", 2) == 0.0
+    time.sleep(0.2)
+    assert limiter.try_acquire("sms") == 0.0
+    # Then the window lists each unit's grant time before now, oldest first
+    ages = limiter.window("sms")
+    assert len(ages) == 3 and ages == sorted(ages)
+    assert -0.5 < ages[0] <= -0.2 and ages[0] == pytest.approx(ages[1]) and -0.3 < ages[2] <= 0
+    # And the replay from it says when the next units fit: 2 now, 2 more when the first free
+    seconds = forecast(limiter.rate, [Work(4, ours=True)], window=ages).seconds
+    assert seconds == pytest.approx(1 + ages[0], abs=0.01)
+    # Once the window has passed, nothing is left in it; unlimited has no window
+    time.sleep(1.0)
+    assert limiter.window("sms") == []
+    assert make_limiter(None).window("sms") == []
