@@ -85,16 +85,8 @@ def channel_eta(
     # Chunks progress side by side, so each has sent about the same: the largest is a full one.
     largest = left if chunks == 1 else max(1, min(left, size - (total - left) // chunks))
     with rt.engine.connect() as conn:
-        ahead = list(
-            _ahead(
-                rt,
-                conn,
-                channel,
-                urgent=urgent,
-                exclude=exclude,
-                now=now,
-                largest_chunk=largest,
-            )
+        ahead, queued = _ahead(
+            rt, conn, channel, urgent=urgent, exclude=exclude, now=now, largest_chunk=largest
         )
     units_each = segments if channel == "sms" else 1
     ours = [
@@ -108,7 +100,6 @@ def channel_eta(
     )
     messages = sum(w.messages for w in ours)
     units = messages * units_each
-    queued = sum(w.messages * w.units for w in ahead)
     took = timedelta(seconds=seen.seconds)
     finish = now + took
     text = describe(channel, units, channel_rate(rt.settings, channel), queued=queued, took=took)
@@ -163,8 +154,9 @@ def _ahead(
     exclude: int,
     now: datetime,
     largest_chunk: int,
-) -> Iterable[Work]:
-    """Queued work of other sending alerts on the channel that goes before ours finishes.
+) -> tuple[list[Work], int]:
+    """Queued work of other sending alerts on the channel that goes before ours finishes, and
+    the units queued ahead in all (what the line says: "after 1,200 queued").
 
     Urgent work is wholly ahead. Routine work ahead of a routine alert shares capacity with it:
     workers run chunks side by side and the limiter grants whichever asks first, so each chunk
@@ -189,10 +181,13 @@ def _ahead(
         statement = statement.where(Alert.urgent.is_(True))
     rows = conn.execute(statement).all()
     share = _routine_shares(conn, channel, rows, rt.settings.delivery_chunk_size, largest_chunk)
+    work = []
     for alert_id, their_urgency, each, pref, n in rows:
         messages = n if their_urgency or urgent else round(n * share[alert_id])
         if messages:
-            yield Work(messages, int(each or 1), _release(rt, pref, now, their_urgency, channel))
+            release = _release(rt, pref, now, their_urgency, channel)
+            work.append(Work(messages, int(each or 1), release))
+    return work, sum(int(n) * int(each or 1) for _, _, each, _, n in rows)
 
 
 def _routine_shares(

@@ -95,12 +95,12 @@ def _print_preview(preview: core.AlertPreview) -> None:
 
 
 def _expiry_gate(
-    preview: core.AlertPreview, *, urgent: bool, yes: bool, allow_expiry: bool, dry_run: bool
+    preview: core.AlertPreview, *, urgent: bool, yes: bool, allow_expiry: bool
 ) -> None:
     """No delivery expires unseen: a routine alert whose ETA runs past its expiry needs the
     operator's word (the prompt, or --allow-expiry with --yes); an urgent one is only warned
     about, since refusing it would delay it more. Exit 1 when refused."""
-    if not preview.expiring or urgent or allow_expiry or dry_run:
+    if not preview.expiring or urgent or allow_expiry:
         return
     if yes:
         raise common.fail(
@@ -185,7 +185,7 @@ def send(
     if dry_run:
         common.console.print("\nDry run: nothing was queued.")
         return
-    _expiry_gate(preview, urgent=urgent, yes=yes, allow_expiry=allow_expiry, dry_run=dry_run)
+    _expiry_gate(preview, urgent=urgent, yes=yes, allow_expiry=allow_expiry)
     if not yes and not typer.confirm(f"\nSend to {sum(preview.recipients.values()):,} deliveries?"):
         raise common.fail("not sent", code=1)
     sms = preview.messages.get("sms")
