@@ -58,12 +58,14 @@ def finished(rt: Runtime, alert_id: int) -> datetime:
     return last if last.tzinfo else last.replace(tzinfo=UTC)
 
 
-def send(rt: Runtime, backend: Backend, *, urgent: bool = False) -> alerts.Alert:
+def send(
+    rt: Runtime, backend: Backend, *, urgent: bool = False, channels: tuple[str, ...] = EMAIL
+) -> alerts.Alert:
     alert = alerts.create_alert(
         rt,
         "community-alert",
         VARS,
-        EMAIL,
+        channels,
         SW1A,
         operator="pc-1",
         urgent=urgent,
@@ -72,10 +74,10 @@ def send(rt: Runtime, backend: Backend, *, urgent: bool = False) -> alerts.Alert
     return alert
 
 
-def preview_seconds(rt: Runtime, *, urgent: bool = False) -> float:
+def preview_seconds(rt: Runtime, *, urgent: bool = False, channel: str = "email") -> float:
     forecast = alerts.preview_alert(
-        rt, "community-alert", VARS, EMAIL, SW1A, urgent=urgent
-    ).forecasts["email"]
+        rt, "community-alert", VARS, (channel,), SW1A, urgent=urgent
+    ).forecasts[channel]
     return (forecast.finish - datetime.now(UTC)).total_seconds()
 
 
@@ -168,15 +170,16 @@ def test_an_urgent_alert_counts_only_urgent_work_ahead(rt) -> None:  # type: ign
     assert preview_seconds(rt) == pytest.approx(10.25, abs=0.3)
 
 
+@pytest.mark.parametrize("channel", ["email", "voice"])
 def test_a_routine_alert_behind_an_urgent_backlog_finishes_when_its_eta_says(
-    database_url: str, tmp_path
+    database_url: str, tmp_path, channel: str
 ) -> None:  # type: ignore[no-untyped-def]
     # Given workers that sleep through a whole window for capacity (so urgent work keeps its
-    # place) and an urgent alert of 50 emails already sending at 20/5s
+    # place) and an urgent alert of 50 emails (or calls) already sending at 20/5s
     settings = Settings(
         database_url=database_url,
-        email_rate="20/5s",
-        voice_rate=None,
+        **{f"{channel}_rate": "20/5s"},
+        **({"voice_rate": None} if channel == "email" else {}),
         delivery_capacity_wait=10.0,
         outbox_dir=tmp_path / "outbox",
         quiet_hours="off",
@@ -185,22 +188,28 @@ def test_a_routine_alert_behind_an_urgent_backlog_finishes_when_its_eta_says(
     engine = create_db_engine(database_url)
     upgrade(engine)
     rt = Runtime(settings, engine=engine)
-    add_people(rt.engine, [Person(areas=["E1"], channels=EMAIL)] * 50)
-    add_people(rt.engine, [Person(channels=EMAIL)] * 15)
+    add_people(rt.engine, [Person(areas=["E1"], channels=(channel,))] * 50)
+    add_people(rt.engine, [Person(channels=(channel,))] * 15)
     backend = Backend(rt)
     urgent = alerts.create_alert(
-        rt, "community-alert", VARS, EMAIL, Targeting(areas=("E1",)), operator="pc-1", urgent=True
+        rt,
+        "community-alert",
+        VARS,
+        (channel,),
+        Targeting(areas=("E1",)),
+        operator="pc-1",
+        urgent=True,
     )
     alerts.send_alert(rt, backend.dispatcher, urgent)
     worker = threading.Thread(target=backend.run)
     worker.start()
-    while rt.limiter("email").usage("email") < 20:  # its first window went
+    while rt.limiter(channel).usage(channel) < 20:  # its first window went
         time.sleep(0.05)
     time.sleep(0.5)
     # When a routine alert of 15 is previewed and sent while the urgent one sends
     started = datetime.now(UTC)
-    eta = preview_seconds(rt)
-    alert = send(rt, backend)
+    eta = preview_seconds(rt, channel=channel)
+    alert = send(rt, backend, channels=(channel,))
     worker.join(timeout=60)
     took = (finished(rt, alert.id or 0) - started).total_seconds()
     # Then the 30 urgent left go first (windows 2 and 3), then ours: 10 in window 3, 5 in 4,
