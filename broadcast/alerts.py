@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from broadcast import planning, quiet_hours
-from broadcast.capacity import channel_rate, describe
+from broadcast import planning
+from broadcast.alert_eta import ChannelEta, channel_eta, expiry_line, preview_mine, queued_mine
+from broadcast.alert_outcome import status_label, unreached
 from broadcast.capacity.rate import Rate
 from broadcast.delivery import finish_if_done
 from broadcast.delivery_records import load_alert, recent_alerts
@@ -35,6 +36,27 @@ class AlertPreview:
     recipients: dict[str, int]
     messages: dict[str, RenderedMessage]
     eta: dict[str, str]
+    forecasts: dict[str, ChannelEta] = field(default_factory=dict)
+    expires_at: datetime | None = None
+    # "103 deliveries (voice 103) would expire unsent at 21:05 BST: ..." or None.
+    expiry: str | None = None
+
+    @property
+    def expiring(self) -> int:
+        """Deliveries the ETA says would still be waiting when the alert expires."""
+        return sum(f.expiring for f in self.forecasts.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "template": self.template,
+            "channels": list(self.channels),
+            "recipients": self.recipients,
+            "eta": self.eta,
+            "forecast": {c: f.as_dict() for c, f in self.forecasts.items()},
+            "expires_at": _iso(self.expires_at),
+            "expiring": self.expiring,
+            "expiry": self.expiry,
+        }
 
 
 def parse_duration(text: str) -> timedelta:
@@ -61,8 +83,10 @@ def preview_alert(
     targeting: Targeting,
     *,
     urgent: bool = False,
+    expires: timedelta | None = None,
 ) -> AlertPreview:
-    """What `alert send` shows before queueing anything."""
+    """What `alert send` shows before queueing anything; with `expires` (from now), how many
+    deliveries the ETA says would expire unsent."""
     template = rt.template(template_name)
     missing = [c for c in channels if c not in template.channels]
     if missing:
@@ -89,44 +113,24 @@ def preview_alert(
     with rt.engine.connect() as conn:
         counts = planning.count_recipients(conn, targeting, channels)
     segments = rendered["sms"].sms.segments if "sms" in rendered and rendered["sms"].sms else 1
-    eta = {}
-    for channel in channels:
-        units = counts[channel] * (segments if channel == "sms" else 1)
-        eta[channel] = channel_eta(rt, channel, units, urgent=urgent)
-    messages = {c: rendered[c] for c in channels}
-    return AlertPreview(template_name, channels, counts, messages, eta)
-
-
-def channel_eta(rt: Runtime, channel: str, units: int, *, urgent: bool, exclude: int = 0) -> str:
-    """ "5,000 calls at 500/h after 1,200 queued: about 12 h 24 min"."""
-    rate = channel_rate(rt.settings, channel)
-    queued = queued_units(rt, channel, urgent_only=urgent, exclude=exclude)
-    available = 0
-    if rate is not None:
-        available = max(0, rate.count - rt.limiter(channel).usage(channel)) if not queued else 0
-    text = describe(channel, units, rate, queued=queued, available=available)
-    held = quiet_hours.note(rt, urgent=urgent, channel=channel)
-    return f"{held}; then {text}" if held and units else text
-
-
-def queued_units(rt: Runtime, channel: str, *, urgent_only: bool, exclude: int = 0) -> int:
-    """Units already queued on a channel (SMS: deliveries x their alert's segments)."""
-    units = Delivery.units if channel != "sms" else Alert.sms_segments
-    statement = (
-        select(func.coalesce(func.sum(units), 0))
-        .select_from(Delivery)
-        .join(Alert, Alert.id == Delivery.alert_id)
-        .where(
-            Delivery.state == DeliveryState.QUEUED,
-            Delivery.channel == channel,
-            Alert.status == AlertStatus.SENDING,
-            Alert.id != exclude,
+    expires_at = utcnow() + expires if expires is not None else None
+    forecasts = {
+        channel: channel_eta(
+            rt,
+            channel,
+            preview_mine(rt, targeting, channel),
+            segments=segments,
+            urgent=urgent,
+            expires_at=expires_at,
         )
+        for channel in channels
+    }
+    messages = {c: rendered[c] for c in channels}
+    eta = {c: f.text for c, f in forecasts.items()}
+    expiry = expiry_line(rt, forecasts.values(), expires_at) if expires_at else None
+    return AlertPreview(
+        template_name, channels, counts, messages, eta, forecasts, expires_at, expiry
     )
-    if urgent_only:
-        statement = statement.where(Alert.urgent.is_(True))
-    with rt.engine.connect() as conn:
-        return int(conn.execute(statement).scalar_one())
 
 
 def create_alert(
@@ -208,6 +212,14 @@ class AlertStatusView:
     failures: list[dict[str, object]] = field(default_factory=list)
     eta: dict[str, str] = field(default_factory=dict)
     settling: int = 0  # in doubt, to be settled by the sweep (not finished yet)
+    forecasts: dict[str, ChannelEta] = field(default_factory=dict)
+    # While sending: "3 deliveries (voice 3) would expire unsent at ..." or None.
+    expiry: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """ "done", or "done, 103 expired" when some deliveries never reached anyone."""
+        return status_label(self.alert.status, self.states)
 
     @property
     def done(self) -> bool:
@@ -222,6 +234,8 @@ class AlertStatusView:
             "id": a.id,
             "template": a.template,
             "status": a.status,
+            "outcome": self.outcome,
+            "unreached": unreached(self.states),
             "operator": a.operator,
             "urgent": a.urgent,
             "created_at": _iso(a.created_at),
@@ -229,6 +243,8 @@ class AlertStatusView:
             "channels": self.states,
             "failures": self.failures,
             "eta": self.eta,
+            "forecast": {c: f.as_dict() for c, f in self.forecasts.items()},
+            "expiry": self.expiry,
         }
 
 
@@ -253,6 +269,7 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
             ).scalar_one()
         )
         problems = [
+            DeliveryState.EXPIRED,
             DeliveryState.FAILED,
             DeliveryState.UNDELIVERABLE,
             DeliveryState.IN_DOUBT,
@@ -274,12 +291,19 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
                 {"channel": channel, "state": state, "code": code, "reason": text, "count": int(n)}
             )
     for channel in alert.channels.split(","):
-        left = view.states.get(channel, {}).get(DeliveryState.QUEUED, 0)
-        if left:
-            units = left * (alert.sms_segments if channel == "sms" else 1)
-            view.eta[channel] = channel_eta(
-                rt, channel, units, urgent=alert.urgent, exclude=alert_id
+        if view.states.get(channel, {}).get(DeliveryState.QUEUED, 0):
+            found = channel_eta(
+                rt,
+                channel,
+                queued_mine(rt, alert_id, channel),
+                segments=alert.sms_segments,
+                urgent=alert.urgent,
+                expires_at=_aware(alert.expires_at),
+                exclude=alert_id,
+                total=sum(view.states[channel].values()),
             )
+            view.forecasts[channel], view.eta[channel] = found, found.text
+    view.expiry = expiry_line(rt, view.forecasts.values(), _aware(alert.expires_at))
     return view
 
 
@@ -332,6 +356,10 @@ def retry_failed(
         with rt.engine.connect() as conn:
             planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
     return count
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _iso(when: datetime | None) -> str | None:

@@ -25,8 +25,10 @@ from broadcast.runtime import Runtime
 
 REQUEUED_IN_DOUBT = "sent again by an operator after the send was in doubt"
 
-# What `failures list` shows; only `failed` (minus render errors) is ever put back.
+# What `failures list` shows; only `failed` (minus render errors) is ever put back. Expired
+# deliveries are listed too: a call held past its alert's expiry never reached anyone.
 PROBLEM_STATES = (
+    DeliveryState.EXPIRED,
     DeliveryState.FAILED,
     DeliveryState.UNDELIVERABLE,
     DeliveryState.IN_DOUBT,

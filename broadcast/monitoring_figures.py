@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, Integer, cast, func, or_, select
 
+from broadcast import quiet_hours
+from broadcast.alert_outcome import REACHED, UNREACHED, status_label
 from broadcast.capacity import channel_rate
+from broadcast.clock import clock_of
 from broadcast.dispatch import CHANNELS
-from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.models import Alert, AlertStatus, Delivery, DeliveryState, Registrant, utcnow
 from broadcast.monitoring import PROBLEM_STATES, QueueMonitor, failure_groups
 from broadcast.runtime import Runtime
 
@@ -81,6 +84,40 @@ def waiting(engine: Engine) -> dict[str, tuple[int, float]]:
         }
 
 
+def held_for_quiet_hours(rt: Runtime) -> dict[str, dict[str, object]]:
+    """{channel: {"held", "until", "until_local"}}: queued routine deliveries that quiet hours
+    hold now (each registrant's own hours or the force's), and when the earliest hold ends."""
+    now = clock_of(rt).now()
+    tz = quiet_hours.zone(rt)
+    statement = (
+        select(Delivery.channel, Registrant.quiet_hours, func.count())
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .join(Registrant, Registrant.id == Delivery.registrant_id)
+        .where(
+            Delivery.state == DeliveryState.QUEUED,
+            Delivery.channel.in_(quiet_hours.HELD_CHANNELS),
+            Alert.status == AlertStatus.SENDING,
+            Alert.urgent.is_(False),
+        )
+        .group_by(Delivery.channel, Registrant.quiet_hours)
+    )
+    out: dict[str, dict[str, object]] = {}
+    with rt.engine.connect() as conn:
+        rows = conn.execute(statement).all()
+    for channel, pref, n in rows:
+        quiet = quiet_hours.effective(pref, rt.settings.quiet_hours)
+        end = quiet.ends_after(now, tz) if quiet else None
+        if end is None:
+            continue
+        entry = out.setdefault(channel, {"held": 0, "until": None, "until_local": None})
+        entry["held"] = int(entry["held"]) + int(n)  # type: ignore[call-overload]
+        if entry["until"] is None or end < datetime.fromisoformat(str(entry["until"])):
+            local = end.astimezone(tz)
+            entry["until"] = end.astimezone(UTC).isoformat()
+            entry["until_local"] = f"{local:%H:%M} {local.tzname()}"
+    return out
+
+
 def sent_per_minute(engine: Engine, *, minutes: int = 60) -> dict[str, list[int]]:
     """Units handed to providers per minute over the last `minutes`, oldest first."""
     now = utcnow()
@@ -108,8 +145,10 @@ def sent_per_minute(engine: Engine, *, minutes: int = 60) -> dict[str, list[int]
 def live_alerts(
     engine: Engine, *, within: timedelta = timedelta(hours=1), limit: int = 10
 ) -> list[dict]:
-    """Alerts still sending, and those finished within `within` (newest first), each with
-    {channel: {"done", "total", "failed"}} where done counts every final state."""
+    """Alerts still sending, and those finished within `within` (newest first), each with its
+    `outcome` ("done, 103 expired") and {channel: {"done", "total", "failed", "reached",
+    "unreached"}}: done counts every final state, reached only what reached people (sent or
+    delivered), unreached {state: n} what ended without (expired, failed, ...)."""
     recent = utcnow() - within
     statement = (
         select(Alert.id, Alert.template, Alert.status, Alert.urgent, Alert.operator)
@@ -123,12 +162,19 @@ def live_alerts(
     counts = delivery_counts(engine, alert_ids=[a["id"] for a in alerts]) if alerts else {}
     for a in alerts:
         a["created_at"] = _aware(a["created_at"]).isoformat()
+        a["outcome"] = status_label(a["status"], counts.get(a["id"], {}))
         a["channels"] = {}
         for channel, states in sorted(counts.get(a["id"], {}).items()):
             total = sum(states.values())
             open_ = states.get(DeliveryState.QUEUED, 0) + states.get(DeliveryState.SENDING, 0)
             failed = sum(states.get(s, 0) for s in PROBLEM_STATES)
-            a["channels"][channel] = {"done": total - open_, "total": total, "failed": failed}
+            a["channels"][channel] = {
+                "done": total - open_,
+                "total": total,
+                "failed": failed,
+                "reached": sum(states.get(s, 0) for s in REACHED),
+                "unreached": {s: states[s] for s in UNREACHED if states.get(s)},
+            }
     return alerts
 
 
@@ -149,6 +195,7 @@ def snapshot(rt: Runtime, monitor: QueueMonitor | None, *, minutes: int = 60) ->
         "workers": [asdict(w) for w in workers] if workers is not None else None,
         "capacity": [asdict(c) | {"utilisation": c.utilisation} for c in capacity(rt)],
         "waiting": {c: {"queued": n, "oldest_age": age} for c, (n, age) in waiting(engine).items()},
+        "held": held_for_quiet_hours(rt),
         "alerts": live_alerts(engine),
         "failures": [
             asdict(g) | {"requeueable": g.requeueable}

@@ -11,7 +11,16 @@ from broadcast.capacity.concurrency import (
     MemoryConcurrencyLimiter,
     RedisConcurrencyLimiter,
 )
-from broadcast.capacity.eta import UNIT_NAMES, describe, estimate, finish_at, human_duration
+from broadcast.capacity.eta import (
+    UNIT_NAMES,
+    Forecast,
+    Work,
+    describe,
+    estimate,
+    finish_at,
+    forecast,
+    human_duration,
+)
 from broadcast.capacity.limiter import Attempt, CapacityLimiter, ExceedsCapacity
 from broadcast.capacity.memory_limiter import MemoryLimiter
 from broadcast.capacity.rate import CHANNELS, Rate, channel_rate, guarded, parse_rate
@@ -24,15 +33,18 @@ __all__ = [
     "CapacityLimiter",
     "ConcurrencyLimiter",
     "ExceedsCapacity",
+    "Forecast",
     "MemoryConcurrencyLimiter",
     "MemoryLimiter",
     "Rate",
     "RedisConcurrencyLimiter",
     "RedisLimiter",
+    "Work",
     "channel_rate",
     "describe",
     "estimate",
     "finish_at",
+    "forecast",
     "guarded",
     "human_duration",
     "parse_rate",

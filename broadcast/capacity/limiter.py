@@ -62,6 +62,11 @@ class CapacityLimiter(ABC):
         """Units granted in the window ending now."""
 
     @abstractmethod
+    def _window(self, key: str, rate: Rate) -> list[float]:
+        """Grant times of the units in the window ending now, relative to now (<= 0), oldest
+        first."""
+
+    @abstractmethod
     def _now(self) -> float:
         """The limiter's clock, in seconds."""
 
@@ -109,6 +114,13 @@ class CapacityLimiter(ABC):
         if self.rate is None:
             return 0
         return self._usage(key, self.rate)
+
+    def window(self, key: str) -> list[float]:
+        """Grant times (seconds before now, as negative numbers) of the units the window holds,
+        oldest first; empty when unlimited. What an ETA needs to replay the limiter."""
+        if self.rate is None:
+            return []
+        return self._window(key, self.rate)
 
     def _check_units(self, units: int) -> None:
         if isinstance(units, bool) or not isinstance(units, int) or units < 1:

@@ -47,6 +47,11 @@ class MemoryLimiter(CapacityLimiter):
         with self._lock:
             return len(self._trimmed(key, self._clock(), rate))
 
+    def _window(self, key: str, rate: Rate) -> list[float]:
+        with self._lock:
+            now = self._clock()
+            return [t - now for t in self._trimmed(key, now, rate)]
+
     def _now(self) -> float:
         return self._clock()
 

@@ -49,6 +49,17 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 return redis.call('ZCOUNT', KEYS[1], string.format('(%d', now - tonumber(ARGV[1])), '+inf')
 """
 
+# The window's grant times in microseconds before now (<= 0), oldest first.
+_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local low = string.format('(%d', now - tonumber(ARGV[1]))
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], low, '+inf', 'WITHSCORES')
+local out = {}
+for i = 2, #found, 2 do out[#out + 1] = string.format('%d', tonumber(found[i]) - now) end
+return out
+"""
+
 _TIME = "local t = redis.call('TIME') return t[1] * 1000000 + t[2]"
 
 
@@ -81,6 +92,7 @@ class RedisLimiter(CapacityLimiter):
         self._attempt_script = client.register_script(_ATTEMPT)
         self._usage_script = client.register_script(_USAGE)
         self._time_script = client.register_script(_TIME)
+        self._window_script = client.register_script(_WINDOW)
 
     def keys(self, key: str) -> tuple[str, str]:
         """The Redis keys of `key`'s log and counter; the braces keep both in one Cluster slot."""
@@ -94,6 +106,10 @@ class RedisLimiter(CapacityLimiter):
 
     def _usage(self, key: str, rate: Rate) -> int:
         return int(self._usage_script(keys=self.keys(key)[:1], args=[_micros(rate.seconds)]))
+
+    def _window(self, key: str, rate: Rate) -> list[float]:
+        found = self._window_script(keys=self.keys(key)[:1], args=[_micros(rate.seconds)])
+        return [int(us) / 1e6 for us in found]
 
     def _now(self) -> float:
         return int(self._time_script()) / 1e6

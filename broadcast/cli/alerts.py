@@ -5,6 +5,7 @@ This module must not import Dramatiq: `cli.py` injects the worker backend with `
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from broadcast import alerts as core
-from broadcast import approval, audit, escalation, recovery, scheduling
+from broadcast import approval, audit, escalation, monitoring_figures, recovery, scheduling
+from broadcast.alert_outcome import status_label
 from broadcast.cli import common
 from broadcast.cli.progress import watch_progress
 from broadcast.cli.wrapped import print_wrapped
@@ -92,6 +94,26 @@ def _print_preview(preview: core.AlertPreview) -> None:
     out.print("\n[bold]ETA[/]")
     for channel, line in preview.eta.items():
         out.print(f"  {channel}: {line}", highlight=False)
+    if preview.expiry:
+        out.print(f"\n[bold red]Expiry[/] {preview.expiry}", highlight=False)
+
+
+def _expiry_gate(
+    preview: core.AlertPreview, *, urgent: bool, yes: bool, allow_expiry: bool
+) -> None:
+    """No delivery expires unseen: a routine alert whose ETA runs past its expiry needs the
+    operator's word (the prompt, or --allow-expiry with --yes); an urgent one is only warned
+    about, since refusing it would delay it more. Exit 1 when refused."""
+    if not preview.expiring or urgent or allow_expiry:
+        return
+    if yes:
+        raise common.fail(
+            f"{preview.expiry}; not sent: give a longer --expires, or --allow-expiry to send "
+            "anyway",
+            code=1,
+        )
+    if not typer.confirm(f"\n{preview.expiring:,} deliveries would expire unsent. Send anyway?"):
+        raise common.fail("not sent", code=1)
 
 
 @app.command()
@@ -107,7 +129,13 @@ def send(
     urgent: bool = typer.Option(False, "--urgent", help="Go ahead of routine backlog."),
     expires: str = typer.Option(None, "--expires", help="Give up after this long (6h, 90m)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
+    as_json: bool = typer.Option(False, "--json", help="With --dry-run: the preview as JSON."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    allow_expiry: bool = typer.Option(
+        False,
+        "--allow-expiry",
+        help="Send even if the ETA says some deliveries would expire unsent (needed with --yes).",
+    ),
     wait: bool = typer.Option(False, "--wait", help="Stay and show progress until done."),
     operator: str = typer.Option(
         None, "--operator", help="Who sends (default: BROADCAST_OPERATOR or the OS user)."
@@ -143,11 +171,27 @@ def send(
     window = escalation.window_seconds(escalate_after, settings.escalate_after) if chain else None
     if chain:
         core.preview_alert(rt, template, variables, tuple(chain.split(">")), Targeting())
-    preview = core.preview_alert(rt, template, variables, chosen, targeting, urgent=urgent)
+    if as_json and not dry_run:
+        raise InvalidInput("--json goes with --dry-run")
+    # A scheduled alert's ETA is not known now, so only an immediate send is checked for expiry.
+    lifetime = core.parse_duration(expires or settings.alert_default_expiry)
+    preview = core.preview_alert(
+        rt,
+        template,
+        variables,
+        chosen,
+        targeting,
+        urgent=urgent,
+        expires=None if when else lifetime,
+    )
+    if as_json:
+        typer.echo(json.dumps(preview.as_dict()))
+        return
     _print_preview(preview)
     if dry_run:
         common.console.print("\nDry run: nothing was queued.")
         return
+    _expiry_gate(preview, urgent=urgent, yes=yes, allow_expiry=allow_expiry)
     if not yes and not typer.confirm(f"\nSend to {sum(preview.recipients.values()):,} deliveries?"):
         raise common.fail("not sent", code=1)
     sms = preview.messages.get("sms")
@@ -219,7 +263,9 @@ def list_(limit: int = typer.Option(20, help="How many, newest first.")) -> None
     for column in table.columns[5:]:
         column.no_wrap = True  # "pending-approval" and operators read whole
     found = core.list_alerts(rt, limit)
-    notes = lc.flags(rt, [a.id for a in found if a.id is not None])
+    ids = [a.id for a in found if a.id is not None]
+    notes = lc.flags(rt, ids)
+    counts = monitoring_figures.delivery_counts(rt.engine, alert_ids=ids) if ids else {}
     for a in found:
         extra = notes.get(a.id or 0, "")
         table.add_row(
@@ -228,7 +274,7 @@ def list_(limit: int = typer.Option(20, help="How many, newest first.")) -> None
             a.template,
             a.channels,
             " ".join(f for f in ("urgent" if a.urgent else "", extra) if f),
-            a.status,
+            status_label(a.status, counts.get(a.id, {})),
             a.operator,
         )
     common.console.print(table)
@@ -244,20 +290,24 @@ def status(
     """Counts per channel and state, failures with reasons, and the ETA of what is left."""
     rt = _runtime()
     if watch:
-        watch_progress(lambda: core.alert_status(rt, alert_id))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the watch, status follows
+            watch_progress(lambda: core.alert_status(rt, alert_id))
     view = core.alert_status(rt, alert_id)
     if as_json:
         typer.echo(json.dumps(view.as_dict() | {"lifecycle": lc.describe_lines(rt, alert_id)}))
         return
     a = view.alert
     common.console.print(
-        f"Alert {a.id} {a.template} [{a.status}] by {a.operator}{' URGENT' if a.urgent else ''}",
+        f"Alert {a.id} {a.template} [{view.outcome}] by {a.operator}"
+        f"{' URGENT' if a.urgent else ''}",
         highlight=False,
         markup=False,  # "[done]" is not a style
     )
     _summary(view)
     for channel, line in view.eta.items():
         common.console.print(f"  ETA {channel}: {line}", highlight=False)
+    if view.expiry:
+        common.console.print(f"  ! {view.expiry}", highlight=False)
     for line in lc.describe_lines(rt, alert_id):
         common.console.print(f"  {line}", highlight=False, markup=False)
 

@@ -52,7 +52,7 @@ def _monitor(backend: Any) -> monitoring.QueueMonitor | None:
 
 
 def _figures(snapshot: dict) -> dict:
-    keys = ("at", "queues", "workers", "capacity", "waiting", "dead_letters")
+    keys = ("at", "queues", "workers", "capacity", "waiting", "held", "dead_letters")
     return {k: snapshot[k] for k in keys}
 
 
@@ -78,7 +78,7 @@ def render(view: dict) -> Group:
             c["rate"] or "unlimited",
             f"{c['used']:,}{share}",
             f"{c['limit']:,}" if c["limit"] else "-",
-            f"{waiting['queued']:,}",
+            f"{waiting['queued']:,}" + _held(view, c["channel"]),
             human_duration(timedelta(seconds=waiting["oldest_age"])) if waiting["queued"] else "-",
         )
     parts.append(channels)
@@ -99,6 +99,35 @@ def render(view: dict) -> Group:
     return Group(*parts)
 
 
+def _held(view: dict, channel: str) -> str:
+    held = (view.get("held") or {}).get(channel)
+    if not held:
+        return ""
+    return f" ({held['held']:,} held for quiet hours until {held['until_local']})"
+
+
+def plain_line(view: dict) -> str:
+    """The `queues --watch` line when output is not a terminal (a pipe or a log)."""
+    parts = []
+    for q in view["queues"] or []:
+        if q["ready"] or q["delayed"] or q["in_progress"] or q["dead"]:
+            parts.append(
+                f"{q['queue']} ready {q['ready']:,} delayed {q['delayed']:,} "
+                f"running {q['in_progress']:,} dead {q['dead']:,}"
+            )
+    for c in view["capacity"]:
+        waiting = view["waiting"].get(c["channel"], {"queued": 0})
+        of = f"/{c['limit']:,}" if c["limit"] else ""
+        parts.append(
+            f"{c['channel']} used {c['used']:,}{of} queued {waiting['queued']:,}"
+            + _held(view, c["channel"])
+        )
+    alive = view["workers"]
+    if alive is not None:
+        parts.append(f"workers {len(alive)}")
+    return f"{time.strftime('%H:%M:%S')} " + "; ".join(parts)
+
+
 @common.one_line_errors
 def queues_command(
     watch: bool = typer.Option(False, "--watch", help="Refresh in place until Ctrl-C."),
@@ -115,6 +144,14 @@ def queues_command(
     if not watch:
         common.console.print(render(view()))
         return
+    if not common.console.is_terminal:
+        # A live display prints nothing to a pipe: a line every few seconds instead.
+        try:
+            while True:
+                print(plain_line(view()), flush=True)
+                time.sleep(max(every, 2.0))
+        except KeyboardInterrupt:
+            return
     try:
         with Live(render(view()), console=common.console, auto_refresh=False) as live:
             while True:

@@ -10,6 +10,7 @@ workers (`workers.monitor.add_prometheus`) exports message durations. docs/opera
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from broadcast import monitoring, monitoring_figures
+from broadcast.alert_outcome import unreached as unreached_states
 from broadcast.runtime import Runtime
 from broadcast.web.ops import queue_monitor, refusal
 from broadcast.web.pages import ctx_of
@@ -75,6 +77,7 @@ class BroadcastCollector(Collector):
             queued.add_metric([channel], n)
             oldest.add_metric([channel], age)
         yield from (queued, oldest)
+        yield self._unreached()
         if self.monitor is not None:
             yield from self._broker()
         if self.caps is not None:
@@ -92,6 +95,22 @@ class BroadcastCollector(Collector):
         for scope in SCOPES:
             refused.add_metric([scope], found.get(scope, 0))
         yield refused
+
+    def _unreached(self) -> Metric:
+        """Alerts of the last 24 h that did not reach everyone: "done" alone is not the story."""
+        unreached = GaugeMetricFamily(
+            "broadcast_alert_unreached_deliveries",
+            "Deliveries of an alert (sending or finished in the last 24 h) that ended without "
+            "reaching anyone: expired, failed, undeliverable, in-doubt.",
+            labels=["alert", "state"],
+        )
+        recent = monitoring_figures.live_alerts(self.rt.engine, within=timedelta(hours=24))
+        for a in recent:
+            for state, n in unreached_states(
+                {c: p["unreached"] for c, p in a["channels"].items()}
+            ).items():
+                unreached.add_metric([str(a["id"]), state], n)
+        return unreached
 
     def _broker(self) -> Iterator[Metric]:
         assert self.monitor is not None

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from broadcast import monitoring, monitoring_figures
+from broadcast.capacity import UNIT_NAMES
 from broadcast.dispatch import CHANNELS
 from broadcast.web.pages import ctx_of, templates
 
@@ -78,6 +79,8 @@ async def _snapshot(request: Request) -> dict[str, Any]:
     view["charts"] = charts(view["history"])
     # Confirmation SMS caps reached in the last hour (SMS pumping; broadcast/web/sms_caps.py).
     view["sms_caps"] = [asdict(a) for a in ctx.confirmations.caps.alarms()]
+    for figure in view["capacity"]:
+        figure["unit_plural"] = UNIT_NAMES.get(figure["channel"], ("unit", "units"))[1]
     return view
 
 
@@ -102,6 +105,8 @@ def charts(history: dict[str, Any]) -> list[dict[str, Any]]:
                 "cap": cap,
                 "peak": max(sent),
                 "total": sum(sent),
+                # What the chart counts: SMS capacity is in segments, not messages.
+                "units": UNIT_NAMES.get(channel, ("unit", "units"))[1],
             }
         )
     return out

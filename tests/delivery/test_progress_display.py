@@ -48,3 +48,119 @@ def test_send_wait_shows_progress_per_channel_until_done(db) -> None:  # type: i
     watched = runner.invoke(app, ["alert", "status", "1", "--watch"], catch_exceptions=False)
     assert watched.exit_code == 0, watched.output
     assert bars(watched.output) == {"sms": (30, 30), "email": (25, 25)}, watched.output
+
+
+def test_watch_without_a_terminal_prints_a_progress_line_every_few_seconds(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Given an alert still sending (its deliveries queued, no worker taking them)
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from broadcast import alerts
+    from broadcast.dispatch import RecordingDispatcher
+    from broadcast.planning import Targeting
+    from broadcast.runtime import Runtime
+    from tests.delivery.processes import ROOT
+
+    add_people(db, [Person(channels=("email",)) for _ in range(4)])
+    rt = Runtime(get_settings(), engine=db)
+    alert = alerts.create_alert(
+        rt,
+        "community-alert",
+        {"headline": "Road closed", "message": "Avoid the high street."},
+        ("email",),
+        Targeting(everyone=True),
+        operator="pc-1",
+    )
+    alerts.send_alert(rt, RecordingDispatcher(), alert)
+    env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": str(ROOT)}
+    for command in (["alert", "status", str(alert.id), "--watch"], ["queues", "--watch"]):
+        # When it is watched with output to a pipe (not a terminal) for 7 s
+        watcher = subprocess.Popen(
+            [sys.executable, str(ROOT / "cli.py"), *command],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: list[tuple[float, str]] = []
+
+        def read(pipe=watcher.stdout, seen=lines) -> None:  # type: ignore[no-untyped-def]
+            for line in pipe:
+                seen.append((time.monotonic(), line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 40  # the process start is slow on a loaded machine
+        while len(lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        watcher.terminate()
+        watcher.wait(timeout=10)
+        # Then a line came, and another a few seconds later, each with the figures
+        assert len(lines) >= 2, (command, lines)
+        assert lines[1][0] - lines[0][0] < 8, lines
+        first = lines[0][1]
+        assert "email 0/4" in first or "email used 0 queued 4" in first, first
+
+
+def test_watch_in_a_terminal_shows_the_eta_beside_the_bars(db, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Given an alert of 30 emails still queued at 10/1m (no worker taking them)
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from broadcast import alerts
+    from broadcast.dispatch import RecordingDispatcher
+    from broadcast.planning import Targeting
+    from broadcast.runtime import Runtime
+    from tests.delivery.processes import ROOT
+
+    monkeypatch.setenv("BROADCAST_EMAIL_RATE", "10/1m")
+    get_settings.cache_clear()
+    add_people(db, [Person(channels=("email",)) for _ in range(30)])
+    rt = Runtime(get_settings(), engine=db)
+    alert = alerts.create_alert(
+        rt,
+        "community-alert",
+        {"headline": "Road closed", "message": "Avoid the high street."},
+        ("email",),
+        Targeting(everyone=True),
+        operator="pc-1",
+    )
+    alerts.send_alert(rt, RecordingDispatcher(), alert)
+    # When it is watched on a terminal (as far as rich is concerned) and then Ctrl-C
+    env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "FORCE_COLOR": "1", "COLUMNS": "160"}
+    watcher = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "alert", "status", str(alert.id), "--watch"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    chunks: list[str] = []
+
+    def read(pipe=watcher.stdout) -> None:  # type: ignore[no-untyped-def]
+        while piece := pipe.read(1):
+            chunks.append(piece)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 40
+    while "about" not in "".join(chunks) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    time.sleep(0.5)
+    watcher.send_signal(signal.SIGINT)
+    watcher.wait(timeout=20)
+    reader.join(timeout=5)
+    seen = "".join(chunks)
+    # Then the bar carries the channel's ETA (30 emails at 10/m: two more windows, 2 min)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen)
+    assert re.search(r"email .*0/30 .*30 emails at 10/m: about 2 min", text), text
+    assert watcher.returncode == 0, text

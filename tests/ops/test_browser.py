@@ -59,13 +59,28 @@ def test_dashboard_renders_and_refreshes_in_a_browser(ops: Ops, browser) -> None
         # Then the panels show the alert's progress, queues, capacity chart and failures
         page.get_by_role("heading", name="Live alerts").wait_for()
         assert page.locator("#alerts").inner_text().count(f"#{alert_id}") == 1
-        assert "9 / 12" in page.locator("#alerts").inner_text()
+        # The bar counts only what reached people: 6 sent of 12, 2 failed, 1 undeliverable
+        assert "6 / 12 reached" in page.locator("#alerts").inner_text()
         first_row = page.locator("#queues tbody tr").first  # the sms queue
         assert first_row.locator("td").nth(0).inner_text() == "sms"
         assert first_row.locator("td").nth(1).inner_text() == "2"
         assert page.locator("#capacity svg").count() == 3
-        assert page.get_by_role("img", name="sms: 6 units in the last hour").count() == 1
+        assert page.get_by_role("img", name="sms: 6 segments in the last hour").count() == 1
         assert "unreachable handset" in page.locator("#failures").inner_text()
+        # The middle row uses the whole width (on a wide screen too), and no header is clipped
+        page.set_viewport_size({"width": 1600, "height": 900})
+        row = page.evaluate(
+            "[...document.querySelectorAll('#queues, #capacity')].map(s => {"
+            " const r = s.getBoundingClientRect(); return [r.left, r.right]; })"
+        )
+        width = page.evaluate("document.documentElement.clientWidth")
+        assert row[1][1] > width - 20 and row[1][0] > row[0][1], (row, width)
+        clipped = page.evaluate(
+            "[...document.querySelectorAll('th')].filter(th => th.scrollWidth > th.clientWidth)"
+            ".map(th => th.textContent)"
+        )
+        assert clipped == []
+        page.set_viewport_size({"width": 1280, "height": 900})
         # When more chunk messages are queued, the page refreshes in place (no reload)
         page.evaluate("window.notReloaded = true")
         Backend(ops.rt).dispatcher.enqueue(ops.chunks(ops.planned_alert(1))[:1] * 3)

@@ -46,7 +46,13 @@ def test_figures_on_postgresql(postgres_url: str) -> None:
     assert sum(history[-2:]) == 3 and sum(history[-7:-5]) == 4 and sum(history) == 7
     assert monitoring_figures.waiting(rt.engine)["sms"][0] == 2
     live = monitoring_figures.live_alerts(rt.engine)
-    assert live[0]["channels"]["sms"] == {"done": 6, "total": 8, "failed": 1}
+    assert live[0]["channels"]["sms"] == {
+        "done": 6,
+        "total": 8,
+        "failed": 1,
+        "reached": 5,
+        "unreached": {"failed": 1},
+    }
     groups = monitoring.failure_groups(rt.engine, channel="sms")
     assert [(g.state, g.count, g.requeueable) for g in groups] == [("failed", 1, True)]
     assert monitoring_figures.delivery_counts(rt.engine)["sms"] == {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -41,7 +44,13 @@ def test_ops_needs_the_token_and_shows_the_figures(ops: Ops) -> None:
         data = httpx.get(f"{url}/ops/data", auth=("anyone", TOKEN)).json()
         sms_queue = next(q for q in data["queues"] if q["queue"] == "sms")
         assert (sms_queue["ready"], sms_queue["dead"]) == (2, 0)
-        assert data["alerts"][0]["channels"]["sms"] == {"done": 9, "total": 12, "failed": 3}
+        assert data["alerts"][0]["channels"]["sms"] == {
+            "done": 9,
+            "total": 12,
+            "failed": 3,
+            "reached": 6,
+            "unreached": {"failed": 2, "undeliverable": 1},
+        }
         assert sum(data["history"]["sent_per_minute"]["sms"]) == 6
         assert data["history"]["capacity_per_minute"]["voice"] == 500 / 60
         assert data["waiting"]["sms"]["queued"] == 3
@@ -65,6 +74,10 @@ def test_metrics_parse_and_match(ops: Ops) -> None:
     assert seen["broadcast_capacity_utilisation_ratio", (("channel", "voice"),)] == 0
     assert seen["broadcast_waiting_deliveries", (("channel", "sms"),)] == 3
     assert seen["broadcast_workers_alive", ()] == 0
+    # The alert's deliveries that reached no one are counted by state, not hidden in "done"
+    assert seen["broadcast_alert_unreached_deliveries", (("alert", "1"), ("state", "failed"))] == 2
+    unreachable = (("alert", "1"), ("state", "undeliverable"))
+    assert seen["broadcast_alert_unreached_deliveries", unreachable] == 1
 
 
 def test_nothing_is_exposed_without_a_token(ops: Ops) -> None:
@@ -88,3 +101,20 @@ def test_readyz_checks_database_and_redis(ops: Ops) -> None:
         assert ready.status_code == 503
         assert ready.json() == {"database": "ok", "redis": "unavailable", "status": "not ready"}
         assert httpx.get(f"{url}/healthz").status_code == 200  # the process itself is up
+
+
+def test_calls_held_for_quiet_hours_are_not_shown_as_a_stuck_queue(ops: Ops) -> None:
+    # Given quiet hours from an hour ago to two hours ahead, and a routine voice alert queued
+    local = datetime.now(ZoneInfo("Europe/London"))
+    hours = f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=2):%H:%M}"
+    ends = (local + timedelta(hours=2)).strftime("%H:%M")
+    ops.planned_alert(4, channels=("voice",))
+    with web(ops, quiet_hours=hours) as url:
+        page = httpx.get(f"{url}/ops", headers=BEARER).text
+        data = httpx.get(f"{url}/ops/data", headers=BEARER).json()
+    # Then /ops says the calls are held for quiet hours, and until when
+    assert data["held"]["voice"]["held"] == 4
+    assert data["held"]["voice"]["until_local"].startswith(ends)
+    assert f"4 routine calls held for quiet hours until {ends}" in page
+    # And the SMS chart says what it counts: segments
+    assert "segments sent" in page
