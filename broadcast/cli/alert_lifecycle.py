@@ -73,7 +73,10 @@ def approve(
     wait: bool = typer.Option(False, "--wait", help="Stay and show progress until done."),
     operator: str = OPERATOR,
 ) -> None:
-    """Approve an alert another operator sent (two-person rule): it goes out, or is scheduled."""
+    """Approve an alert another operator sent (two-person rule): it goes out, or is scheduled.
+
+    Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
+    """
     rt = _runtime()
     backend = _backend(rt)
     who = operator or common.default_operator()

@@ -123,10 +123,12 @@ def send(
 ) -> None:
     """Preview, confirm, and queue (or schedule, or submit for approval) an alert.
 
-    Exit code 3: the alert is saved but the queue (Redis) is down; the sweeper hands it over
-    when Redis is back, so do not send it again. The same template, variables and recipients as
-    an alert of the last BROADCAST_DUPLICATE_SEND_WINDOW (10 min) ask first (with --yes: refused
-    unless --allow-duplicate)."""
+    Exit 3: saved, but Redis is down; it goes out when Redis is back. Do not send it again.
+
+    A repeat of an alert of the last BROADCAST_DUPLICATE_SEND_WINDOW (10m) asks first.
+
+    With --yes a repeat is refused unless --allow-duplicate is given.
+    """
     settings = common.settings()
     if template == "transfer-notice" and not source:
         raise InvalidInput("transfer-notice needs --source FILE-OR-SOURCE (who was imported)")
@@ -269,7 +271,7 @@ def status(
     rt = _runtime()
     if watch:
         watch_progress(lambda: core.alert_status(rt, alert_id))
-    view = core.alert_status(rt, alert_id)
+    view = handover.without_broker(rt, lambda r: core.alert_status(r, alert_id), json=as_json)
     if as_json:
         typer.echo(json.dumps(view.as_dict() | {"lifecycle": lc.describe_lines(rt, alert_id)}))
         return
@@ -311,7 +313,10 @@ def cancel(
 @app.command("retry-failed")
 @common.one_line_errors
 def retry_failed(alert_id: int, operator: str = OPERATOR) -> None:
-    """Queue again the deliveries that failed for transient reasons."""
+    """Queue again the deliveries that failed for transient reasons.
+
+    Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
+    """
     rt = _runtime()
     backend = _backend(rt)
     n, queue_down = handover.release(alert_id, core.retry_failed, rt, backend.dispatcher, alert_id)
@@ -335,7 +340,10 @@ def resume(
     stale_after: float = typer.Option(None, help="Seconds before a `sending` delivery is stale."),
     operator: str = OPERATOR,
 ) -> None:
-    """After a broker loss or a worker crash: queue what is left, settle stale sends."""
+    """After a broker loss or a worker crash: queue what is left, settle stale sends.
+
+    Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
+    """
     rt = _runtime()
     backend = _backend(rt)
     report, queue_down = handover.release(

@@ -65,19 +65,25 @@ def saved_not_queued(rt: Runtime, alert_id: int, why: str | None, *, what: str =
 
 
 def preview(rt: Runtime, *args: Any, **kwargs: Any) -> core.AlertPreview:
-    """`alerts.preview_alert`, still shown while Redis is down: the capacity in use now (kept in
-    Redis) is then unknown, and the ETA counts only what the database says is queued."""
+    """`alerts.preview_alert`, shown even while Redis is down (see `without_broker`)."""
+    return without_broker(rt, lambda r: core.preview_alert(r, *args, **kwargs))
+
+
+def without_broker(rt: Runtime, view: Callable[[Runtime], T], *, json: bool = False) -> T:
+    """`view(rt)` (a preview or a status: reads that take only ETAs from Redis); while Redis
+    is down, the same from the database alone, with a note (on stderr under --json) that the
+    capacity in use now, which only Redis knows, is left out of the ETA."""
     try:
-        return core.preview_alert(rt, *args, **kwargs)
+        return view(rt)
     except Exception as exc:
         if not broker_down(exc):
             raise
         why = unreachable(exc, rt.settings)
-    common.console.print(
+    (common.err_console if json else common.console).print(
         f"Note: {why}; the ETA below leaves out capacity already in use.",
         highlight=False,
         soft_wrap=True,
         markup=False,
     )
     local = Runtime(rt.settings.model_copy(update={"redis_url": None}), engine=rt.engine)
-    return core.preview_alert(local, *args, **kwargs)
+    return view(local)

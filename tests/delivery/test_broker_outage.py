@@ -100,10 +100,20 @@ def test_send_with_redis_down_is_saved_then_swept_out_once(outage) -> None:  # t
         states = conn.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
         assert dict(states.all()) == {"queued": 2 * PEOPLE}
     # And the operator tools say Redis is down in one line, without a traceback
-    for command in (["queues"], ["queues", "--json"], ["failures", "list"]):
+    tools = (["queues"], ["queues", "--watch", "--every", "0.2"], ["queues", "--json"])
+    tools += (
+        ["failures", "list"],
+        ["failures", "requeue", "--yes"],
+        ["failures", "purge", "--yes"],
+    )
+    for command in tools:
         shown = cli(env, tmp, *command)
         assert shown.returncode == 2, (command, shown.stdout + shown.stderr)
         assert "could not reach the queue (Redis at redis://:***@" in one_clean_line(shown)
+    # And `alert status` still shows the saved deliveries, from the database alone
+    status = cli(env, tmp, "alert", "status", "1")
+    assert status.returncode == 0 and "Traceback" not in status.stdout + status.stderr
+    assert "sms: queued 30" in status.stdout and "leaves out capacity" in status.stdout
     # And sending again is refused by the duplicate guard, naming the saved alert
     again = cli(env, tmp, *SEND, "--yes")
     assert again.returncode == 1 and "alert 1 (sending; queued 60" in one_clean_line(again)
