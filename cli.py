@@ -103,6 +103,7 @@ def demo() -> None:
             "--channels",
             "sms,email,voice",
             "--yes",
+            "--allow-duplicate",  # running the demo again sends again, on purpose
             "--operator",
             "demo",
             "--var",
@@ -120,6 +121,7 @@ def demo() -> None:
             "--channels",
             "sms,email",
             "--yes",
+            "--allow-duplicate",
             "--operator",
             "demo",
             "--var",
