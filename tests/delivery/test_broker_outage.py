@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -132,16 +134,22 @@ def test_send_with_redis_down_is_saved_then_swept_out_once(outage) -> None:  # t
     assert alerts.get_alert(rt, 1).status == "done"
 
 
-def test_approve_and_retry_with_redis_down_exit_3(outage) -> None:  # type: ignore[no-untyped-def]
+def test_approve_resume_and_scheduler_with_redis_down_exit_3(outage) -> None:  # type: ignore[no-untyped-def]
     env, broker, tmp = outage["env"], outage["broker"], outage["tmp"]
     env = env | {"BROADCAST_REQUIRE_APPROVAL": "true"}
     rt = runtime(env)
     add_people(rt.engine, [Person(channels=("sms",)) for _ in range(5)])
-    # Given an alert awaiting approval (no queue needed yet), and then Redis goes down
-    pending = cli(env, tmp, *SEND[:4], "--channels", "sms", *SEND[6:], "--yes")
+    sms_alert = [*SEND[:4], "--channels", "sms", *SEND[6:], "--yes"]
+    # Given an alert awaiting approval and one scheduled seconds ahead (no queue needed
+    # for either yet), and then Redis goes down
+    pending = cli(env, tmp, *sms_alert)
     assert pending.returncode == 0 and "awaits approval" in pending.stdout, pending.stderr
+    due = datetime.now(UTC) + timedelta(seconds=25)  # CLI starts take seconds on a busy box
+    at = ["--at", due.isoformat(), "--emergency"]
+    scheduled = cli(env, tmp, *sms_alert, *at)
+    assert scheduled.returncode == 0 and "scheduled for" in scheduled.stdout, scheduled.stderr
     broker.stop()
-    # When a second operator approves it
+    # When a second operator approves the first
     approved = cli(env, tmp, "alert", "approve", "1", "--operator", "insp-1")
     # Then it is released and saved (5 queued SMS), exit 3 and one line
     line = one_clean_line(approved)
@@ -153,6 +161,13 @@ def test_approve_and_retry_with_redis_down_exit_3(outage) -> None:  # type: igno
     resumed = cli(env, tmp, "alert", "resume", "1")
     assert resumed.returncode == 3, resumed.stdout + resumed.stderr
     assert "what is left is queued and goes out when the queue is back" in one_clean_line(resumed)
+    # And the scheduler releases the due alert into the database and says so in one line
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.1)
+    released = cli(env, tmp, "scheduler", "run", "--once")
+    assert released.returncode == 3, released.stdout + released.stderr
+    assert one_clean_line(released).startswith("scheduler: could not reach the queue")
+    assert alerts.get_alert(rt, 2).status == "sending"
+    assert alerts.delivery_counts(rt, 2) == {"sms": 5}
 
 
 def _dispatcher(rt):  # type: ignore[no-untyped-def]
