@@ -54,7 +54,8 @@ def saved_not_queued(rt: Runtime, alert_id: int, why: str | None, *, what: str =
         tail = ""
     reason = why or "could not reach the queue"
     common.err_console.print(
-        f"{what} when the queue is back (the sweeper hands it over){tail}. "
+        f"{what} when the queue is back: the sweeper hands it over (or `broadcast alert resume "
+        f"{alert_id}`){tail}. "
         f"{reason[:1].upper()}{reason[1:]}.",
         highlight=False,
         soft_wrap=True,

@@ -22,6 +22,8 @@ from broadcast.models import Alert
 from broadcast.planning import Targeting
 from broadcast.runtime import Runtime
 
+KEY_LENGTH = 200  # the column's length (models.Alert.idempotency_key)
+
 
 def describe(rt: Runtime, alert: Alert) -> str:
     """'alert 17 (sending; sent 1,200, queued 40; created 3 min ago by pc-1234)'."""
@@ -42,6 +44,8 @@ def already_sent(
 ) -> Alert | None:
     """The alert already sent with `key`, or None. The same key for a different alert is an
     error: the key names one request, and reusing it by mistake must not hide a new alert."""
+    if not key.strip() or len(key) > KEY_LENGTH:
+        raise InvalidInput(f"--idempotency-key must be 1 to {KEY_LENGTH} characters")
     earlier = duplicates.by_key(rt.engine, key)
     if earlier is None:
         return None

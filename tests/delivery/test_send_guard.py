@@ -117,6 +117,8 @@ def test_an_idempotency_key_sends_once(database_url, db, tmp_path) -> None:  # t
     clash = runner.invoke(app, other)
     assert clash.exit_code == 2 and "belongs to alert 1" in clash.output, clash.output
     assert alert_count(db) == 1
+    blank = runner.invoke(app, [*SEND, "--yes", "--idempotency-key", " "])
+    assert blank.exit_code == 2 and "must be 1 to 200 characters" in blank.output
     # And the key is stored on the alert
     assert alerts.get_alert(_runtime(database_url, db), 1).idempotency_key == "incident-4711"
 
