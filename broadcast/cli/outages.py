@@ -26,11 +26,14 @@ def broker_down(exc: BaseException) -> bool:
 
 def unreachable(exc: BaseException, settings: Settings | None) -> str | None:
     """One line naming what could not be reached (no full stop at the end), or None if `exc`
-    is not a connection error."""
+    is not a connection error. Any other Redis error is named too: to the operator it is the
+    same outage of the queue."""
     shown = settings.masked() if settings is not None else {}
+    redis_at = f" at {shown['redis_url']}" if shown.get("redis_url") else ""
     if broker_down(exc):
-        where = f" at {shown['redis_url']}" if shown.get("redis_url") else ""
-        return f"could not reach the queue (Redis{where}): {_first_line(exc, settings)}"
+        return f"could not reach the queue (Redis{redis_at}): {_first_line(exc, settings)}"
+    if isinstance(exc, redis.RedisError):  # reached, but refused the command (full, read-only)
+        return f"the queue (Redis{redis_at}) refused: {_first_line(exc, settings)}"
     if isinstance(exc, DBAPIError) and _connection_failure(exc):
         where = f" at {shown['database_url']}" if shown.get("database_url") else ""
         return f"could not reach the database{where}: {_first_line(exc.orig or exc, settings)}"

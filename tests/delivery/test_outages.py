@@ -56,6 +56,12 @@ def test_redis_twilio_and_smtp_are_named_without_passwords() -> None:
     assert unreachable(ValueError("broker-pw"), settings) is None
 
 
+def test_a_redis_that_refuses_a_command_is_named(redis_url) -> None:  # type: ignore[no-untyped-def]
+    refused = error_of(lambda: redis.Redis.from_url(redis_url).execute_command("NO-SUCH"))
+    line = unreachable(refused, Settings(_env_file=None, redis_url=redis_url)) or ""
+    assert line.startswith(f"the queue (Redis at {redis_url}) refused: unknown command"), line
+
+
 def test_postgresql_refusing_is_an_outage_a_cancelled_statement_is_not(postgres_url) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     url = f"postgresql+psycopg://someone:db-pw@127.0.0.1:{port}/nowhere"
