@@ -20,8 +20,9 @@ CONNECTION_STATES = ("08", "28", "3D", "57P")
 
 
 def broker_down(exc: BaseException) -> bool:
-    """The broker (Redis) cannot be reached: refused, timed out, dropped, or still loading."""
-    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+    """The broker (Redis) did not take the command: it cannot be reached (refused, timed out,
+    dropped, still loading) or it refused (out of memory, read-only replica)."""
+    return isinstance(exc, redis.RedisError)
 
 
 def unreachable(exc: BaseException, settings: Settings | None) -> str | None:
@@ -30,7 +31,7 @@ def unreachable(exc: BaseException, settings: Settings | None) -> str | None:
     same outage of the queue."""
     shown = settings.masked() if settings is not None else {}
     redis_at = f" at {shown['redis_url']}" if shown.get("redis_url") else ""
-    if broker_down(exc):
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return f"could not reach the queue (Redis{redis_at}): {_first_line(exc, settings)}"
     if isinstance(exc, redis.RedisError):  # reached, but refused the command (full, read-only)
         return f"the queue (Redis{redis_at}) refused: {_first_line(exc, settings)}"
