@@ -24,10 +24,3 @@ def test_demo_imports_notifies_and_alerts_into_the_outbox(tmp_path: Path) -> Non
     assert all("/manage/" in str(r["body"]) for r in sms)
     assert read_json_lines(tmp_path / "outbox" / "voice.jsonl")
     assert list((tmp_path / "outbox" / "email").glob("*.eml"))
-
-
-def test_demo_runs_again_in_the_same_folder(tmp_path: Path) -> None:
-    # The demo sends its two alerts again on purpose: the duplicate guard must not stop it
-    assert CliRunner().invoke(app, ["demo"]).exit_code == 0
-    again = CliRunner().invoke(app, ["demo"])
-    assert again.exit_code == 0 and "not sent" not in again.output, again.output

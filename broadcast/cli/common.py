@@ -13,7 +13,6 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from broadcast.cli.outages import unreachable
 from broadcast.db import engine_for
 from broadcast.errors import BroadcastError, NotFound
 from broadcast.settings import Settings, get_settings
@@ -67,6 +66,8 @@ def one_line_errors(function: F) -> F:
             raise fail(str(exc)) from None
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
+
+            from broadcast.cli.outages import unreachable
 
             down = unreachable(exc, _settings_or_none())
             if down is not None:

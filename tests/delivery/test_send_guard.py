@@ -167,3 +167,10 @@ def test_only_alerts_that_go_out_at_the_same_time_are_twins(db, tmp_path) -> Non
     assert runner.invoke(app, ["alert", "cancel", "1"]).exit_code == 0
     again = runner.invoke(app, [*SEND, "--yes", "--at", tomorrow])
     assert again.exit_code == 0 and "alert id: 3" in again.output, again.output
+
+
+def test_demo_runs_again_in_the_same_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The demo sends its two alerts again on purpose: the duplicate guard must not stop it
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    again = runner.invoke(app, ["demo"])
+    assert again.exit_code == 0 and "not sent" not in again.output, again.output
