@@ -169,7 +169,10 @@ def test_only_alerts_that_go_out_at_the_same_time_are_twins(db, tmp_path) -> Non
     assert again.exit_code == 0 and "alert id: 3" in again.output, again.output
 
 
-def test_demo_runs_again_in_the_same_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_demo_runs_again_in_the_same_folder(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # An absolute path: engines are cached per URL, and tests/test_demo.py uses the relative one
+    monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'broadcast.db'}")
+    get_settings.cache_clear()
     # The demo sends its two alerts again on purpose: the duplicate guard must not stop it
     assert runner.invoke(app, ["demo"]).exit_code == 0
     again = runner.invoke(app, ["demo"])
