@@ -101,6 +101,7 @@ def demo() -> None:
             "--channels",
             "sms,email,voice",
             "--yes",
+            "--allow-duplicate",  # running the demo again sends again, on purpose
             "--operator",
             "demo",
             "--var",
@@ -118,6 +119,7 @@ def demo() -> None:
             "--channels",
             "sms,email",
             "--yes",
+            "--allow-duplicate",
             "--operator",
             "demo",
             "--var",

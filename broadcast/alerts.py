@@ -146,9 +146,11 @@ def create_alert(
     sms_segments: int = 1,
     status: str = AlertStatus.SENDING,
     starts_at: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> Alert:
     """The alert row. `status` draft leaves it to `broadcast.lifecycle`; a scheduled alert's
-    expiry counts from `starts_at`."""
+    expiry counts from `starts_at`. A second alert with the same `idempotency_key` raises
+    IntegrityError (`broadcast.duplicates` looks the first one up)."""
     rt.template(template_name).check_variables(variables)
     expires = expires or parse_duration(rt.settings.alert_default_expiry)
     alert = Alert(
@@ -164,6 +166,7 @@ def create_alert(
         sms_segments=sms_segments,
         status=status,
         expires_at=max(utcnow(), starts_at or utcnow()) + expires,
+        idempotency_key=idempotency_key,
     )
     with rt.engine.begin() as conn:
         values = alert.model_dump(exclude={"id"})

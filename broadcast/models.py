@@ -208,6 +208,8 @@ class Alert(SQLModel, table=True):
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # `alert send --idempotency-key`: the same key again returns this alert, sends nothing.
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True, index=True)
 
 
 class Delivery(SQLModel, table=True):

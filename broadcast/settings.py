@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # How often the workers' sweep runs, and how long an alert lives by default.
     sweep_interval: float = 5.0
     alert_default_expiry: str = "6h"
+    # `alert send` asks before sending the same template, variables and targeting as an alert
+    # created this recently (a re-run after an error); "0m" turns the check off.
+    duplicate_send_window: str = "10m"
 
     # --- The registrants' web app (broadcast/web, docs/web.md) ---------------------------------
     # Postcode areas the force covers (the leading letters of the outward code: "SW" of "SW1A

@@ -12,7 +12,7 @@ import typer
 
 from broadcast import alerts as core
 from broadcast import approval, escalation, followups, lifecycle, quiet_hours, scheduling
-from broadcast.cli import common
+from broadcast.cli import common, handover
 from broadcast.cli.alerts import OPERATOR, _audit, _backend, _runtime, _summary, _variables, app
 from broadcast.cli.progress import watch_progress
 from broadcast.clock import aware, clock_of
@@ -73,12 +73,19 @@ def approve(
     wait: bool = typer.Option(False, "--wait", help="Stay and show progress until done."),
     operator: str = OPERATOR,
 ) -> None:
-    """Approve an alert another operator sent (two-person rule): it goes out, or is scheduled."""
+    """Approve an alert another operator sent (two-person rule): it goes out, or is scheduled.
+
+    Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
+    """
     rt = _runtime()
     backend = _backend(rt)
     who = operator or common.default_operator()
-    state = approval.approve(rt, backend.dispatcher, alert_id, operator=who)
-    _audit(rt, "alert.approved", alert_id, who, state=state)
+    state, queue_down = handover.release(
+        alert_id, approval.approve, rt, backend.dispatcher, alert_id, operator=who
+    )
+    _audit(rt, "alert.approved", alert_id, who, state=state or State.SENDING)
+    if state is None:
+        handover.saved_not_queued(rt, alert_id, queue_down)
     after_submit(rt, backend, alert_id, state, wait=wait)
 
 
@@ -122,8 +129,12 @@ def send_followup(
     )
     assert alert.id is not None
     backend = _backend(rt)
-    state = approval.submit(rt, backend.dispatcher, alert, operator=who)
+    state, queue_down = handover.release(
+        alert.id, approval.submit, rt, backend.dispatcher, alert, operator=who
+    )
     _audit(rt, "alert.follow-up", alert.id, who, kind=kind, of=parent_id, template=template)
+    if state is None:
+        handover.saved_not_queued(rt, alert.id, queue_down)
     after_submit(rt, backend, alert.id, state, wait=wait)
     typer.echo(f"alert id: {alert.id}")
     return alert.id

@@ -17,7 +17,7 @@ from rich.table import Table
 from broadcast import alerts as core
 from broadcast import approval, audit, escalation, monitoring_figures, recovery, scheduling
 from broadcast.alert_outcome import status_label
-from broadcast.cli import common
+from broadcast.cli import common, handover, send_guard
 from broadcast.cli.progress import watch_progress
 from broadcast.cli.wrapped import print_wrapped
 from broadcast.clock import clock_of
@@ -146,8 +146,23 @@ def send(
         None, "--escalate", help="Next channels if not reached: sms>voice"
     ),
     escalate_after: str = typer.Option(None, "--escalate-after", help="Window (default 15m)."),
+    idempotency_key: str = typer.Option(
+        None,
+        "--idempotency-key",
+        help="Run again with the same key: the first alert, not a new one.",
+    ),
+    allow_duplicate: bool = typer.Option(
+        False, "--allow-duplicate", help="Send even if the same alert was sent minutes ago."
+    ),
 ) -> None:
-    """Preview, confirm, and queue (or schedule, or submit for approval) an alert."""
+    """Preview, confirm, and queue (or schedule, or submit for approval) an alert.
+
+    Exit 3: saved, but Redis is down; it goes out when Redis is back. Do not send it again.
+
+    A repeat of an alert of the last BROADCAST_DUPLICATE_SEND_WINDOW (10m) asks first.
+
+    With --yes a repeat is refused unless --allow-duplicate is given.
+    """
     settings = common.settings()
     if template == "transfer-notice" and not source:
         raise InvalidInput("transfer-notice needs --source FILE-OR-SOURCE (who was imported)")
@@ -166,6 +181,10 @@ def send(
     chosen = core.parse_channels(channels)
     variables = _variables(var)
     rt = _runtime()
+    if idempotency_key is not None:
+        key_args = (rt, idempotency_key, template, variables, chosen, targeting)
+        if (earlier := send_guard.already_sent(*key_args)) is not None:
+            return send_guard.report_already_sent(rt, earlier, idempotency_key)
     when = scheduling.parse_at(at, zone=zone(rt), now=clock_of(rt).now()) if at else None
     chain = escalation.parse_chain(escalate, chosen) if escalate else None
     window = escalation.window_seconds(escalate_after, settings.escalate_after) if chain else None
@@ -175,7 +194,7 @@ def send(
         raise InvalidInput("--json goes with --dry-run")
     # A scheduled alert's ETA is not known now, so only an immediate send is checked for expiry.
     lifetime = core.parse_duration(expires or settings.alert_default_expiry)
-    preview = core.preview_alert(
+    preview = handover.preview(
         rt,
         template,
         variables,
@@ -188,6 +207,10 @@ def send(
         typer.echo(json.dumps(preview.as_dict()))
         return
     _print_preview(preview)
+    twin_args = (rt, template, variables, chosen, targeting)
+    send_guard.check_recent_twin(
+        *twin_args, yes=yes, allow_duplicate=allow_duplicate, dry_run=dry_run, scheduled_at=when
+    )
     if dry_run:
         common.console.print("\nDry run: nothing was queued.")
         return
@@ -196,7 +219,9 @@ def send(
         raise common.fail("not sent", code=1)
     sms = preview.messages.get("sms")
     who = operator or common.default_operator()
-    alert = core.create_alert(
+    alert, created = send_guard.create_once(
+        idempotency_key,
+        core.create_alert,
         rt,
         template,
         variables,
@@ -208,10 +233,15 @@ def send(
         sms_segments=sms.sms.segments if sms and sms.sms else 1,
         status="draft",
         starts_at=when,
+        idempotency_key=idempotency_key,
     )
+    if not created:  # another command took the same key a moment ago
+        return send_guard.report_already_sent(rt, alert, idempotency_key)
     assert alert.id is not None
     backend = _backend(rt)
-    state = approval.submit(
+    state, queue_down = handover.release(
+        alert.id,
+        approval.submit,
         rt,
         backend.dispatcher,
         alert,
@@ -235,11 +265,13 @@ def send(
         source=source,
         urgent=urgent,
         deliveries=counts,
-        state=state,
+        state=state or "sending",
         emergency=emergency,
         scheduled_at=when,
         escalate=chain,
     )
+    if state is None:
+        handover.saved_not_queued(rt, alert.id, queue_down)
     lc.after_submit(rt, backend, alert.id, state, wait=wait)
     typer.echo(f"alert id: {alert.id}")
 
@@ -292,7 +324,7 @@ def status(
     if watch:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the watch, status follows
             watch_progress(lambda: core.alert_status(rt, alert_id))
-    view = core.alert_status(rt, alert_id)
+    view = handover.without_broker(rt, lambda r: core.alert_status(r, alert_id), json=as_json)
     if as_json:
         typer.echo(json.dumps(view.as_dict() | {"lifecycle": lc.describe_lines(rt, alert_id)}))
         return
@@ -337,11 +369,21 @@ def cancel(
 @app.command("retry-failed")
 @common.one_line_errors
 def retry_failed(alert_id: int, operator: str = OPERATOR) -> None:
-    """Queue again the deliveries that failed for transient reasons."""
+    """Queue again the deliveries that failed for transient reasons.
+
+    Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
+    """
     rt = _runtime()
     backend = _backend(rt)
-    n = core.retry_failed(rt, backend.dispatcher, alert_id)
+    n, queue_down = handover.release(alert_id, core.retry_failed, rt, backend.dispatcher, alert_id)
     _audit(rt, "alert.retried", alert_id, operator, deliveries_requeued=n)
+    if n is None:
+        handover.saved_not_queued(
+            rt,
+            alert_id,
+            queue_down,
+            what=f"Alert {alert_id}: its failed deliveries are queued again and go out",
+        )
     common.console.print(f"{n:,} deliveries queued again.")
     if n and backend.embedded:
         backend.run()
@@ -354,11 +396,20 @@ def resume(
     stale_after: float = typer.Option(None, help="Seconds before a `sending` delivery is stale."),
     operator: str = OPERATOR,
 ) -> None:
-    """After a broker loss or a worker crash: queue what is left, settle stale sends."""
+    """After a broker loss or a worker crash: queue what is left, settle stale sends.
+
+    Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
+    """
     rt = _runtime()
     backend = _backend(rt)
-    report = recovery.resume_alert(rt, backend.dispatcher, alert_id, stale_after=stale_after)
-    _audit(rt, "alert.resumed", alert_id, operator, report=str(report))
+    report, queue_down = handover.release(
+        alert_id, recovery.resume_alert, rt, backend.dispatcher, alert_id, stale_after=stale_after
+    )
+    _audit(rt, "alert.resumed", alert_id, operator, report=str(report or "queue unreachable"))
+    if report is None:
+        handover.saved_not_queued(
+            rt, alert_id, queue_down, what=f"Alert {alert_id}: what is left is queued and goes out"
+        )
     common.console.print(f"Alert {alert_id}: {report}")
     if backend.embedded:
         backend.run()

@@ -18,6 +18,8 @@ from broadcast.errors import BroadcastError, NotFound
 from broadcast.settings import Settings, get_settings
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+# The alert is saved with its deliveries but the queue (Redis) is down: the sweeper hands it over.
+EXIT_SAVED_NOT_QUEUED = 3
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -51,7 +53,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def one_line_errors(function: F) -> F:
-    """Turn the library's errors (and database trouble) into one clear line and exit code 2."""
+    """Turn the library's errors, a server that cannot be reached (database, Redis, SMTP,
+    Twilio) and other database trouble into one clear line and exit code 2."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -61,17 +64,29 @@ def one_line_errors(function: F) -> F:
             raise fail(str(exc)) from None
         except BroadcastError as exc:
             raise fail(str(exc)) from None
-        except OSError as exc:
-            raise fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}") from None
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
 
+            from broadcast.cli.outages import unreachable
+
+            down = unreachable(exc, _settings_or_none())
+            if down is not None:
+                raise fail(down) from None
+            if isinstance(exc, OSError):
+                raise fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}") from None
             if isinstance(exc, SQLAlchemyError):
                 first = str(exc.__cause__ or exc).splitlines()[0]
                 raise fail(f"database error: {first}") from None
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def _settings_or_none() -> Settings | None:
+    try:
+        return settings()
+    except Exception:  # a bad setting is its own error; the line then names no server
+        return None
 
 
 def session() -> Session:
