@@ -7,7 +7,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,6 +19,31 @@ from tests.support.servers import free_port
 from workers.embedded import Backend
 
 
+def strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+class ScreenReader:
+    """Reads a process's stdout as it comes, so a test can wait for what the screen shows."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        while chunk := process.stdout.read1(65536):  # type: ignore[attr-defined]
+            self._chunks.append(chunk)
+
+    def text(self) -> str:
+        return strip_ansi(b"".join(self._chunks).decode(errors="replace"))
+
+    def finish(self) -> bytes:
+        self._thread.join(timeout=30)
+        return b"".join(self._chunks)
+
+
 def test_queues_watch_refreshes_until_ctrl_c(ops: Ops) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
     # A terminal as far as rich is concerned: Live redraws frames only on one.
@@ -27,15 +52,20 @@ def test_queues_watch_refreshes_until_ctrl_c(ops: Ops) -> None:
     process = subprocess.Popen(
         command, cwd=ops.tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    # Given the screen is up, when work is queued, it shows on the next refresh
-    time.sleep(1.5)
+    screen = ScreenReader(process)
+    # Given the screen is up (however slowly the command starts on a busy machine),
+    wait_until(lambda: "Workers" in screen.text(), 60, "the first frame")
+    # when work is queued, it shows on a later refresh
     Backend(ops.rt).dispatcher.enqueue(ops.chunks(ops.planned_alert(25)))
-    time.sleep(1.0)
+    wait_until(lambda: re.search(r"│ sms +│ +3 │", screen.text()) is not None, 30, "the work")
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=10)
+    process.wait(timeout=30)
+    assert process.stderr is not None
+    err = process.stderr.read()
+    out = screen.finish()
     # Then Ctrl-C ends it cleanly, after more than one frame
     assert process.returncode == 0, err
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode())
+    text = strip_ansi(out.decode())
     assert text.count("Queues") >= 2 and "Workers" in text and "none alive" in text
     # The first frames had nothing on the sms queue, the later ones its 3 messages
     assert re.search(r"│ sms +│ +0 │", text) and re.search(r"│ sms +│ +3 │", text), text
