@@ -34,6 +34,13 @@ def engine() -> Engine:
     return engine_for(settings().database_url)
 
 
+def suppression_key() -> bytes:
+    """The suppression list's key for the configured database (its keying, migration 0010)."""
+    from broadcast.suppression import bind_keying
+
+    return bind_keying(settings(), engine())
+
+
 def default_operator() -> str:
     """Who is running the command: BROADCAST_OPERATOR, else the OS user."""
     explicit = os.environ.get("BROADCAST_OPERATOR")
