@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 HOW_TO_MAKE_ONE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 MIN_LENGTH = 43  # secrets.token_urlsafe(32): 32 random bytes
 MIN_BITS = 240  # estimated from length and character classes (a 43-character token: 256)
-MIN_DISTINCT = 16
+MIN_DISTINCT = 12  # 64 random hex digits miss one of the 16 a quarter of the time
 # Words that mark a key somebody typed rather than generated (checked case-insensitively).
 _WORDS = (
     "changeme",
@@ -88,10 +88,11 @@ class KeySource:
     def describe(self) -> str:
         if self.kind == "environment":
             return "set from the environment (BROADCAST_SECRET_KEY)"
-        if self.kind == "file" and self.path is not None and self.path.exists():
-            return f"generated and kept in {self.path}"
+        where = self.path.resolve() if self.path is not None else None
+        if self.kind == "file" and where is not None and where.exists():
+            return f"generated and kept in {where}"
         if self.kind == "file":
-            return f"not set: generated on first use and kept in {self.path}"
+            return f"not set: generated on first use and kept in {where}"
         return "missing: BROADCAST_SECRET_KEY is not set"
 
 
