@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     # How the suppression hashes are keyed ("derived" or "link-key"), read from the database by
     # suppression.bind_keying; "derived" until then.
     _suppression_scheme: str = PrivateAttr(default="derived")
+    _link_key: str | None = PrivateAttr(default=None)  # read (or generated) once
 
     @field_validator("secret_key", mode="before")
     @classmethod
@@ -185,7 +186,9 @@ class Settings(BaseSettings):
 
     def link_key(self) -> str:
         """The link-signing key (generated and kept for an SQLite installation without one)."""
-        return keys.secret_key(self)
+        if self._link_key is None:
+            self._link_key = keys.secret_key(self)
+        return self._link_key
 
     @property
     def twilio_configured(self) -> bool:
