@@ -168,7 +168,10 @@ class Settings(BaseSettings):
     def _strip_key(cls, value: object) -> object:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        return value.strip() if isinstance(value, str) else value
+        if isinstance(value, str):
+            # "BROADCAST_SECRET_KEY=" (a template's empty line) is unset, not a key.
+            return value.strip() or None
+        return value
 
     @field_validator("secret_key")
     @classmethod

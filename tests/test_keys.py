@@ -61,8 +61,8 @@ def test_generated_keys_are_accepted(value: str) -> None:
 def test_an_sqlite_install_generates_its_key_once_and_keeps_it_private(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Given no key anywhere and a database file
-    monkeypatch.delenv("BROADCAST_SECRET_KEY")
+    # Given no key anywhere (an empty line is no key) and a database file
+    monkeypatch.setenv("BROADCAST_SECRET_KEY", "  ")
     database = f"sqlite:///{tmp_path}/data/broadcast.db"
     settings = Settings(_env_file=None, database_url=database)
     path = tmp_path / "data" / "broadcast.db.key"

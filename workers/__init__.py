@@ -27,7 +27,10 @@ def _checked_settings() -> Settings:
     fails), stop with one line naming the setting instead of a traceback per message."""
     try:
         settings = get_settings()
-        settings.link_key()
+        if settings.key_source.kind == "missing":
+            # (A kept key of an SQLite install is read, or made, when first needed: importing
+            # the package must not write files.)
+            settings.link_key()
     except ConfigurationError as exc:
         raise SystemExit(f"Error: {exc}") from None
     return settings
