@@ -13,6 +13,7 @@ import logging
 import re
 import traceback
 from collections.abc import Callable
+from numbers import Number
 from typing import Any
 
 # A capability link's path: /manage/<token>, /unsubscribe/<token>, /confirm/<token>, with any
@@ -51,8 +52,8 @@ def scrub(text: str) -> str:
 
 
 def _scrubbed(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float):
-        return value
+    if value is None or isinstance(value, Number):
+        return value  # kept as it is, so that %d and %.1f still format it
     return scrub(value if isinstance(value, str) else str(value))
 
 
