@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from broadcast import log_scrub
 from broadcast.cli import alerts, common, registrants, sms, web
 from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
@@ -14,6 +15,8 @@ from broadcast.cli import ops as ops_cli
 from broadcast.cli import scheduler as scheduler_cli
 from broadcast.cli.dev_database import open_announced
 from broadcast.db import current_revision, head_revision, upgrade
+
+log_scrub.install()  # no token, email or phone number in any log line the commands write
 
 app = typer.Typer(
     help="Send community alerts by SMS, email and voice, and manage who receives them.",

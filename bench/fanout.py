@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,10 @@ def main() -> None:
     with throwaway_postgres_database() as db, private_redis() as redis_url:
         os.environ["BROADCAST_REDIS_URL"] = redis_url
         clean_postgres(db)
-        rt = Runtime(Settings(_env_file=None, database_url=db, redis_url=redis_url))
+        key = secrets.token_urlsafe(32)  # no key is built in
+        rt = Runtime(
+            Settings(_env_file=None, database_url=db, redis_url=redis_url, secret_key=key)  # type: ignore[arg-type]
+        )
         from workers.embedded import Backend
 
         backend = Backend(rt)

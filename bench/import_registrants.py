@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import secrets
 import statistics
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from bench.registrant_data import write_registrants_csv  # noqa: E402
 from broadcast.db import engine_for  # noqa: E402
 from broadcast.importer import ImportOptions, import_registrants  # noqa: E402
 from broadcast.settings import Settings  # noqa: E402
+from broadcast.suppression import bind_keying  # noqa: E402
 from tests.support.servers import throwaway_postgres_database  # noqa: E402
 
 TARGET_SECONDS_PER_100K = 10.0
@@ -51,12 +53,12 @@ def cpu_seconds() -> tuple[float, float]:
 def run(url: str, label: str, csv_path: Path, count: int, workers: int) -> list[float]:
     engine = engine_for(url)
     seconds = []
-    settings = Settings()
+    settings = Settings(secret_key=secrets.token_urlsafe(32))  # type: ignore[arg-type]
     options = ImportOptions(
         topics=settings.topic_set,
         named_areas=frozenset(),
         region="GB",
-        key=settings.suppression_secret,
+        key=bind_keying(settings, engine),
         operator="bench",
         workers=workers,
     )

@@ -14,6 +14,7 @@ each claimed, sent and recorded on its own. Not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import secrets
 import subprocess
 import sys
 import time
@@ -31,6 +32,8 @@ from broadcast.settings import Settings  # noqa: E402
 from tests.delivery.conftest import clean_postgres  # noqa: E402
 from tests.delivery.factories import Person, add_people  # noqa: E402
 from tests.delivery.processes import start_workers, stop_workers, wait_until  # noqa: E402
+
+RUN_KEY = secrets.token_urlsafe(32)
 from tests.support.servers import private_redis, throwaway_postgres_database  # noqa: E402
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
@@ -55,6 +58,7 @@ def stop_sink(process: subprocess.Popen[str]) -> str:
 
 def settings_env(db: str, redis_url: str, twilio_url: str, smtp_port: str, args) -> dict:  # type: ignore[no-untyped-def]
     return {
+        "BROADCAST_SECRET_KEY": RUN_KEY,  # no key is built in; the workers get the same one
         "BROADCAST_DATABASE_URL": db,
         "BROADCAST_REDIS_URL": redis_url,
         "BROADCAST_TWILIO_ACCOUNT_SID": ACCOUNT_SID,

@@ -6,12 +6,19 @@ connect, TLS, login, NOOP).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from broadcast import keys
+from broadcast.dispatch import QUEUES
 from broadcast.errors import BroadcastError
-from broadcast.settings import PLACEHOLDER_SECRETS, Settings
+from broadcast.monitoring import WorkerSeen
+from broadcast.settings import Settings
+
+# The workers registered in Redis (workers/monitor.py), handed in by the CLI: the core does not
+# import Dramatiq.
+LiveWorkers = Callable[[Settings], Sequence[WorkerSeen]]
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -24,12 +31,21 @@ class Check:
     fix: str | None = None
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def run_checks(settings: Settings, live_workers: LiveWorkers | None = None) -> list[Check]:
+    """Every check, in the order of docs/security.md's list of what to set before going live."""
+    redis = _guard("redis", _redis, settings)
     checks = [
         _secret_key(settings),
+        _suppression_key(settings),
         _public_url(settings),
+        _ops_token(settings),
+        _proxies(settings),
         _guard("database", _database, settings),
-        _guard("redis", _redis, settings),
+        redis,
+    ]
+    if settings.redis_url and live_workers is not None and redis.status == OK:
+        checks.append(_guard("workers", lambda s: _workers(s, live_workers), settings))
+    checks += [
         *_capacity(settings),
         _guard("sms", _sms, settings),
         _guard("voice", _voice, settings),
@@ -61,15 +77,73 @@ _FIXES = {
 
 
 def _secret_key(settings: Settings) -> Check:
-    if settings.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+    """A weak key never gets here: the settings refuse it (one line naming the setting)."""
+    source = settings.key_source
+    fix = f"set BROADCAST_SECRET_KEY to a generated key: {keys.HOW_TO_MAKE_ONE}"
+    if source.kind == "missing":
+        return Check("secret key", FAIL, source.describe(), fix)
+    if source.kind == "file":
+        # A key kept in a file on this machine suits a laptop, not several hosts.
+        return Check("secret key", WARN, source.describe(), fix + " for a deployment")
+    return Check("secret key", OK, source.describe())
+
+
+def _suppression_key(settings: Settings) -> Check:
+    if settings.suppression_key is not None:
+        return Check("suppression key", OK, "set from the environment (BROADCAST_SUPPRESSION_KEY)")
+    return Check(
+        "suppression key",
+        OK,
+        "derived from the secret key; before rotating that, set BROADCAST_SUPPRESSION_KEY to "
+        "the secret key's current value (docs/security.md)",
+    )
+
+
+def _ops_token(settings: Settings) -> Check:
+    fix = f"set BROADCAST_OPS_TOKEN to a generated token: {keys.HOW_TO_MAKE_ONE}"
+    if settings.ops_token is None:
+        status = WARN if settings.env == "production" else OK
+        return Check("ops token", status, "not set: /ops and /metrics are off (404)", fix)
+    problem = keys.key_problem(settings.ops_token.get_secret_value().strip())
+    if problem:
+        status = FAIL if settings.env == "production" else WARN
+        return Check("ops token", status, f"BROADCAST_OPS_TOKEN {problem}", fix)
+    return Check("ops token", OK, "set: /ops and /metrics need it")
+
+
+def _proxies(settings: Settings) -> Check:
+    trusted = str(settings.forwarded_allow_ips or "").strip()
+    fix = "set BROADCAST_FORWARDED_ALLOW_IPS to your reverse proxy's address only"
+    if trusted == "*":
         status = FAIL if settings.env == "production" else WARN
         return Check(
-            "secret key",
+            "trusted proxy",
             status,
-            "the development-only or a placeholder key is in use",
-            "set BROADCAST_SECRET_KEY to a long random value (e.g. `openssl rand -hex 32`)",
+            "X-Forwarded-For is trusted from any address: every client can choose its IP",
+            fix,
         )
-    return Check("secret key", OK, "set")
+    if not trusted:
+        return Check("trusted proxy", OK, "no proxy trusted: client addresses are the peers'")
+    return Check("trusted proxy", OK, f"X-Forwarded-For trusted only from {trusted}")
+
+
+def _workers(settings: Settings, live_workers: LiveWorkers) -> Check:
+    seen = list(live_workers(settings))
+    fix = "start the Procfile's worker processes (README: running the stack)"
+    if not seen:
+        return Check(
+            "workers",
+            FAIL,
+            f"no live worker in Redis (none beat within {settings.ops_heartbeat_timeout:g} s): "
+            "alerts would wait in the queues",
+            fix,
+        )
+    served = {queue for worker in seen for queue in worker.queues}
+    missing = [queue for queue in QUEUES if queue not in served]
+    detail = f"{len(seen)} live worker(s), serving {', '.join(sorted(served)) or 'no queue'}"
+    if missing:
+        return Check("workers", WARN, f"{detail}; nobody takes {', '.join(missing)}", fix)
+    return Check("workers", OK, detail)
 
 
 def _public_url(settings: Settings) -> Check:

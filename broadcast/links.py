@@ -77,4 +77,4 @@ class LinkSigner:
 
 
 def signer_from_settings(settings) -> LinkSigner:  # type: ignore[no-untyped-def]
-    return LinkSigner(settings.secret_key.get_secret_value(), settings.public_url)
+    return LinkSigner(settings.link_key(), settings.public_url)

@@ -151,6 +151,15 @@ class SuppressedAddress(SQLModel, table=True):
     created_at: datetime = _timestamp(nullable=False)
 
 
+class SuppressionKeying(SQLModel, table=True):
+    """One row: how the address hashes are keyed, "link-key" (before 0010) or "derived"."""
+
+    __tablename__ = "suppression_keying"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheme: str = Field(max_length=16, nullable=False)
+
+
 # --- Alerts and deliveries (the delivery engine; see docs/delivery.md) -------------------------
 
 

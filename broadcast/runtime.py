@@ -29,6 +29,7 @@ from broadcast.db import engine_for
 from broadcast.links import LinkSigner, signer_from_settings
 from broadcast.render import AlertTemplate, library
 from broadcast.settings import Settings
+from broadcast.suppression import bind_keying
 
 
 class Runtime:
@@ -50,7 +51,7 @@ class Runtime:
         self.settings = settings
         self.engine = engine if engine is not None else engine_for(settings.database_url)
         self.signer: LinkSigner = signer_from_settings(settings)
-        self.key = settings.suppression_secret
+        self.key = bind_keying(settings, self.engine)
         self._channels: dict[str, Channel] = dict(channels or {})
         self._limiters: dict[str, CapacityLimiter] = {}
         self._concurrency: ConcurrencyLimiter | None = None

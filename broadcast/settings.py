@@ -6,14 +6,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broadcast import keys
 from broadcast.errors import ConfigurationError
 
-# A development key is allowed outside production so a fresh checkout runs; production refuses it.
-DEVELOPMENT_SECRET_KEY = "development-only-insecure-key"
-PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret", DEVELOPMENT_SECRET_KEY}
+# Derives the suppression list's key from the link key (docs/security.md): its own key, so the
+# HMAC of an address is never a value the link key also signs.
+SUPPRESSION_PURPOSE = "broadcast suppression list v1"
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///broadcast.db"
     redis_url: str | None = None
-    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    # Signs registrants' links. No default: unset, an SQLite installation generates one and
+    # keeps it next to the database file (broadcast/keys.py); elsewhere the web app refuses.
+    secret_key: SecretStr | None = None
     public_url: str = "http://localhost:8000"
     force_name: str = "Example Constabulary"
     default_region: str = "GB"
@@ -63,7 +66,8 @@ class Settings(BaseSettings):
         "vehicle-crime,community,general"
     )
     named_areas: str = ""
-    # Kept apart from secret_key so rotating the signing key never un-suppresses an address.
+    # Keys the suppression list's hashes (through a derived key); unset: secret_key does. Set it
+    # to the current secret key's value before rotating secret_key, so the list keeps matching.
     suppression_key: SecretStr | None = None
     consent_wording_version: str = "2026-11"
 
@@ -150,6 +154,14 @@ class Settings(BaseSettings):
 
     # --- end of web app settings -----------------------------------------------------------------
 
+    # --- Response headers (broadcast/web/security.py; docs/security.md) ------------------------
+    # Strict-Transport-Security on every response; unset: on when public_url is https.
+    hsts: bool | None = None
+    hsts_max_age: int = 31_536_000  # one year
+    # Serve the API description at /openapi.json; off, a public service does not publish it.
+    openapi: bool = False
+    # --- end of response header settings -------------------------------------------------------
+
     # --- Operators (broadcast/monitoring.py, /ops, /metrics; docs/operations.md) ---------------
     # Opens /ops (and /metrics): "Authorization: Bearer TOKEN", or HTTP basic auth with the token
     # as the password. Unset: /ops and /metrics answer 404, as if they did not exist.
@@ -179,13 +191,40 @@ class Settings(BaseSettings):
     # unset: the OS user.
     operator: str | None = None
 
-    @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
-        if self.env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
-            raise ValueError(
-                "BROADCAST_SECRET_KEY is missing or a placeholder; production needs a real key"
-            )
-        return self
+    # How the suppression hashes are keyed ("derived" or "link-key"), read from the database by
+    # suppression.bind_keying; "derived" until then.
+    _suppression_scheme: str = PrivateAttr(default="derived")
+    _link_key: str | None = PrivateAttr(default=None)  # read (or generated) once
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _strip_key(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            # "BROADCAST_SECRET_KEY=" (a template's empty line) is unset, not a key.
+            return value.strip() or None
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Whatever BROADCAST_ENV says: a weak key set by mistake must never sign a link.
+        if value is not None:
+            problem = keys.key_problem(value.get_secret_value())
+            if problem:
+                raise ValueError(keys.refusal("BROADCAST_SECRET_KEY", problem))
+        return value
+
+    @property
+    def key_source(self) -> keys.KeySource:
+        return keys.key_source(self)
+
+    def link_key(self) -> str:
+        """The link-signing key (generated and kept for an SQLite installation without one)."""
+        if self._link_key is None:
+            self._link_key = keys.secret_key(self)
+        return self._link_key
 
     @property
     def twilio_configured(self) -> bool:
@@ -213,14 +252,21 @@ class Settings(BaseSettings):
 
     @property
     def suppression_secret(self) -> bytes:
-        key = self.suppression_key or self.secret_key
-        return key.get_secret_value().encode()
+        """The suppression list's key, from BROADCAST_SUPPRESSION_KEY or else the link key: a key
+        derived from it, or the value itself where hashes were made before migration 0010."""
+        given = self.suppression_key.get_secret_value() if self.suppression_key else None
+        root = (given or self.link_key()).encode()
+        if self._suppression_scheme == "link-key":
+            return root
+        return keys.derive(root, SUPPRESSION_PURPOSE)
 
     def masked(self) -> dict[str, object]:
         """The effective settings with every secret replaced by asterisks, for display."""
         shown: dict[str, object] = {}
         for name, value in self.model_dump().items():
-            if isinstance(getattr(self, name), SecretStr):
+            if name == "secret_key":
+                value = self.key_source.describe()
+            elif isinstance(getattr(self, name), SecretStr):
                 value = "********" if getattr(self, name).get_secret_value() else ""
             elif name.endswith("_url") and isinstance(value, str):
                 value = _mask_url_password(value)
@@ -245,5 +291,17 @@ def get_settings() -> Settings:
     """The process-wide settings, read once; tests call get_settings.cache_clear()."""
     try:
         return Settings()
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from exc
+    except ValidationError as exc:
+        raise ConfigurationError(settings_error(exc)) from None
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line naming the setting that failed (the first, when several did), not pydantic's."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    name = "BROADCAST_" + "_".join(str(part) for part in first["loc"]).upper()
+    message = str(first["msg"]).removeprefix("Value error, ")
+    line = message if message.startswith(name) else f"{name}: {message}"
+    if len(errors) > 1:
+        line += f" (and {len(errors) - 1} more setting(s))"
+    return line

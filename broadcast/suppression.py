@@ -9,14 +9,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from broadcast.bulk import one_of
-from broadcast.models import SuppressedAddress, utcnow
+from broadcast.models import SuppressedAddress, SuppressionKeying, utcnow
+
+if TYPE_CHECKING:
+    from broadcast.settings import Settings
 
 # Suppressions the person caused themselves, so only they may undo: by proving they hold the
 # address (a confirmed code or link, a START from the number), never by a sign-up naming it.
@@ -44,6 +48,15 @@ class AddressHasher:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
+
+
+def bind_keying(settings: Settings, engine: Engine) -> bytes:
+    """Read how this database's hashes are keyed (migration 0010) into `settings`, and return
+    the key: hashes made before 0010 without BROADCAST_SUPPRESSION_KEY used the link key."""
+    with engine.connect() as connection:
+        scheme = connection.execute(select(SuppressionKeying.scheme)).scalar()
+    settings._suppression_scheme = scheme or "derived"
+    return settings.suppression_secret
 
 
 @lru_cache(maxsize=8)

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from broadcast.settings import get_settings
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.servers import private_redis, throwaway_postgres_database
 
 
@@ -18,6 +19,8 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[No
             monkeypatch.delenv(name)
     # Quiet hours would hold routine calls in tests run at night; lifecycle tests set them.
     monkeypatch.setenv("BROADCAST_QUIET_HOURS", "off")
+    # No key is built in any more; tests share one (tests that check keys set their own).
+    monkeypatch.setenv("BROADCAST_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

@@ -10,14 +10,34 @@ import threading
 
 import dramatiq
 
+from broadcast import log_scrub
+from broadcast.errors import ConfigurationError
 from broadcast.runtime import Runtime
-from broadcast.settings import get_settings
+from broadcast.settings import Settings, get_settings
 from workers.app import WorkerApp
 from workers.broker import build_broker, worker_id_of
 from workers.monitor import add_prometheus, add_worker_registry
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
+
+
+def _checked_settings() -> Settings:
+    """Workers sign the links in every message: without a real key (or with a setting that
+    fails), stop with one line naming the setting instead of a traceback per message."""
+    try:
+        settings = get_settings()
+        if settings.key_source.kind == "missing":
+            # (A kept key of an SQLite install is read, or made, when first needed: importing
+            # the package must not write files.)
+            settings.link_key()
+    except ConfigurationError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    return settings
+
+
+log_scrub.install()  # no token, email or phone number in any worker log line
+_checked_settings()
 
 
 def process_runtime() -> Runtime:

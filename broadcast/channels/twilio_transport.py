@@ -41,6 +41,7 @@ class LeanHttpClient(HttpClient):
         )
         # As requests' HTTPAdapter(max_retries=0): never resend, and raise read errors as is.
         self._retries = urllib3.Retry(0, read=False, redirect=False)
+        self.last_exchange: tuple[str, str, Response] | None = None
 
     def request(  # type: ignore[override]
         self,
@@ -77,7 +78,10 @@ class LeanHttpClient(HttpClient):
             raise _as_requests_error(exc.reason) from None
         except (ReadTimeoutError, ProtocolError, SSLError, ConnectTimeoutError) as exc:
             raise _as_requests_error(exc) from None
-        return Response(response.status, response.data.decode("utf-8"), response.headers)
+        answer = Response(response.status, response.data.decode("utf-8"), response.headers)
+        # What `doctor` reports when a probe fails (the query string and credentials left out).
+        self.last_exchange = (method.upper(), url.split("?")[0], answer)
+        return answer
 
     def close(self) -> None:
         self.pool.clear()

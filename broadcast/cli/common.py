@@ -36,6 +36,13 @@ def engine() -> Engine:
     return open_announced(settings(), engine_for)
 
 
+def suppression_key() -> bytes:
+    """The suppression list's key for the configured database (its keying, migration 0010)."""
+    from broadcast.suppression import bind_keying
+
+    return bind_keying(settings(), engine())
+
+
 def default_operator() -> str:
     """Who is running the command: BROADCAST_OPERATOR (environment or .env), else the OS user."""
     explicit = settings().operator

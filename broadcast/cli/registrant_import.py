@@ -41,7 +41,7 @@ def import_csv(
         topics=settings.topic_set,
         named_areas=settings.named_area_set,
         region=settings.default_region,
-        key=settings.suppression_secret,
+        key=common.suppression_key(),
         operator=operator or common.default_operator(),
         batch_size=settings.import_batch_size,
         dry_run=dry_run,

@@ -39,7 +39,7 @@ def _source(operator: str | None) -> ConsentSource:
 
 
 def _key() -> bytes:
-    return common.settings().suppression_secret
+    return common.suppression_key()
 
 
 def _parse(fields: dict[str, str | None], *, require_channels: bool = True):  # type: ignore[no-untyped-def]

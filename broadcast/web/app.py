@@ -11,14 +11,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from broadcast import log_scrub
+from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings, get_settings
 from broadcast.web import metrics, ops, pages
 from broadcast.web.context import WebContext
 from broadcast.web.routes import confirm, manage, subscribe, twilio, unsubscribe
+from broadcast.web.security import SecurityHeaders, security_headers
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The registrants' web app and provider webhooks for one force's settings."""
+    # Before anything can log: no token, email or phone number in any log line (docs/security.md).
+    log_scrub.install()
     ctx = WebContext(settings)
 
     @asynccontextmanager
@@ -31,7 +36,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.openapi else None,
     )
+    app.add_middleware(SecurityHeaders, headers=security_headers(settings))
     app.state.ctx = ctx
     if settings.forwarded_allow_ips:
         # Forwarded headers only from the configured proxies; uvicorn's own handling is off
@@ -66,5 +73,11 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def create_app_from_env() -> FastAPI:
-    """The app for the process's settings; the Procfile runs `uvicorn --factory` on this."""
-    return create_app(get_settings())
+    """The app for the process's settings; the Procfile runs `uvicorn --factory` on this.
+
+    Settings or a key that will not do stop the process with one line, not a traceback.
+    """
+    try:
+        return create_app(get_settings())
+    except ConfigurationError as exc:
+        raise SystemExit(f"Error: {exc}") from None

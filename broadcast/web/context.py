@@ -15,6 +15,7 @@ from broadcast.confirmation import Policy
 from broadcast.db import engine_for, session_scope
 from broadcast.links import LinkSigner, signer_from_settings
 from broadcast.settings import Settings
+from broadcast.suppression import bind_keying
 from broadcast.web.challenge import ChallengeGate
 from broadcast.web.limits import RateLimits, ReplayGuard
 from broadcast.web.messages import Confirmations
@@ -45,10 +46,11 @@ class WebContext:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine: Engine = engine_for(settings.database_url)
+        # The key first: without a real one the app must not start (nor touch the database).
         self.signer: LinkSigner = signer_from_settings(settings)
-        self.key = settings.suppression_secret
-        self.secret = settings.secret_key.get_secret_value().encode()
+        self.engine: Engine = engine_for(settings.database_url)
+        self.key = bind_keying(settings, self.engine)
+        self.secret = settings.link_key().encode()
         self.policy = Policy.from_settings(settings)
         self.branding = Branding.from_settings(settings)
         self.limits = RateLimits.from_settings(settings)

@@ -119,7 +119,7 @@ def _page(request: Request, name: str, view: dict[str, Any], nonce: str = "") ->
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "no-referrer",
         "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
             "connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
         ),
     }

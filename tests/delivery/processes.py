@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from broadcast.dispatch import QUEUES
+from tests.support.keys import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,8 @@ def start_workers(
     command += ["--threads", str(threads), "--queues", *queues]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
     # Quiet hours off unless the test sets them: routine calls must not wait for the morning.
-    full_env |= {"BROADCAST_QUIET_HOURS": "off"} | env | {"PYTHONPATH": str(ROOT)}
+    full_env |= {"BROADCAST_QUIET_HOURS": "off", "BROADCAST_SECRET_KEY": TEST_SECRET_KEY}
+    full_env |= env | {"PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
         return subprocess.Popen(
             command,

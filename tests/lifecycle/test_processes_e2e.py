@@ -25,6 +25,7 @@ from tests.delivery.conftest import clean_postgres
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, start_workers, stop_workers, wait_until
 from tests.lifecycle.conftest import VARS
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.twilio_process import twilio_server_process
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN
 
@@ -37,7 +38,8 @@ def number(i: int) -> str:
 
 def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
-    full_env |= env | {"PYTHONPATH": str(ROOT), "BROADCAST_SCHEDULER_INTERVAL": "0.3"}
+    full_env |= {"BROADCAST_SECRET_KEY": TEST_SECRET_KEY} | env
+    full_env |= {"PYTHONPATH": str(ROOT), "BROADCAST_SCHEDULER_INTERVAL": "0.3"}
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "workers.scheduler"],

@@ -21,6 +21,7 @@ from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, stop_workers
+from tests.support.keys import TEST_SECRET_KEY
 
 HEARTBEAT_TIMEOUT = 1.5  # seconds: the registry beats every 0.5 s
 VARS = {"headline": "Road closed", "message": "Avoid the high street tonight."}
@@ -42,7 +43,7 @@ class Ops:
         command = [sys.executable, "-m", "dramatiq", module]
         command += ["--processes", "1", "--threads", str(threads), "--queues", *queues]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
-        env |= self.env | {"PYTHONPATH": str(ROOT)}
+        env |= {"BROADCAST_SECRET_KEY": TEST_SECRET_KEY} | self.env | {"PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as out:
             return subprocess.Popen(
                 command,
@@ -56,7 +57,8 @@ class Ops:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The real `broadcast` command line, as an operator runs it."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
-        env |= self.env | {"PYTHONPATH": str(ROOT), "BROADCAST_OPERATOR": "duty-inspector"}
+        env |= {"BROADCAST_SECRET_KEY": TEST_SECRET_KEY} | self.env
+        env |= {"PYTHONPATH": str(ROOT), "BROADCAST_OPERATOR": "duty-inspector"}
         return subprocess.run(
             [sys.executable, str(ROOT / "cli.py"), *args],
             cwd=self.tmp,

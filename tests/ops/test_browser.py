@@ -64,7 +64,7 @@ def test_dashboard_renders_and_refreshes_in_a_browser(ops: Ops, browser) -> None
         first_row = page.locator("#queues tbody tr").first  # the sms queue
         assert first_row.locator("td").nth(0).inner_text() == "sms"
         assert first_row.locator("td").nth(1).inner_text() == "2"
-        assert page.locator("#capacity svg").count() == 3
+        assert page.locator("#capacity figure svg").count() == 3  # the charts (bars are SVG too)
         assert page.get_by_role("img", name="sms: 6 segments in the last hour").count() == 1
         assert "unreachable handset" in page.locator("#failures").inner_text()
         # The middle row uses the whole width (on a wide screen too), and no header is clipped

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from broadcast import alerts
 from tests.delivery.processes import ROOT, wait_until
 from tests.ops.conftest import Ops
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.servers import free_port
 from workers.embedded import Backend
 
@@ -47,7 +48,8 @@ class ScreenReader:
 def test_queues_watch_refreshes_until_ctrl_c(ops: Ops) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
     # A terminal as far as rich is concerned: Live redraws frames only on one.
-    env |= ops.env | {"PYTHONPATH": str(ROOT), "COLUMNS": "120", "FORCE_COLOR": "1"}
+    env |= {"BROADCAST_SECRET_KEY": TEST_SECRET_KEY} | ops.env
+    env |= {"PYTHONPATH": str(ROOT), "COLUMNS": "120", "FORCE_COLOR": "1"}
     command = [sys.executable, str(ROOT / "cli.py"), "queues", "--watch", "--every", "0.2"]
     process = subprocess.Popen(
         command, cwd=ops.tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE

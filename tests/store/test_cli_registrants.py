@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from tests.store.test_import import BAD, GOOD, HEADER
+from tests.support.keys import TEST_SECRET_KEY
 
 runner = CliRunner()
 
@@ -120,14 +121,17 @@ def test_bad_input_is_one_clear_line(cli) -> None:  # type: ignore[no-untyped-de
 def test_config_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     from broadcast.settings import get_settings
 
-    monkeypatch.setenv("BROADCAST_SECRET_KEY", "a-very-real-secret")
+    monkeypatch.setenv("BROADCAST_OPS_TOKEN", "a-very-real-secret")
     monkeypatch.setenv("BROADCAST_DATABASE_URL", "postgresql+psycopg://u:hunter2@db/broadcast")
     get_settings.cache_clear()
     result = runner.invoke(app, ["config", "--json"])
     assert result.exit_code == 0
     shown = json.loads(result.output)
-    assert shown["secret_key"] == "********"
+    # The key is never shown; where it comes from is
+    assert shown["secret_key"] == "set from the environment (BROADCAST_SECRET_KEY)"
+    assert shown["ops_token"] == "********"
     assert "hunter2" not in result.output and "a-very-real-secret" not in result.output
+    assert TEST_SECRET_KEY not in result.output
 
 
 def test_production_refuses_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -151,7 +151,6 @@ def web_settings(
     values: dict[str, object] = {
         "database_url": f"sqlite:///{tmp_path / 'web.db'}",
         "public_url": f"http://127.0.0.1:{port}",
-        "secret_key": "web-test-secret-key-0123456789",
         "force_name": "Test Metropolitan Police",
         "area_postcodes": "E,EC,N,NW,SE,SW,W,WC",
         "twilio_account_sid": ACCOUNT_SID,

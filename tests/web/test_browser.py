@@ -45,6 +45,11 @@ def page():  # type: ignore[no-untyped-def]
 
 def journey(web: Web, page) -> None:  # type: ignore[no-untyped-def]
     mobile, email = "+447911123456", "browser@example.org"
+    refused = []  # what the Content-Security-Policy blocked (Chromium reports it on the console)
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     # Given the sign-up page, with an error first: no consent ticked
     page.goto(web.url + "/subscribe")
     page.get_by_label("Your postcode").fill("SW1A 2AA")
@@ -90,6 +95,29 @@ def journey(web: Web, page) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("heading", name="You have unsubscribed").wait_for()
     assert web.statuses(registrant.id) == {"email": "unsubscribed", "sms": "unsubscribed"}
     assert re.search(r"sign up again", page.content())
+    assert refused == []
+
+
+def test_pages_keep_their_look_under_a_csp_without_unsafe_inline(  # type: ignore[no-untyped-def]
+    make_web, page, tmp_path: Path
+) -> None:
+    web = make_web(brand_colour="#00703c")
+    refused = []
+    page.on("securitypolicyviolation", lambda e: refused.append(e))
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    response = page.goto(web.url + "/subscribe")
+    assert "unsafe-inline" not in response.headers["content-security-policy"]
+    # The style block applies: the header is in the force's colour, the button green, the
+    # skip link off screen
+    header = page.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor")
+    button = page.evaluate("getComputedStyle(document.querySelector('button')).backgroundColor")
+    skip = page.evaluate("getComputedStyle(document.querySelector('.skip')).left")
+    assert (header, button, skip) == ("rgb(0, 112, 60)", "rgb(0, 112, 60)", "-9999px")
+    page.screenshot(path=str(tmp_path / "subscribe.png"), full_page=True)
+    assert refused == []
 
 
 def test_journey_in_a_real_browser(make_web, page) -> None:  # type: ignore[no-untyped-def]
