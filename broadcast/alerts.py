@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from broadcast import planning, quiet_hours
 from broadcast.capacity import channel_rate, describe
@@ -207,6 +208,8 @@ class AlertStatusView:
     states: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, object]] = field(default_factory=list)
     eta: dict[str, str] = field(default_factory=dict)
+    # `household` deliveries per channel, by the state of the call they share (their outcome).
+    households: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -228,6 +231,7 @@ class AlertStatusView:
             "channels": self.states,
             "failures": self.failures,
             "eta": self.eta,
+            "households": self.households,
         }
 
 
@@ -242,6 +246,14 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
             .group_by(Delivery.channel, Delivery.state)
         ):
             view.states.setdefault(channel, {})[state] = int(n)
+        call = aliased(Delivery)
+        for channel, state, n in conn.execute(
+            select(Delivery.channel, call.state, func.count())
+            .join(call, call.id == Delivery.call_id)
+            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.HOUSEHOLD)
+            .group_by(Delivery.channel, call.state)
+        ):
+            view.households.setdefault(channel, {})[state] = int(n)
         problems = [
             DeliveryState.FAILED,
             DeliveryState.UNDELIVERABLE,

@@ -26,12 +26,14 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 
 from broadcast.bulk import refresh_statistics
 from broadcast.dispatch import Chunk, Dispatcher
 from broadcast.models import (
     Alert,
+    Channel,
     ConsentEvent,
     ConsentLedgerEntry,
     Delivery,
@@ -174,11 +176,14 @@ DELIVERY_COLUMNS = [
 def insert_queued(
     connection: Connection, alert_id: int, source: Select, *, channel: str | None = None
 ) -> int:
-    """Queued deliveries of `alert_id` for every row of `source`, in one INSERT ... SELECT.
+    """Queued deliveries of `alert_id` for every row of `source`, in one INSERT ... SELECT;
+    the number of them that will be sent.
 
     `source` yields `registrant_id` and `channel` columns, or only `registrant_id` when every
     delivery is on the one `channel` given. Rows are ordered by channel and registrant so each
-    channel's ids are consecutive (which `chunks` relies on to split them by arithmetic).
+    channel's ids are consecutive (which `chunks` relies on to split them by arithmetic). Voice
+    deliveries to a number the alert already calls become `household` rows of that call
+    (`share_household_calls`) and are not counted: there is nothing to send for them.
     """
     sub = source.subquery()
     channel_column = literal(channel) if channel is not None else sub.c.channel
@@ -194,6 +199,53 @@ def insert_queued(
     statement = insert(Delivery).from_select(DELIVERY_COLUMNS, rows)
     # SQLAlchemy reports rowcount unconditionally only for UPDATE and DELETE (-1 here otherwise).
     result = connection.execute(statement, execution_options={"preserve_rowcount": True})
+    added = max(int(result.rowcount or 0), 0)
+    if added and channel in (None, Channel.VOICE):
+        added -= share_household_calls(connection, alert_id)
+    return added
+
+
+def voice_number() -> ColumnElement[str]:
+    """The number a registrant's calls go to: the landline if there is one, else the mobile."""
+    return func.coalesce(Registrant.landline, Registrant.mobile)
+
+
+def share_household_calls(connection: Connection, alert_id: int) -> int:
+    """One call per number per alert: a household sharing a landline gets one call, not one per
+    person. Each queued voice delivery to a number that an earlier delivery of the alert already
+    calls becomes `household`, with `call_id` naming that delivery (whose outcome is theirs
+    too: the status report counts them as reached through it); how many were moved.
+
+    Also run when a follow-up or an escalation step adds deliveries to an alert, so a number
+    called earlier in the alert is not called again."""
+    number = voice_number()
+    ranked = (
+        select(
+            Delivery.id,
+            Delivery.state,
+            func.first_value(Delivery.id)
+            .over(partition_by=number, order_by=Delivery.id)
+            .label("call_id"),
+        )
+        .join(Registrant, Registrant.id == Delivery.registrant_id)
+        .where(
+            Delivery.alert_id == alert_id,
+            Delivery.channel == Channel.VOICE,
+            Delivery.state != DeliveryState.HOUSEHOLD,
+            number.is_not(None),
+        )
+        .subquery()
+    )
+    statement = (
+        update(Delivery)
+        .where(
+            Delivery.id == ranked.c.id,
+            ranked.c.state == DeliveryState.QUEUED,
+            ranked.c.call_id != ranked.c.id,
+        )
+        .values(state=DeliveryState.HOUSEHOLD, call_id=ranked.c.call_id)
+    )
+    result = connection.execute(statement)
     return max(int(result.rowcount or 0), 0)
 
 

@@ -198,6 +198,14 @@ def _summary(view: core.AlertStatusView) -> None:
     for channel, states in sorted(view.states.items()):
         parts = ", ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
         common.console.print(f"  {channel}: {parts}", highlight=False)
+    for channel, calls in sorted(view.households.items()):
+        shared = sum(calls.values())
+        outcome = ", ".join(f"{s} {n:,}" for s, n in sorted(calls.items()))
+        common.console.print(
+            f"  {channel}: household {shared:,} = registrants sharing a number called once for "
+            f"everyone on it (those calls: {outcome})",
+            highlight=False,
+        )
     for f in view.failures[:10]:
         common.console.print(
             f"  ! {f['channel']} {f['state']} x{f['count']}: {f['reason'] or ''}", highlight=False
