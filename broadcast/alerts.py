@@ -98,6 +98,24 @@ def preview_alert(
     return AlertPreview(template_name, channels, counts, messages, eta)
 
 
+def require_recipients(rt: Runtime, preview: AlertPreview, targeting: Targeting) -> None:
+    """An alert that would reach nobody is refused before anything is created, saying why."""
+    if any(preview.recipients.values()):
+        return
+    channels = ", ".join(preview.channels)
+    if targeting.source is not None:
+        with rt.engine.connect() as conn:
+            known = planning.import_sources(conn)
+        listed = f"; imported from: {', '.join(known[:10])}" if known else "; nobody was imported"
+        raise InvalidInput(
+            f"this alert would reach nobody: no one imported from '{targeting.source}' can be "
+            f"sent {channels}{listed}"
+        )
+    raise InvalidInput(
+        f"this alert would reach nobody: no active registrant on {channels} matches its targeting"
+    )
+
+
 def channel_eta(rt: Runtime, channel: str, units: int, *, urgent: bool, exclude: int = 0) -> str:
     """ "5,000 calls at 500/h after 1,200 queued: about 12 h 24 min"."""
     rate = channel_rate(rt.settings, channel)

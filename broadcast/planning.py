@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from sqlalchemy import (
     ColumnElement,
@@ -92,6 +93,23 @@ def _has_address() -> ColumnElement[bool]:
     )
 
 
+def source_file_names(source: str) -> list[str]:
+    """What the import recorded for `source`: the file's name (`source_detail`), so the path
+    the file was imported from names it too (`/data/pmb.csv` -> `pmb.csv`)."""
+    name = PurePath(source.strip()).name
+    return sorted({source, name} - {""})
+
+
+def import_sources(connection: Connection) -> list[str]:
+    """Every file name and origin registrants were imported from (for a notice that matched
+    nobody: which sources there are)."""
+    imported = ConsentLedgerEntry.event == ConsentEvent.IMPORTED
+    names = select(ConsentLedgerEntry.source_detail).where(imported)
+    origins = select(ConsentLedgerEntry.origin).where(imported)
+    found = connection.execute(names.union(origins)).scalars()
+    return sorted(f for f in found if f)
+
+
 def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """SELECT registrant_id, channel of every subscription the alert reaches."""
     conditions: list[ColumnElement[bool]] = [
@@ -110,7 +128,7 @@ def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore
                 ConsentLedgerEntry.registrant_id == Subscription.registrant_id,
                 ConsentLedgerEntry.event == ConsentEvent.IMPORTED,
                 or_(
-                    ConsentLedgerEntry.source_detail == targeting.source,
+                    ConsentLedgerEntry.source_detail.in_(source_file_names(targeting.source)),
                     ConsentLedgerEntry.origin == targeting.source,
                 ),
             )

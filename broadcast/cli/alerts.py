@@ -97,7 +97,9 @@ def send(
     area: list[str] = typer.Option([], "--area", help="Postcode district/sector or named area."),
     topic: list[str] = typer.Option([], "--topic", help="Only registrants following a topic."),
     everyone: bool = typer.Option(False, "--all", help="Every active registrant."),
-    source: str = typer.Option(None, "--source", help="transfer-notice: import file or origin."),
+    source: str = typer.Option(
+        None, "--source", help="transfer-notice: the file imported (its path or name) or origin."
+    ),
     channels: str = typer.Option("sms,email,voice", "--channels"),
     var: list[str] = typer.Option([], "--var", help="Template variable, name=value."),
     urgent: bool = typer.Option(False, "--urgent", help="Go ahead of routine backlog."),
@@ -138,6 +140,7 @@ def send(
     if chain:
         core.preview_alert(rt, template, variables, tuple(chain.split(">")), Targeting())
     preview = core.preview_alert(rt, template, variables, chosen, targeting, urgent=urgent)
+    core.require_recipients(rt, preview, targeting)
     _print_preview(preview)
     if dry_run:
         common.console.print("\nDry run: nothing was queued.")
