@@ -36,6 +36,7 @@ class AlertPreview:
     recipients: dict[str, int]
     messages: dict[str, RenderedMessage]
     eta: dict[str, str]
+    voice_calls: int = 0  # one per number: a household sharing a landline gets one call
 
 
 def parse_duration(text: str) -> timedelta:
@@ -89,13 +90,14 @@ def preview_alert(
     )
     with rt.engine.connect() as conn:
         counts = planning.count_recipients(conn, targeting, channels)
+        calls = planning.count_calls(conn, targeting) if counts.get("voice") else 0
     segments = rendered["sms"].sms.segments if "sms" in rendered and rendered["sms"].sms else 1
     eta = {}
     for channel in channels:
-        units = counts[channel] * (segments if channel == "sms" else 1)
+        units = {"sms": counts[channel] * segments, "voice": calls}.get(channel, counts[channel])
         eta[channel] = channel_eta(rt, channel, units, urgent=urgent)
     messages = {c: rendered[c] for c in channels}
-    return AlertPreview(template_name, channels, counts, messages, eta)
+    return AlertPreview(template_name, channels, counts, messages, eta, calls)
 
 
 def require_recipients(rt: Runtime, preview: AlertPreview, targeting: Targeting) -> None:

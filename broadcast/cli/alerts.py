@@ -72,6 +72,8 @@ def _variables(pairs: list[str]) -> dict[str, str]:
 def _print_preview(preview: core.AlertPreview) -> None:
     out = common.console
     counts = ", ".join(f"{c} {preview.recipients[c]:,}" for c in preview.channels)
+    if preview.recipients.get("voice", 0) > preview.voice_calls:
+        counts += f" ({preview.voice_calls:,} calls: a household sharing a number gets one)"
     out.print(f"[bold]Template[/] {preview.template}   [bold]Recipients[/] {counts}")
     for channel, message in preview.messages.items():
         if channel == "sms" and message.sms:

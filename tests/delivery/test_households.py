@@ -45,7 +45,12 @@ def _calls(runtime, alert_id: int) -> dict[int, tuple[str, int | None]]:  # type
 def test_one_call_per_landline_and_the_household_counts_as_reached(runtime, channels) -> None:  # type: ignore[no-untyped-def]
     # Given a household of three on one landline, and two people on numbers of their own
     alice, bob, cara, dev, eve = _household(runtime)
-    # When a voice alert goes to everyone
+    # When a voice alert goes to everyone, the preview counts five people and three calls
+    preview = alerts.preview_alert(
+        runtime, "community-alert", VARS, ("voice",), Targeting(everyone=True)
+    )
+    assert (preview.recipients["voice"], preview.voice_calls) == (5, 3)
+    assert preview.eta["voice"].startswith("3 calls")
     alert, dispatcher = _send(runtime, Targeting(everyone=True), channels=("voice",))
     _drain(runtime, dispatcher)
     # Then each number is called once
