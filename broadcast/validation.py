@@ -146,5 +146,5 @@ def parse_registrant(
         areas=tuple(dict.fromkeys(a for a in areas if a)),
         topics=tuple(dict.fromkeys(t for t in topic_list if t)),
         language=language,
-        dropped_topics=tuple(dict.fromkeys(unknown_topics)),
+        dropped_topics=tuple(dict.fromkeys(unknown_topics)) if unknown_topics else (),
     )
