@@ -132,3 +132,34 @@ def test_an_escalation_step_calls_a_household_once(runtime, channels) -> None:  
     assert calls[alice][0] == "sent" and calls[bob][0] == "household"
     # And running the step again adds nobody
     assert escalation.escalate_alert(runtime, dispatcher, alert.id) == (child, 0)
+
+
+def test_when_the_households_call_fails_everyone_on_it_escalates(runtime, channels) -> None:  # type: ignore[no-untyped-def]
+    # Given a voice alert escalating to SMS, and the household's one call failing
+    alice, bob, cara, dev, eve = _household(runtime)
+    channels["voice"].failures[HOME] = lambda: PermanentChannelError("busy", code="busy")
+    alert = alerts.create_alert(
+        runtime,
+        "community-alert",
+        VARS,
+        ("voice",),
+        Targeting(everyone=True),
+        operator="pc-test",
+        status="draft",
+    )
+    dispatcher = RecordingDispatcher()
+    with runtime.engine.begin() as conn:
+        lifecycle.attach(
+            conn,
+            AlertLifecycle(alert_id=alert.id, escalate="voice>sms", escalate_after=3600),
+            operator="pc-test",
+        )
+    lifecycle.release(runtime, dispatcher, alert.id, operator="pc-test")
+    _drain(runtime, dispatcher)
+    # When the escalation step runs
+    child, added = escalation.escalate_alert(runtime, dispatcher, alert.id)
+    _drain(runtime, dispatcher)
+    # Then each of the household gets their text: the call they shared reached none of them
+    assert added == 3
+    assert {m.to for m in channels["sms"].sent} == {f"+447700{900000 + n:06d}" for n in (0, 1, 2)}
+    assert set(_calls(runtime, alert.id)) == {alice, bob, cara, dev, eve}
