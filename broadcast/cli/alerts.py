@@ -73,7 +73,8 @@ def _print_preview(preview: core.AlertPreview) -> None:
     out = common.console
     counts = ", ".join(f"{c} {preview.recipients[c]:,}" for c in preview.channels)
     if preview.recipients.get("voice", 0) > preview.voice_calls:
-        counts += f" ({preview.voice_calls:,} calls: a household sharing a number gets one)"
+        calls = f"{preview.voice_calls:,} call{'' if preview.voice_calls == 1 else 's'}"
+        counts += f" ({calls}: one per number, households share)"
     out.print(f"[bold]Template[/] {preview.template}   [bold]Recipients[/] {counts}")
     for channel, message in preview.messages.items():
         if channel == "sms" and message.sms:

@@ -110,3 +110,20 @@ def test_an_alert_that_would_reach_nobody_says_so_and_creates_nothing(db, tmp_pa
     assert "Traceback" not in unknown.output + nobody.output
     with db.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM alert").scalar_one() == 0
+
+
+def test_a_household_is_called_once_and_the_status_says_so(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    home = "+442079461234"
+    add_people(db, [Person(channels=("voice",), landline=home) for _ in range(2)])
+    args = ["alert", "send", "community-alert", "--all", "--channels", "voice"]
+    args += ["--var", "headline=Road closed", "--var", "message=Avoid it."]
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    preview = " ".join(dry.output.split())
+    assert "voice 2 (1 call: one per number, households share)" in preview, dry.output
+    sent = runner.invoke(app, [*args, "--yes"])
+    assert sent.exit_code == 0, sent.output
+    assert [r["to"] for r in read_json_lines(tmp_path / "outbox" / "voice.jsonl")] == [home]
+    status = " ".join(runner.invoke(app, ["alert", "status", "1"]).output.split())
+    assert "voice: household 1, sent 1" in status
+    assert "household 1 = registrants sharing a number called once" in status
+    assert "(those calls: sent 1)" in status
