@@ -87,7 +87,15 @@ def demo() -> None:
     sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
     typer.echo(f"1. Import the sample transfer file {sample.name} (fictional people)")
     try:
-        import_csv(file=sample, dry_run=False, rejects=None, operator="demo", workers=0)
+        import_csv(
+            file=sample,
+            dry_run=False,
+            rejects=None,
+            operator="demo",
+            workers=0,
+            map_topic=[],
+            unknown_topics="reject",
+        )
     except typer.Exit as exit_:
         if exit_.exit_code:
             raise

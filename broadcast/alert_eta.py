@@ -116,10 +116,16 @@ def channel_eta(
 
 
 def preview_mine(rt: Runtime, targeting: Targeting, channel: str) -> dict[str | None, int]:
-    """Recipients of a new alert on `channel`, by their quiet-hours preference."""
+    """Recipients of a new alert on `channel`, by their quiet-hours preference; for voice,
+    numbers (a household sharing a landline gets one call)."""
     sub = planning.recipients(targeting, (channel,)).subquery()
+    counted = (
+        func.count(func.distinct(func.coalesce(Registrant.landline, Registrant.mobile)))
+        if channel == "voice"
+        else func.count()
+    )
     statement = (
-        select(Registrant.quiet_hours, func.count())
+        select(Registrant.quiet_hours, counted)
         .select_from(sub)
         .join(Registrant, Registrant.id == sub.c.registrant_id)
         .group_by(Registrant.quiet_hours)

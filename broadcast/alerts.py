@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from broadcast import planning
 from broadcast.alert_eta import ChannelEta, channel_eta, expiry_line, preview_mine, queued_mine
@@ -40,6 +41,7 @@ class AlertPreview:
     expires_at: datetime | None = None
     # "103 deliveries (voice 103) would expire unsent at 21:05 BST: ..." or None.
     expiry: str | None = None
+    voice_calls: int = 0  # one per number: a household sharing a landline gets one call
 
     @property
     def expiring(self) -> int:
@@ -112,6 +114,7 @@ def preview_alert(
     )
     with rt.engine.connect() as conn:
         counts = planning.count_recipients(conn, targeting, channels)
+        calls = planning.count_calls(conn, targeting) if counts.get("voice") else 0
     segments = rendered["sms"].sms.segments if "sms" in rendered and rendered["sms"].sms else 1
     expires_at = utcnow() + expires if expires is not None else None
     forecasts = {
@@ -129,7 +132,25 @@ def preview_alert(
     eta = {c: f.text for c, f in forecasts.items()}
     expiry = expiry_line(rt, forecasts.values(), expires_at) if expires_at else None
     return AlertPreview(
-        template_name, channels, counts, messages, eta, forecasts, expires_at, expiry
+        template_name, channels, counts, messages, eta, forecasts, expires_at, expiry, calls
+    )
+
+
+def require_recipients(rt: Runtime, preview: AlertPreview, targeting: Targeting) -> None:
+    """An alert that would reach nobody is refused before anything is created, saying why."""
+    if any(preview.recipients.values()):
+        return
+    channels = ", ".join(preview.channels)
+    if targeting.source is not None:
+        with rt.engine.connect() as conn:
+            known = planning.import_sources(conn)
+        listed = f"; imported from: {', '.join(known[:10])}" if known else "; nobody was imported"
+        raise InvalidInput(
+            f"this alert would reach nobody: no one imported from '{targeting.source}' can be "
+            f"sent {channels}{listed}"
+        )
+    raise InvalidInput(
+        f"this alert would reach nobody: no active registrant on {channels} matches its targeting"
     )
 
 
@@ -224,6 +245,9 @@ class AlertStatusView:
         """ "done", or "done, 103 expired" when some deliveries never reached anyone."""
         return status_label(self.alert.status, self.states)
 
+    # `household` deliveries per channel, by the state of the call they share (their outcome).
+    households: dict[str, dict[str, int]] = field(default_factory=dict)
+
     @property
     def done(self) -> bool:
         return not self.settling and all(
@@ -248,6 +272,7 @@ class AlertStatusView:
             "eta": self.eta,
             "forecast": {c: f.as_dict() for c, f in self.forecasts.items()},
             "expiry": self.expiry,
+            "households": self.households,
         }
 
 
@@ -271,6 +296,14 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
                 )
             ).scalar_one()
         )
+        call = aliased(Delivery)
+        for channel, state, n in conn.execute(
+            select(Delivery.channel, call.state, func.count())
+            .join(call, call.id == Delivery.call_id)
+            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.HOUSEHOLD)
+            .group_by(Delivery.channel, call.state)
+        ):
+            view.households.setdefault(channel, {})[state] = int(n)
         problems = [
             DeliveryState.EXPIRED,
             DeliveryState.FAILED,

@@ -136,8 +136,13 @@ def normalise_area(raw: str, named_areas: frozenset[str] = frozenset()) -> str:
     raise InvalidInput(f"'{raw}' is not a postcode district, sector or area name", field="areas")
 
 
+def topic_slug(raw: str) -> str:
+    """A topic as written ("Anti social behaviour") in the form topics are kept in."""
+    return raw.strip().lower().replace(" ", "-")
+
+
 def normalise_topic(raw: str, topics: frozenset[str]) -> str:
-    slug = raw.strip().lower().replace(" ", "-")
+    slug = topic_slug(raw)
     # The set look-up first: it is cheaper than the regex and usually decides.
     if (slug in topics or not topics) and TOPIC_RE.match(slug):
         return slug

@@ -141,14 +141,18 @@ def _child(conn, alert: Alert, info: AlertLifecycle, target: str, rest: str | No
 
 
 def _candidates(alert_id: int, source: str, target: str, cutoff, child: int):  # type: ignore[no-untyped-def]
-    """SELECT DISTINCT registrant_id of those due this step and not yet given it."""
-    other = aliased(Delivery)
+    """SELECT DISTINCT registrant_id of those due this step and not yet given it. A household
+    delivery (voice shared with others on the number) fares as the call it shared."""
+    other, call = aliased(Delivery), aliased(Delivery)
+    state = func.coalesce(call.state, Delivery.state)
     late = and_(
-        Delivery.state.in_(NOT_CONFIRMED),
-        func.coalesce(Delivery.sent_at, Delivery.claimed_at) <= cutoff,
+        state.in_(NOT_CONFIRMED),
+        func.coalesce(call.sent_at, call.claimed_at, Delivery.sent_at, Delivery.claimed_at)
+        <= cutoff,
     )
     return (
         select(Delivery.registrant_id)
+        .outerjoin(call, call.id == Delivery.call_id)
         .join(Registrant, Registrant.id == Delivery.registrant_id)
         .join(
             Subscription,
@@ -161,7 +165,7 @@ def _candidates(alert_id: int, source: str, target: str, cutoff, child: int):  #
         .where(
             Delivery.alert_id == alert_id,
             Delivery.channel == source,
-            or_(Delivery.state.in_(ENDED_BADLY), late),
+            or_(state.in_(ENDED_BADLY), late),
             Registrant.erased_at.is_(None),
             _address(target),
             # Reached on that channel already, by the alert itself or by this step.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.orm import aliased
 
 from broadcast import alerts, lifecycle
 from broadcast.alerts import CHANNEL_ORDER
@@ -48,9 +49,12 @@ def family(conn: Connection, alert_id: int) -> list[int]:
 
 
 def _reached(conn: Connection, parent_id: int, channels: tuple[str, ...] | None = None):  # type: ignore[no-untyped-def]
-    """SELECT DISTINCT registrant_id, channel of those the parent reached, still subscribed."""
+    """SELECT DISTINCT registrant_id, channel of those the parent reached, still subscribed. A
+    household delivery reached its registrant if the call it shared did."""
+    call = aliased(Delivery)
     statement = (
         select(Delivery.registrant_id, Delivery.channel)
+        .outerjoin(call, call.id == Delivery.call_id)
         .join(Registrant, Registrant.id == Delivery.registrant_id)
         .join(
             Subscription,
@@ -61,7 +65,7 @@ def _reached(conn: Connection, parent_id: int, channels: tuple[str, ...] | None 
         )
         .where(
             Delivery.alert_id.in_(family(conn, parent_id)),
-            Delivery.state.in_(REACHED),
+            func.coalesce(call.state, Delivery.state).in_(REACHED),
             Subscription.status == SubscriptionStatus.ACTIVE,
             Registrant.erased_at.is_(None),
         )

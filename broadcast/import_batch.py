@@ -48,29 +48,27 @@ class Owner:
 
 
 def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[str, Owner]:
-    """Registrants owning any of these rows' contact points, keyed by contact point.
+    """Registrants owning any of these rows' emails or mobiles, keyed by that email or mobile.
 
-    Emails are looked up in the email column, phone numbers in both phone columns (a number one
-    registrant gave as a landline may be another's mobile). The owners' rows stay locked, in id
-    order, until the batch commits: on PostgreSQL two batches are written at once, and a batch
-    updating a registrant that the batch before it also updates waits for that batch, then reads
-    the registrant as it left it.
+    Emails are looked up in the email column, mobiles in the mobile column: those identify a
+    person. A landline never matches (a household shares one). The owners' rows stay locked, in
+    id order, until the batch commits: on PostgreSQL two batches are written at once, and a
+    batch updating a registrant that the batch before it also updates waits for that batch,
+    then reads the registrant as it left it.
     """
     emails: set[str] = set()
-    phones: set[str] = set()
+    mobiles: set[str] = set()
     for item in items:
         if item.email:
             emails.add(item.email)
         if item.mobile:
-            phones.add(item.mobile)
-        if item.landline:
-            phones.add(item.landline)
+            mobiles.add(item.mobile)
     owners: dict[str, Owner] = {}
-    if not (emails or phones):
+    if not (emails or mobiles):
         return owners
     conditions = [
         one_of(connection, getattr(Registrant, column), list(values))
-        for column, values in (("email", emails), ("mobile", phones), ("landline", phones))
+        for column, values in (("email", emails), ("mobile", mobiles))
         if values
     ]
     statement = (
@@ -81,10 +79,24 @@ def existing_owners(connection: Connection, items: Iterable[ValidRow]) -> dict[s
     )
     for row in connection.execute(statement).all():
         owner = Owner(*row)
-        for point in (owner.email, owner.mobile, owner.landline):
-            if point:
-                owners[point] = owner
+        if owner.email:
+            owners[owner.email] = owner
+        if owner.mobile:
+            owners[owner.mobile] = owner
     return owners
+
+
+def _match(item: ValidRow, owners: dict[str, Owner]) -> Owner | str | None:
+    """The registrant this row is, or why it cannot be anyone: its email is one registrant's
+    and its mobile another's."""
+    by_email = owners.get(item.email) if item.email else None
+    by_mobile = owners.get(item.mobile) if item.mobile else None
+    if by_email is not None and by_mobile is not None and by_email.id != by_mobile.id:
+        return (
+            f"email matches registrant {by_email.id} and mobile matches registrant "
+            f"{by_mobile.id}: they are different people"
+        )
+    return by_email or by_mobile
 
 
 IMPORT_SOURCE = "csv-import"
@@ -116,19 +128,11 @@ def write_batch(
     new_items: list[ValidRow] = []
     existing: list[tuple[ValidRow, Owner]] = []
     for item in batch:
-        matches = {owners[p].id: owners[p] for p in item.contact_points() if p in owners}
-        if len(matches) > 1:
-            outcome.rejected.append(
-                (
-                    item.row,
-                    [
-                        "its contact points belong to different existing registrants "
-                        f"({', '.join(str(i) for i in sorted(matches))})"
-                    ],
-                )
-            )
-        elif matches:
-            existing.append((item, next(iter(matches.values()))))
+        match = _match(item, owners)
+        if isinstance(match, str):
+            outcome.rejected.append((item.row, [match]))
+        elif match is not None:
+            existing.append((item, match))
         else:
             new_items.append(item)
     _create(connection, new_items, file_name, options, outcome)

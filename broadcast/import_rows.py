@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import marshal
 import multiprocessing
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -44,12 +45,24 @@ class ValidRow(NamedTuple):
     def contact_points(self) -> list[str]:
         return [p for p in (self.email, self.mobile, self.landline) if p]
 
+    def identity_points(self) -> list[tuple[str, str]]:
+        """(field, value) of what identifies the person: the email and the mobile. A landline
+        may be a household's, shared by several registrants, so it never identifies anyone."""
+        points = []
+        if self.email:
+            points.append(("email", self.email))
+        if self.mobile:
+            points.append(("mobile", self.mobile))
+        return points
+
 
 class RowRules(NamedTuple):
     topics: frozenset[str]
     named_areas: frozenset[str]
     region: str
     key: bytes  # the suppression list's key
+    topic_map: tuple[tuple[str, str], ...] = ()  # --map-topic old=new
+    drop_unknown_topics: bool = False  # --unknown-topics drop
 
 
 def parse_consented_at(raw: str) -> datetime | None:
@@ -67,27 +80,36 @@ def parse_consented_at(raw: str) -> datetime | None:
 
 
 def _check_rows(rows: Sequence[CsvRow], first_index: int, rules: RowRules) -> list[tuple]:
-    """Plain tuples (marshal-able): (index, problems) for a bad row, or (index, the ValidRow
-    fields after `row`, with consented_at as ISO text) for a good one."""
+    """Plain tuples (marshal-able): (index, problems, unknown topics) for a bad row, or (index,
+    the ValidRow fields after `row` with consented_at as ISO text, dropped topics) for a good
+    one."""
     answers: list[tuple] = []
     hashed = suppression.hasher_for(rules.key)
+    topic_map = dict(rules.topic_map)
     for index, row in enumerate(rows, first_index):
         fields = row.fields
         problems: list[str] = []
+        unknown: tuple[str, ...] = ()
         draft = None
         try:
             draft = parse_registrant(
-                fields, topics=rules.topics, named_areas=rules.named_areas, region=rules.region
+                fields,
+                topics=rules.topics,
+                named_areas=rules.named_areas,
+                region=rules.region,
+                topic_map=topic_map,
+                drop_unknown_topics=rules.drop_unknown_topics,
             )
         except InvalidRegistrant as exc:
             problems += exc.problems
+            unknown = exc.unknown_topics
         consented_at = None
         try:
             consented_at = parse_consented_at(fields.get("consented_at", ""))
         except InvalidInput as exc:
             problems.append(str(exc))
         if problems or draft is None:
-            answers.append((index, problems))
+            answers.append((index, problems, unknown))
             continue
         answers.append(
             (
@@ -104,20 +126,27 @@ def _check_rows(rows: Sequence[CsvRow], first_index: int, rules: RowRules) -> li
                 consented_at.isoformat() if consented_at else None,
                 fields.get("source", "").strip()[:120] or None,
                 {c: hashed(a) for c, a in draft.addresses().items()},
+                draft.dropped_topics,
             )
         )
     return answers
 
 
-def _from_answers(rows: Sequence[CsvRow], answers: list[tuple]) -> list[ValidRow | Rejected]:
+def _from_answers(
+    rows: Sequence[CsvRow], answers: list[tuple], unknown_topics: Counter[str] | None
+) -> list[ValidRow | Rejected]:
     results: list[ValidRow | Rejected] = []
     for answer in answers:
         row = rows[answer[0]]
-        if len(answer) == 2:
+        if len(answer) == 3:
             results.append((row, answer[1]))
+            if answer[2] and unknown_topics is not None:
+                unknown_topics.update(answer[2])
             continue
         consented_at = datetime.fromisoformat(answer[10]) if answer[10] else None
         results.append(ValidRow(row, *answer[1:10], consented_at, answer[11], answer[12]))
+        if answer[13] and unknown_topics is not None:
+            unknown_topics.update(answer[13])
     return results
 
 
@@ -133,16 +162,21 @@ def _check_forked_range(start: int, stop: int) -> bytes:
 
 
 def validated_chunks(
-    rows: Sequence[CsvRow], rules: RowRules, chunk_size: int, workers: int
+    rows: Sequence[CsvRow],
+    rules: RowRules,
+    chunk_size: int,
+    workers: int,
+    unknown_topics: Counter[str] | None = None,
 ) -> Iterator[list[ValidRow | Rejected]]:
     """Each chunk of rows validated, in file order: valid rows and (row, problems) rejects.
-    With workers >= 1, large files are validated by that many forked processes."""
+    With workers >= 1, large files are validated by that many forked processes. Topics that are
+    not the force's are counted in `unknown_topics` (rows per topic), rejected or dropped."""
     global _FORKED_ROWS, _FORKED_RULES
     bounds = [(i, min(i + chunk_size, len(rows))) for i in range(0, len(rows), chunk_size)]
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if workers < 1 or len(rows) < PARALLEL_THRESHOLD or not can_fork:
         for start, stop in bounds:
-            yield _from_answers(rows, _check_rows(rows[start:stop], start, rules))
+            yield _from_answers(rows, _check_rows(rows[start:stop], start, rules), unknown_topics)
         return
     _FORKED_ROWS, _FORKED_RULES = rows, rules
     context = multiprocessing.get_context("fork")
@@ -150,6 +184,6 @@ def validated_chunks(
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             starts, stops = zip(*bounds, strict=True)
             for blob in pool.map(_check_forked_range, starts, stops):
-                yield _from_answers(rows, marshal.loads(blob))
+                yield _from_answers(rows, marshal.loads(blob), unknown_topics)
     finally:
         _FORKED_ROWS, _FORKED_RULES = (), None

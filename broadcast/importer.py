@@ -1,14 +1,15 @@
 """Bulk import of a registrant list (the transfer of an existing service's data).
 
 Every row is validated before anything is written. Good rows are written in batches, one
-transaction each; a row whose contact points already belong to a registrant updates that
-registrant, so an interrupted import can simply be run again.
+transaction each; a row whose email or mobile already belongs to a registrant updates that
+registrant, so an interrupted import can simply be run again. A landline may be shared by a
+household: it never matches one person to another.
 """
 
 from __future__ import annotations
 
 import gc
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ class ImportReport:
     rejected: list[Rejected] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # Topics not the force's: rows per topic (rejected, or dropped from the rows).
+    unknown_topics: Counter[str] = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -51,20 +54,24 @@ class ImportOptions:
     batch_size: int = 20000
     dry_run: bool = False
     workers: int = 0  # validation processes for large files; 0 validates in this process
+    topic_map: tuple[tuple[str, str], ...] = ()  # renames applied first (import_topics)
+    drop_unknown_topics: bool = False  # leave unknown topics out instead of rejecting the row
 
 
 def _reject_duplicates_in_file(
     good: list[ValidRow], seen: dict[str, int], report: ImportReport
 ) -> list[ValidRow]:
+    """The first row with an email or mobile wins; a later row with either is rejected, naming
+    the field. Landlines are not compared: a household shares one."""
     kept = []
     for item in good:
-        points = item.contact_points()
-        earlier = next((seen[p] for p in points if p in seen), None)
+        points = item.identity_points()
+        earlier = next(((f, seen[p]) for f, p in points if p in seen), None)
         if earlier is not None:
-            reason = f"duplicate inside the file (same contact as line {earlier})"
+            reason = f"duplicate inside the file (same {earlier[0]} as line {earlier[1]})"
             report.rejected.append((item.row, [reason]))
             continue
-        for point in points:
+        for _, point in points:
             seen[point] = item.row.line
         kept.append(item)
     return kept
@@ -192,12 +199,22 @@ def _import(
 
     # Writer threads write batches while this thread takes in and checks the next ones (the
     # writers mostly wait on the database, which frees the GIL). Rows in different batches never
-    # share a contact point (duplicates inside the file are rejected here first), and batches
+    # share an email or mobile (duplicates inside the file are rejected here first; a shared
+    # landline is no conflict, nothing makes it unique), and batches
     # that update the same registrant take turns on its row lock (import_batch.existing_owners).
     depth = batches_in_flight(engine)
-    rules = RowRules(options.topics, options.named_areas, options.region, options.key)
+    rules = RowRules(
+        options.topics,
+        options.named_areas,
+        options.region,
+        options.key,
+        options.topic_map,
+        options.drop_unknown_topics,
+    )
     chunk_size = min(options.batch_size, VALIDATION_CHUNK)
-    chunks = validated_chunks(source_file.rows, rules, chunk_size, options.workers)
+    chunks = validated_chunks(
+        source_file.rows, rules, chunk_size, options.workers, report.unknown_topics
+    )
     with ThreadPoolExecutor(depth, thread_name_prefix="import-writer") as writers:
         in_flight: deque[tuple[Future[BatchOutcome], int]] = deque()
         batch: list[ValidRow] = []

@@ -61,15 +61,18 @@ def _by_mobile(session: Session, number: str) -> Registrant | None:
     ).first()
 
 
-def _by_voice_number(session: Session, number: str) -> Registrant | None:
+def _voice_holders(session: Session, number: str) -> list[Registrant]:
+    """Everyone whose calls go to `number`: a household may share one landline."""
     found = session.scalars(
-        select(Registrant).where(
+        select(Registrant)
+        .where(
             or_(Registrant.landline == number, Registrant.mobile == number),
             Registrant.erased_at.is_(None),
         )
+        .order_by(Registrant.id)
     ).all()
     # Voice calls the landline when there is one, so the mobile only counts without one.
-    return next((r for r in found if registrants.address_for(r, Channel.VOICE) == number), None)
+    return [r for r in found if registrants.address_for(r, Channel.VOICE) == number]
 
 
 def _opt_out(
@@ -176,20 +179,26 @@ def handle_voice_digit(
     """A key pressed on one of our calls to `number`: 9 stops voice, 1 confirms a pending one."""
     key = settings.suppression_secret
     called = _e164(number, settings.default_region)
-    registrant = _by_voice_number(session, called) if called else None
+    holders = _voice_holders(session, called) if called else []
     source = ConsentSource("voice-keypress", detail=f"pressed {digits[:1]}")
     pressed = digits.strip()[:1]
     if pressed == UNSUBSCRIBE_DIGIT:
-        _opt_out(session, registrant, Channel.VOICE, called, source, key)
+        # One call reaches everyone on the number (planning calls a household once), so the
+        # number stops getting calls for all of them: whoever answered cannot say who they are.
+        for holder in holders:
+            _opt_out(session, holder, Channel.VOICE, called, source, key)
+        if not holders:
+            _opt_out(session, None, Channel.VOICE, called, source, key)
         return InboundOutcome(
-            "unsubscribed", f"You will get no more calls from {settings.force_name}. Goodbye."
+            "unsubscribed",
+            f"This number will get no more calls from {settings.force_name}, for anyone "
+            "registered on it. Goodbye.",
         )
-    if (
-        pressed == CONFIRM_DIGIT
-        and registrant is not None
-        and confirmation.confirm(
-            session=session, registrant=registrant, channel=Channel.VOICE, key=key, source=source
+    if pressed == CONFIRM_DIGIT and any(
+        confirmation.confirm(
+            session=session, registrant=holder, channel=Channel.VOICE, key=key, source=source
         )
+        for holder in holders
     ):
         return InboundOutcome("confirmed", "Thank you. Your phone alerts are confirmed. Goodbye.")
     return InboundOutcome("ignored", "Goodbye.")

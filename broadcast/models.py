@@ -63,8 +63,10 @@ class Registrant(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=200)
     postcode: str | None = Field(default=None, max_length=8)
     email: str | None = Field(default=None, max_length=320, unique=True)
+    # An email address or a mobile number identifies one person; a landline may be shared by a
+    # household, so it is indexed (voice dedupe, keypresses) but not unique (migration 0006).
     mobile: str | None = Field(default=None, max_length=20, unique=True)
-    landline: str | None = Field(default=None, max_length=20, unique=True)
+    landline: str | None = Field(default=None, max_length=20, index=True)
     language: str = Field(default="en", max_length=12)
     # The registrant's own quiet hours for calls, "21:00-08:00" (local time); None: force default.
     quiet_hours: str | None = Field(default=None, max_length=11)
@@ -180,6 +182,9 @@ class DeliveryState(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     IN_DOUBT = "in-doubt"
+    # Another registrant's call to the same number in the same alert (a household sharing a
+    # landline) is this one's call too: one call per number per alert (see planning).
+    HOUSEHOLD = "household"
 
 
 # States nothing moves a delivery out of by itself (status callbacks may still move sent on).
@@ -193,6 +198,7 @@ FINAL_STATES = frozenset(
         DeliveryState.CANCELLED,
         DeliveryState.EXPIRED,
         DeliveryState.IN_DOUBT,
+        DeliveryState.HOUSEHOLD,
     }
 )
 
@@ -244,6 +250,8 @@ class Delivery(SQLModel, table=True):
     provider_id: str | None = Field(default=None, max_length=200)
     error_code: str | None = Field(default=None, max_length=40)
     error_text: str | None = Field(default=None, max_length=300)
+    # For a `household` delivery: the delivery whose call to the same number reaches this one.
+    call_id: int | None = Field(default=None)
     created_at: datetime = _timestamp(nullable=False)
     claimed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)

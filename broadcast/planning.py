@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from sqlalchemy import (
     ColumnElement,
@@ -26,12 +27,14 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 
 from broadcast.bulk import refresh_statistics
 from broadcast.dispatch import Chunk, Dispatcher
 from broadcast.models import (
     Alert,
+    Channel,
     ConsentEvent,
     ConsentLedgerEntry,
     Delivery,
@@ -90,6 +93,23 @@ def _has_address() -> ColumnElement[bool]:
     )
 
 
+def source_file_names(source: str) -> list[str]:
+    """What the import recorded for `source`: the file's name (`source_detail`), so the path
+    the file was imported from names it too (`/data/pmb.csv` -> `pmb.csv`)."""
+    name = PurePath(source.strip()).name
+    return sorted({source, name} - {""})
+
+
+def import_sources(connection: Connection) -> list[str]:
+    """Every file name and origin registrants were imported from (for a notice that matched
+    nobody: which sources there are)."""
+    imported = ConsentLedgerEntry.event == ConsentEvent.IMPORTED
+    names = select(ConsentLedgerEntry.source_detail).where(imported)
+    origins = select(ConsentLedgerEntry.origin).where(imported)
+    found = connection.execute(names.union(origins)).scalars()
+    return sorted(f for f in found if f)
+
+
 def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """SELECT registrant_id, channel of every subscription the alert reaches."""
     conditions: list[ColumnElement[bool]] = [
@@ -108,7 +128,7 @@ def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore
                 ConsentLedgerEntry.registrant_id == Subscription.registrant_id,
                 ConsentLedgerEntry.event == ConsentEvent.IMPORTED,
                 or_(
-                    ConsentLedgerEntry.source_detail == targeting.source,
+                    ConsentLedgerEntry.source_detail.in_(source_file_names(targeting.source)),
                     ConsentLedgerEntry.origin == targeting.source,
                 ),
             )
@@ -139,6 +159,18 @@ def count_recipients(
     rows = connection.execute(select(sub.c.channel, func.count()).group_by(sub.c.channel))
     found = dict(rows.all())
     return {channel: int(found.get(channel, 0)) for channel in channels}
+
+
+def count_calls(connection: Connection, targeting: Targeting) -> int:
+    """The calls a voice alert makes: one per number, however many people share it."""
+    reached = recipients(targeting, (Channel.VOICE.value,)).subquery()
+    numbers = (
+        select(voice_number().label("number"))
+        .join(reached, reached.c.registrant_id == Registrant.id)
+        .distinct()
+        .subquery()
+    )
+    return int(connection.execute(select(func.count()).select_from(numbers)).scalar_one())
 
 
 # Planning this many deliveries or more refreshes the planner's statistics for the table: claims
@@ -174,11 +206,14 @@ DELIVERY_COLUMNS = [
 def insert_queued(
     connection: Connection, alert_id: int, source: Select, *, channel: str | None = None
 ) -> int:
-    """Queued deliveries of `alert_id` for every row of `source`, in one INSERT ... SELECT.
+    """Queued deliveries of `alert_id` for every row of `source`, in one INSERT ... SELECT;
+    the number of them that will be sent.
 
     `source` yields `registrant_id` and `channel` columns, or only `registrant_id` when every
     delivery is on the one `channel` given. Rows are ordered by channel and registrant so each
-    channel's ids are consecutive (which `chunks` relies on to split them by arithmetic).
+    channel's ids are consecutive (which `chunks` relies on to split them by arithmetic). Voice
+    deliveries to a number the alert already calls become `household` rows of that call
+    (`share_household_calls`) and are not counted: there is nothing to send for them.
     """
     sub = source.subquery()
     channel_column = literal(channel) if channel is not None else sub.c.channel
@@ -194,6 +229,53 @@ def insert_queued(
     statement = insert(Delivery).from_select(DELIVERY_COLUMNS, rows)
     # SQLAlchemy reports rowcount unconditionally only for UPDATE and DELETE (-1 here otherwise).
     result = connection.execute(statement, execution_options={"preserve_rowcount": True})
+    added = max(int(result.rowcount or 0), 0)
+    if added and channel in (None, Channel.VOICE):
+        added -= share_household_calls(connection, alert_id)
+    return added
+
+
+def voice_number() -> ColumnElement[str]:
+    """The number a registrant's calls go to: the landline if there is one, else the mobile."""
+    return func.coalesce(Registrant.landline, Registrant.mobile)
+
+
+def share_household_calls(connection: Connection, alert_id: int) -> int:
+    """One call per number per alert: a household sharing a landline gets one call, not one per
+    person. Each queued voice delivery to a number that an earlier delivery of the alert already
+    calls becomes `household`, with `call_id` naming that delivery (whose outcome is theirs
+    too: the status report counts them as reached through it); how many were moved.
+
+    Also run when a follow-up or an escalation step adds deliveries to an alert, so a number
+    called earlier in the alert is not called again."""
+    number = voice_number()
+    ranked = (
+        select(
+            Delivery.id,
+            Delivery.state,
+            func.first_value(Delivery.id)
+            .over(partition_by=number, order_by=Delivery.id)
+            .label("call_id"),
+        )
+        .join(Registrant, Registrant.id == Delivery.registrant_id)
+        .where(
+            Delivery.alert_id == alert_id,
+            Delivery.channel == Channel.VOICE,
+            Delivery.state != DeliveryState.HOUSEHOLD,
+            number.is_not(None),
+        )
+        .subquery()
+    )
+    statement = (
+        update(Delivery)
+        .where(
+            Delivery.id == ranked.c.id,
+            ranked.c.state == DeliveryState.QUEUED,
+            ranked.c.call_id != ranked.c.id,
+        )
+        .values(state=DeliveryState.HOUSEHOLD, call_id=ranked.c.call_id)
+    )
+    result = connection.execute(statement)
     return max(int(result.rowcount or 0), 0)
 
 

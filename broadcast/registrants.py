@@ -28,7 +28,8 @@ CHANNELS = tuple(c.value for c in Channel)
 
 
 def find_registrant(*, session: Session, ref: str, region: str = "GB") -> Registrant:
-    """Look a registrant up by id, email address or phone number (mobile or landline)."""
+    """Look a registrant up by id, email address or phone number (mobile or landline). A
+    landline a household shares names several people: the id must then be given."""
     text = ref.strip()
     registrant: Registrant | None
     if text.isdigit() and not text.startswith("0"):
@@ -44,11 +45,20 @@ def find_registrant(*, session: Session, ref: str, region: str = "GB") -> Regist
             raise NotFound(
                 f"'{ref}' is not a registrant id, email address or phone number"
             ) from None
-        registrant = session.scalars(
-            select(Registrant).where(
-                or_(Registrant.mobile == number, Registrant.landline == number)
+        found = session.scalars(
+            select(Registrant)
+            .where(
+                or_(Registrant.mobile == number, Registrant.landline == number),
+                Registrant.erased_at.is_(None),
             )
-        ).first()
+            .order_by(Registrant.id)
+        ).all()
+        # The mobile is one person's; a landline may be several people's.
+        registrant = next((r for r in found if r.mobile == number), None)
+        if registrant is None and len(found) > 1:
+            ids = ", ".join(str(r.id) for r in found)
+            raise InvalidInput(f"that landline is shared by registrants {ids}: give the id")
+        registrant = registrant or (found[0] if found else None)
     if registrant is None or registrant.erased_at is not None:
         raise NotFound(f"no registrant matches '{ref}'")
     return registrant
@@ -63,23 +73,22 @@ def address_for(registrant: Registrant, channel: str) -> str | None:
 
 
 def ensure_addresses_free(
-    *, session: Session, email: str | None, numbers: Iterable[str | None], own_id: int | None = None
+    *, session: Session, email: str | None, mobile: str | None, own_id: int | None = None
 ) -> None:
-    """One email or phone number belongs to at most one registrant."""
-    phones = [n for n in numbers if n]
-    clauses = []
-    if email:
-        clauses.append(Registrant.email == email)
-    if phones:
-        clauses += [Registrant.mobile.in_(phones), Registrant.landline.in_(phones)]
-    if not clauses:
-        return
-    statement = select(Registrant.id).where(or_(*clauses))
-    if own_id is not None:
-        statement = statement.where(Registrant.id != own_id)
-    owner = session.scalars(statement).first()
-    if owner is not None:
-        raise Conflict(f"that email address or phone number already belongs to registrant {owner}")
+    """An email address or a mobile number belongs to at most one registrant (a landline may
+    be a household's, shared by several, so it is not checked)."""
+    for field, column, value in (
+        ("email address", Registrant.email, email),
+        ("mobile number", Registrant.mobile, mobile),
+    ):
+        if not value:
+            continue
+        statement = select(Registrant.id).where(column == value)
+        if own_id is not None:
+            statement = statement.where(Registrant.id != own_id)
+        owner = session.scalars(statement).first()
+        if owner is not None:
+            raise Conflict(f"that {field} already belongs to registrant {owner}")
 
 
 def add_registrant(
@@ -97,9 +106,7 @@ def add_registrant(
     erased, does not block the sign-up; its suppression stays until the address's owner
     confirms (confirmation.confirm lifts it), so nobody else's sign-up can undo an opt-out.
     """
-    ensure_addresses_free(
-        session=session, email=draft.email, numbers=(draft.mobile, draft.landline)
-    )
+    ensure_addresses_free(session=session, email=draft.email, mobile=draft.mobile)
     addresses = draft.addresses()
     blocked = suppression.suppressed_among(
         connection=session.connection(), pairs=addresses.items(), key=key
@@ -389,12 +396,12 @@ def amend(
     'amended' in the ledger. Returns the names of what changed.
     """
     assert registrant.id is not None
-    if changed & {"email", "mobile", "landline"}:
+    if changed & {"email", "mobile"}:
         ensure_addresses_free(
             session=session,
             own_id=registrant.id,
             email=draft.email if "email" in changed else None,
-            numbers=[getattr(draft, f) for f in ("mobile", "landline") if f in changed],
+            mobile=draft.mobile if "mobile" in changed else None,
         )
     done: list[str] = []
     for name in ("name", "postcode", "email", "mobile", "landline", "language"):

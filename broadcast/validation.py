@@ -12,11 +12,13 @@ from broadcast.text_rules import control_character_problem
 
 
 class InvalidRegistrant(InvalidInput):
-    """Every problem found in one registrant's fields, not just the first."""
+    """Every problem found in one registrant's fields, not just the first; `unknown_topics`:
+    the topic names among them that are not the force's (an import sums them up)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], unknown_topics: tuple[str, ...] = ()) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+        self.unknown_topics = unknown_topics
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class RegistrantDraft:
     areas: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     language: str = "en"
+    # Unknown topics left out (an import with --unknown-topics drop).
+    dropped_topics: tuple[str, ...] = ()
 
     def address_for(self, channel: str) -> str | None:
         """The address a channel uses: voice prefers the landline and falls back to the mobile."""
@@ -64,8 +68,14 @@ def parse_registrant(
     named_areas: frozenset[str] = frozenset(),
     region: str = "GB",
     require_channels: bool = True,
+    topic_map: Mapping[str, str] | None = None,
+    drop_unknown_topics: bool = False,
 ) -> RegistrantDraft:
-    """Validate and normalise every field; raise InvalidRegistrant listing all problems."""
+    """Validate and normalise every field; raise InvalidRegistrant listing all problems.
+
+    `topic_map` renames topics first (another organisation's names for the force's topics);
+    with `drop_unknown_topics`, a topic still unknown is left out instead of being a problem.
+    """
     # Control characters first, and alone: the other checks would only echo the same junk.
     problems = [
         f"{key} {problem}"
@@ -107,10 +117,17 @@ def parse_registrant(
         attempt(contacts.normalise_area, a, named_areas)
         for a in contacts.split_list(fields.get("areas"))
     ]
-    topic_list = [
-        attempt(contacts.normalise_topic, t, topics)
-        for t in contacts.split_list(fields.get("topics"))
-    ]
+    topic_list: list[str] = []
+    unknown_topics: list[str] = []
+    for raw_topic in contacts.split_list(fields.get("topics")):
+        if topic_map:
+            raw_topic = topic_map.get(contacts.topic_slug(raw_topic), raw_topic)
+        try:
+            topic_list.append(contacts.normalise_topic(raw_topic, topics))
+        except InvalidInput as exc:
+            unknown_topics.append(contacts.topic_slug(raw_topic))
+            if not drop_unknown_topics:
+                problems.append(str(exc))
     language = (text("language") or "en").lower()
 
     if require_channels and not channels and raw_channels is None:
@@ -122,9 +139,11 @@ def parse_registrant(
     if Channel.VOICE in channels and not (raw_landline or raw_mobile):
         problems.append("voice channel needs a landline or mobile number")
     if mobile and landline and mobile == landline:
-        problems.append("mobile and landline are the same number")
+        # The person wants calls on their mobile: voice uses the mobile when there is no
+        # landline, so the duplicate is simply not kept as one.
+        landline = None
     if problems:
-        raise InvalidRegistrant(problems)
+        raise InvalidRegistrant(problems, tuple(dict.fromkeys(unknown_topics)))
     return RegistrantDraft(
         name=name,
         postcode=postcode,
@@ -135,4 +154,5 @@ def parse_registrant(
         areas=tuple(dict.fromkeys(a for a in areas if a)),
         topics=tuple(dict.fromkeys(t for t in topic_list if t)),
         language=language,
+        dropped_topics=tuple(dict.fromkeys(unknown_topics)) if unknown_topics else (),
     )

@@ -78,6 +78,9 @@ def _variables(pairs: list[str]) -> dict[str, str]:
 def _print_preview(preview: core.AlertPreview) -> None:
     out = common.console
     counts = ", ".join(f"{c} {preview.recipients[c]:,}" for c in preview.channels)
+    if preview.recipients.get("voice", 0) > preview.voice_calls:
+        calls = f"{preview.voice_calls:,} call{'' if preview.voice_calls == 1 else 's'}"
+        counts += f" ({calls}: one per number, households share)"
     out.print(f"[bold]Template[/] {preview.template}   [bold]Recipients[/] {counts}")
     for channel, message in preview.messages.items():
         if channel == "sms" and message.sms:
@@ -123,7 +126,9 @@ def send(
     area: list[str] = typer.Option([], "--area", help="Postcode district/sector or named area."),
     topic: list[str] = typer.Option([], "--topic", help="Only registrants following a topic."),
     everyone: bool = typer.Option(False, "--all", help="Every active registrant."),
-    source: str = typer.Option(None, "--source", help="transfer-notice: import file or origin."),
+    source: str = typer.Option(
+        None, "--source", help="transfer-notice: the file imported (its path or name) or origin."
+    ),
     channels: str = typer.Option("sms,email,voice", "--channels"),
     var: list[str] = typer.Option([], "--var", help="Template variable, name=value."),
     urgent: bool = typer.Option(False, "--urgent", help="Go ahead of routine backlog."),
@@ -203,6 +208,7 @@ def send(
         urgent=urgent,
         expires=None if when else lifetime,
     )
+    core.require_recipients(rt, preview, targeting)
     if as_json:
         typer.echo(json.dumps(preview.as_dict()))
         return
@@ -280,6 +286,14 @@ def _summary(view: core.AlertStatusView) -> None:
     for channel, states in sorted(view.states.items()):
         parts = ", ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
         common.console.print(f"  {channel}: {parts}", highlight=False)
+    for channel, calls in sorted(view.households.items()):
+        shared = sum(calls.values())
+        outcome = ", ".join(f"{s} {n:,}" for s, n in sorted(calls.items()))
+        common.console.print(
+            f"  {channel}: household {shared:,} = registrants sharing a number called once for "
+            f"everyone on it (those calls: {outcome})",
+            highlight=False,
+        )
     for f in view.failures[:10]:
         common.console.print(
             f"  ! {f['channel']} {f['state']} x{f['count']}: {f['reason'] or ''}", highlight=False

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from broadcast import audit
+from broadcast import audit, import_topics
 from broadcast.cli import common
 from broadcast.importer import ImportOptions, import_registrants
 
@@ -31,6 +31,14 @@ def import_csv(
     workers: int = typer.Option(
         2, help="Processes validating rows of large files (0: validate in this process)."
     ),
+    map_topic: list[str] = typer.Option(
+        [], "--map-topic", help="Rename a topic of the file to a known one: old=new (repeatable)."
+    ),
+    unknown_topics: str = typer.Option(
+        "reject",
+        "--unknown-topics",
+        help="A topic that is not known (after --map-topic): reject the row, or drop the topic.",
+    ),
 ) -> None:
     """Import (transfer) a registrant list. Consent given to the previous holder is kept.
 
@@ -46,6 +54,8 @@ def import_csv(
         batch_size=settings.import_batch_size,
         dry_run=dry_run,
         workers=workers,
+        topic_map=import_topics.parse_topic_map(map_topic, settings.topic_set),
+        drop_unknown_topics=import_topics.check_choice(unknown_topics) == "drop",
     )
     engine = common.engine()
     started = time.monotonic()
@@ -93,6 +103,10 @@ def import_csv(
         f"{report.updated:,} updated, {report.unchanged:,} unchanged; "
         f"{len(report.rejected):,} rejected ({elapsed:.1f} s)"
     )
+    for line in import_topics.summary(
+        report.unknown_topics, options.topics, dropped=options.drop_unknown_topics
+    ):
+        typer.echo(line)
     for row, reasons in report.rejected[:50]:
         typer.echo(f"  line {row.line}: {'; '.join(reasons)}")
     if len(report.rejected) > 50:

@@ -103,10 +103,17 @@ def after_email_confirmed(
 
 
 def _owner(session: Session, draft: RegistrantDraft) -> Registrant | None:
-    given = [a for a in (draft.email, draft.mobile, draft.landline) if a]
-    clauses = [Registrant.email.in_(given), Registrant.mobile.in_(given)]
-    clauses.append(Registrant.landline.in_(given))
-    return session.scalars(select(Registrant).where(or_(*clauses))).first()
+    """Who these addresses already belong to: by email, else by mobile. A landline identifies
+    nobody (a household shares one), so a sign-up with only a landline is a new registrant."""
+    clauses = []
+    if draft.email:
+        clauses.append(Registrant.email == draft.email)
+    if draft.mobile:
+        clauses.append(Registrant.mobile == draft.mobile)
+    if not clauses:
+        return None
+    found = session.scalars(select(Registrant).where(or_(*clauses))).all()
+    return next((r for r in found if r.email == draft.email), found[0] if found else None)
 
 
 def reopen(

@@ -27,6 +27,7 @@ class Person:
     status: str = "active"
     imported_from: str | None = None
     name: str = "Alex Example"
+    landline: str | None = None  # E.164; several people may share one (a household)
 
 
 def add_people(engine: Engine, people: Sequence[Person]) -> list[int]:
@@ -40,7 +41,7 @@ def add_people(engine: Engine, people: Sequence[Person]) -> list[int]:
                 "name": p.name,
                 "email": f"person{start + i}@example.org",
                 "mobile": f"+447700{900000 + start + i:06d}",
-                "landline": None,
+                "landline": p.landline,
                 "language": "en",
                 "created_at": now,
                 "updated_at": now,

@@ -79,3 +79,51 @@ def test_transfer_notice_goes_to_those_imported_from_the_source(db, tmp_path) ->
     )
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 3
+
+
+def test_transfer_notice_accepts_the_path_imported_from(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Given people imported from a file (the import records its name)
+    add_people(db, [Person(imported_from="r.csv", channels=("email",)) for _ in range(2)])
+    notice = ["alert", "send", "transfer-notice", "--channels", "email", "--yes"]
+    # When the notice names the file by the path it was imported from
+    result = runner.invoke(app, [*notice, "--source", str(tmp_path / "exports" / "r.csv")])
+    # Then it reaches them
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 2
+
+
+def test_an_alert_that_would_reach_nobody_says_so_and_creates_nothing(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    add_people(db, [Person(imported_from="r.csv", channels=("email",))])
+    notice = ["alert", "send", "transfer-notice", "--channels", "email", "--yes"]
+    # When a notice names a source nobody was imported from, or an area nobody follows
+    unknown = runner.invoke(app, [*notice, "--source", "other.csv"])
+    nobody = runner.invoke(
+        app,
+        ["alert", "send", "community-alert", "--area", "E9", "--channels", "sms", "--yes"]
+        + ["--var", "headline=Road closed", "--var", "message=Avoid it."],
+    )
+    # Then each says so on one line, exits non-zero, and no alert is created
+    assert unknown.exit_code == 2, unknown.output
+    assert "would reach nobody: no one imported from 'other.csv'" in unknown.output
+    assert "imported from: r.csv" in unknown.output
+    assert nobody.exit_code == 2 and "would reach nobody" in nobody.output
+    assert "Traceback" not in unknown.output + nobody.output
+    with db.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM alert").scalar_one() == 0
+
+
+def test_a_household_is_called_once_and_the_status_says_so(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    home = "+442079461234"
+    add_people(db, [Person(channels=("voice",), landline=home) for _ in range(2)])
+    args = ["alert", "send", "community-alert", "--all", "--channels", "voice"]
+    args += ["--var", "headline=Road closed", "--var", "message=Avoid it."]
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    preview = " ".join(dry.output.split())
+    assert "voice 2 (1 call: one per number, households share)" in preview, dry.output
+    sent = runner.invoke(app, [*args, "--yes"])
+    assert sent.exit_code == 0, sent.output
+    assert [r["to"] for r in read_json_lines(tmp_path / "outbox" / "voice.jsonl")] == [home]
+    status = " ".join(runner.invoke(app, ["alert", "status", "1"]).output.split())
+    assert "voice: household 1, sent 1" in status
+    assert "household 1 = registrants sharing a number called once" in status
+    assert "(those calls: sent 1)" in status

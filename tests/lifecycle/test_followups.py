@@ -51,8 +51,12 @@ def test_update_and_all_clear_reach_exactly_the_first_recipients(db, cli) -> Non
     assert "update: alert 2 community-alert [done]" in status
     assert "all-clear: alert 3 all-clear [done]" in status
     assert "update of alert 1" in cli("alert", "status", "2").output
-    # A follow-up of an alert that reached nobody is refused
-    assert cli(*send[:4], "E9", "--channels", "sms", *VARS, "--yes").exit_code == 0
+    # An alert that would reach nobody is refused; a follow-up of one that reached nobody too
+    nobody = cli(*send[:4], "E9", "--channels", "sms", *VARS, "--yes")
+    assert nobody.exit_code == 2 and "would reach nobody" in nobody.output
+    later = cli(*send, *VARS, "--yes", "--at", "2099-01-01 09:00")
+    assert later.exit_code == 0, later.output
+    assert cli("alert", "cancel", "4").exit_code == 0
     nobody = cli("alert", "update", "4", "community-alert", *VARS, "--yes")
     assert nobody.exit_code == 2 and "reached nobody" in nobody.output
 

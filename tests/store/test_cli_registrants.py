@@ -162,3 +162,40 @@ def test_operator_actions_are_audited_without_personal_data(cli, tmp_path: Path,
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_event"))
     assert cli("audit", "--since", "yesterday").exit_code == 2
+
+
+def test_import_topic_options(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BROADCAST_TOPICS", "anti-social-behaviour,burglary,fraud")
+    path = tmp_path / "transfer.csv"
+    rows = [
+        "Eve A,eve@example.com,,,SW1A 1AA,email,SW1A,antisocial-behaviour,,PMB",
+        "Fay B,fay@example.com,,,SW1A 1AA,email,SW1A,antisocial-behaviour;fraud,,PMB",
+        "Gus C,gus@example.com,,,SW1A 1AA,email,SW1A,shoplifting,,PMB",
+    ]
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    # By default unknown topics reject their rows, each listed once with a suggestion
+    rejected = cli("registrants", "import", str(path), "--dry-run")
+    assert rejected.exit_code == 1, rejected.output
+    assert (
+        "unknown topic 'antisocial-behaviour' in 2 rows (rejected) "
+        "(did you mean anti-social-behaviour?)" in rejected.output
+    )
+    assert rejected.output.count("unknown topic 'antisocial-behaviour'") == 1
+    # Mapped and dropped, every row goes in
+    mapped = cli(
+        "registrants",
+        "import",
+        str(path),
+        "--map-topic",
+        "antisocial-behaviour=anti-social-behaviour",
+        "--unknown-topics",
+        "drop",
+    )
+    assert mapped.exit_code == 0, mapped.output
+    assert "imported 3 new" in mapped.output
+    assert "unknown topic 'shoplifting' dropped from 1 row" in mapped.output
+    # A mapping onto a topic that is not known, or a bad choice, is one line and exit 2
+    bad = cli("registrants", "import", str(path), "--map-topic", "asb=antisocial")
+    assert bad.exit_code == 2 and "not a known topic" in bad.output
+    bad = cli("registrants", "import", str(path), "--unknown-topics", "ignore")
+    assert bad.exit_code == 2 and "use reject or drop" in bad.output

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from bench.registrant_data import write_registrants_csv
-from broadcast import import_batch
+from broadcast import import_batch, import_topics
 from broadcast import registrants as store
 from broadcast.consent import ConsentSource
 from broadcast.csv_source import CsvRow, read_registrant_csv
@@ -82,7 +82,7 @@ def test_good_rows_are_imported_with_their_consent_and_bad_rows_reported(
     assert "landline given for SMS" in reasons[5]
     assert "not a valid email address" in reasons[6]
     assert "not a valid UK postcode" in reasons[7]
-    assert "duplicate inside the file (same contact as line 2)" in reasons[8]
+    assert "duplicate inside the file (same email as line 2)" in reasons[8]
     with open(rejects, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["line"] for r in rows] == ["4", "5", "6", "7", "8"]
@@ -335,3 +335,141 @@ def test_a_contact_point_taken_while_the_batch_was_written_updates_that_registra
     assert lookups == [0, 1]
     assert (report.created, report.updated, report.rejected) == (0, 1, [])
     assert count(engine, Registrant) == 1
+
+
+ALICE = "Alice Smith,alice@example.com,,020 7946 1234,SW1A 1AA,email;voice,SW1A,burglary,,PMB"
+BOB = "Bob Jones,bob@example.org,07911 200123,020 7946 1234,SW1A 1AA,sms;email,SW1A,fraud,,PMB"
+
+
+def test_a_household_sharing_a_landline_keeps_every_person(engine: Engine, tmp_path: Path) -> None:
+    # Given Alice, imported with her email and the household's landline
+    import_registrants(engine=engine, path=write(tmp_path, [ALICE]), options=options())
+    # When a later file holds only Bob: another name, email and mobile, the same landline
+    report = import_registrants(
+        engine=engine, path=write(tmp_path, [BOB], name="later.csv"), options=options()
+    )
+    # Then Bob is a new registrant and Alice is untouched, her consent still hers
+    assert (report.created, report.updated, report.rejected) == (1, 0, [])
+    with Session(engine) as session:
+        alice = store.find_registrant(session=session, ref="alice@example.com")
+        bob = store.find_registrant(session=session, ref="bob@example.org")
+        assert alice.id != bob.id
+        assert (alice.name, alice.mobile, alice.landline) == ("Alice Smith", None, "+442079461234")
+        assert (bob.name, bob.landline) == ("Bob Jones", "+442079461234")
+        assert set(store.subscriptions(session=session, registrant_id=alice.id)) == {
+            "email",
+            "voice",
+        }
+        ledger = session.scalars(select(ConsentLedgerEntry)).all()
+        assert {(e.registrant_id, e.channel, e.source_detail) for e in ledger} == {
+            (alice.id, "email", "pmb.csv"),
+            (alice.id, "voice", "pmb.csv"),
+            (bob.id, "sms", "later.csv"),
+            (bob.id, "email", "later.csv"),
+        }
+
+
+def test_a_household_in_one_file_is_two_registrants(engine: Engine, tmp_path: Path) -> None:
+    report = import_registrants(
+        engine=engine, path=write(tmp_path, [ALICE, BOB]), options=options()
+    )
+    assert (report.created, report.rejected) == (2, [])
+    assert count(engine, Registrant) == 2
+
+
+def test_duplicates_and_conflicts_name_the_field_that_matched(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Given Alice (by email) and Bob (by mobile) already imported
+    import_registrants(engine=engine, path=write(tmp_path, [ALICE, BOB]), options=options())
+    with Session(engine) as session:
+        alice = store.find_registrant(session=session, ref="alice@example.com")
+        bob = store.find_registrant(session=session, ref="07911 200123")
+    # When a file has a row with Alice's email and Bob's mobile, and rows repeating a mobile
+    # and an email inside the file
+    path = write(
+        tmp_path,
+        [
+            "Mixed Up,alice@example.com,07911 200123,,SW1A 1AA,sms;email,SW1A,fraud,,PMB",
+            "Cara Lee,cara@example.com,07911 200456,,SW1A 1AA,sms,SW1A,fraud,,PMB",
+            "Cara Again,other@example.com,07911 200456,,SW1A 1AA,sms,SW1A,fraud,,PMB",
+            "Cara Email,CARA@example.com,,,SW1A 1AA,email,SW1A,fraud,,PMB",
+        ],
+        name="third.csv",
+    )
+    report = import_registrants(engine=engine, path=path, options=options())
+    # Then each rejection says which field matched
+    reasons = {row.line: "; ".join(r) for row, r in report.rejected}
+    assert reasons == {
+        2: f"email matches registrant {alice.id} and mobile matches registrant {bob.id}: "
+        "they are different people",
+        4: "duplicate inside the file (same mobile as line 3)",
+        5: "duplicate inside the file (same email as line 3)",
+    }
+    assert report.created == 1
+
+
+def test_the_same_number_as_mobile_and_landline_means_calls_to_the_mobile(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Given a row giving one mobile number as both mobile and landline, for SMS and voice
+    row = "Dee Kay,dee@example.com,07911 200789,07911200789,SW1A 1AA,sms;voice,SW1A,fraud,,PMB"
+    report = import_registrants(engine=engine, path=write(tmp_path, [row]), options=options())
+    # Then it is imported, with voice going to the mobile
+    assert (report.created, report.rejected) == (1, [])
+    with Session(engine) as session:
+        dee = store.find_registrant(session=session, ref="dee@example.com")
+        assert (dee.mobile, dee.landline) == ("+447911200789", None)
+        assert store.address_for(dee, "voice") == "+447911200789"
+        assert set(store.subscriptions(session=session, registrant_id=dee.id)) == {"sms", "voice"}
+
+
+TOPIC_ROWS = [
+    "Eve A,eve@example.com,,,SW1A 1AA,email,SW1A,antisocial-behaviour;fraud,,PMB",
+    "Fay B,fay@example.com,,,SW1A 1AA,email,SW1A,Antisocial Behaviour,,PMB",
+    "Gus C,gus@example.com,,,SW1A 1AA,email,SW1A,shoplifting,,PMB",
+    "Hal D,hal@example.com,,,SW1A 1AA,email,SW1A,burglary,,PMB",
+]
+FORCE_TOPICS = frozenset({"anti-social-behaviour", "fraud", "burglary"})
+
+
+def test_unknown_topics_reject_by_default_and_are_listed_once_with_a_suggestion(
+    engine: Engine, tmp_path: Path
+) -> None:
+    report = import_registrants(
+        engine=engine, path=write(tmp_path, TOPIC_ROWS), options=options(topics=FORCE_TOPICS)
+    )
+    assert report.created == 1
+    assert sorted(row.line for row, _ in report.rejected) == [2, 3, 4]
+    assert report.unknown_topics == {"antisocial-behaviour": 2, "shoplifting": 1}
+    lines = import_topics.summary(report.unknown_topics, FORCE_TOPICS, dropped=False)
+    assert lines[0] == (
+        "unknown topic 'antisocial-behaviour' in 2 rows (rejected) "
+        "(did you mean anti-social-behaviour?)"
+    )
+    assert lines[1] == "unknown topic 'shoplifting' in 1 row (rejected)"
+
+
+def test_map_topic_renames_and_drop_leaves_unknown_topics_out(
+    engine: Engine, tmp_path: Path
+) -> None:
+    mapping = import_topics.parse_topic_map(
+        ["Antisocial-Behaviour=anti-social-behaviour"], FORCE_TOPICS
+    )
+    report = import_registrants(
+        engine=engine,
+        path=write(tmp_path, TOPIC_ROWS),
+        options=options(topics=FORCE_TOPICS, topic_map=mapping, drop_unknown_topics=True),
+    )
+    assert (report.created, report.rejected) == (4, [])
+    assert report.unknown_topics == {"shoplifting": 1}
+    with Session(engine) as session:
+        topics = {view["email"]: view["topics"] for view in store.iter_views(session=session)}
+    assert topics == {
+        "eve@example.com": ["anti-social-behaviour", "fraud"],
+        "fay@example.com": ["anti-social-behaviour"],
+        "gus@example.com": [],
+        "hal@example.com": ["burglary"],
+    }
+    with pytest.raises(InvalidInput, match="did you mean anti-social-behaviour"):
+        import_topics.parse_topic_map(["asb=antisocial-behavior"], FORCE_TOPICS)

@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from broadcast import registrants as store
 from broadcast.consent import ConsentSource
-from broadcast.errors import Conflict, NotFound, Suppressed
+from broadcast.errors import Conflict, InvalidInput, NotFound, Suppressed
 from broadcast.models import ConsentLedgerEntry, Registrant, SubscriptionStatus, SuppressedAddress
 from tests.store.conftest import KEY
 from tests.store.factories import draft
@@ -33,19 +33,43 @@ def test_add_and_find_by_id_email_or_phone(engine: Engine) -> None:
         assert view["areas"] == ["SW1A"] and view["topics"] == ["burglary"]
 
 
-def test_one_address_belongs_to_one_registrant(engine: Engine) -> None:
+def test_an_email_or_mobile_is_one_persons_and_a_landline_a_households(engine: Engine) -> None:
     with Session(engine) as session:
-        add(session)
-        with pytest.raises(Conflict):
-            add(session, mobile="07920 654321")  # same email
-        with pytest.raises(Conflict):
-            add(
-                session,
-                email="other@example.com",
-                mobile="",
-                landline="07911123456",
-                channels="voice",
-            )  # someone's mobile given as a landline
+        jo = add(session, landline="020 7946 1234", channels="sms;email;voice")
+        # An email or a mobile someone else holds is refused, naming which it was
+        with pytest.raises(
+            Conflict, match=f"that email address already belongs to registrant {jo.id}"
+        ):
+            add(session, mobile="07920 654321")
+        with pytest.raises(
+            Conflict, match=f"that mobile number already belongs to registrant {jo.id}"
+        ):
+            add(session, email="other@example.com")
+        # But a landline is a household's: another person on it is a registrant of their own
+        sam = add(
+            session,
+            name="Sam Bloggs",
+            email="sam@example.com",
+            mobile="",
+            landline="020 7946 1234",
+            channels="email;voice",
+        )
+        assert sam.id != jo.id and sam.landline == jo.landline == "+442079461234"
+        # And amending someone onto another's mobile is refused, onto a shared landline is not
+        with pytest.raises(Conflict, match="mobile number"):
+            store.amend(
+                session=session,
+                registrant=sam,
+                draft=draft(mobile="07911 123456", channels="sms"),
+                changed={"mobile"},
+                source=CLI,
+                key=KEY,
+                new_channel_status=SubscriptionStatus.ACTIVE,
+            )
+        # And looking the landline up names both, since it cannot say which is meant
+        with pytest.raises(InvalidInput, match=f"shared by registrants {jo.id}, {sam.id}"):
+            store.find_registrant(session=session, ref="020 7946 1234")
+        assert store.find_registrant(session=session, ref="07911 123456").id == jo.id
 
 
 def test_unsubscribe_suppresses_the_address_even_after_erasure(engine: Engine) -> None:

@@ -135,7 +135,9 @@ def test_same_response_whether_or_not_the_address_is_registered(web: Web) -> Non
         existing = signup(web, client, channels=["sms"])
         existing_page = client.get(existing.headers["location"])
     with web.client() as client:
-        new = signup(web, client, channels=["sms"], email="sam@example.org", mobile="07920654321")
+        new = signup(
+            web, client, channels=["sms"], email="sam.household@example.org", mobile="07920654321"
+        )
         new_page = client.get(new.headers["location"])
     # Then the responses cannot be told apart
     assert first.status_code == existing.status_code == new.status_code == 303
@@ -205,3 +207,32 @@ def test_code_entry_is_rate_limited_per_sign_up(make_web) -> None:  # type: igno
             for _ in range(3)
         ]
     assert statuses[2] == 429
+
+
+def test_a_second_person_on_a_households_landline_signs_up_as_themselves(web: Web) -> None:
+    # Given Alex registered with their email and the household's landline for calls
+    emails_before = len(web.emails_to("sam.household@example.org"))
+    with web.client() as client:
+        first = signup(
+            web, client, channels=["email", "voice"], mobile="", landline="020 7946 1234"
+        )
+        assert first.status_code in (200, 303), errors_in(first.text)
+        # When Sam signs up on the web with their own email and the same landline
+        second = signup(
+            web,
+            client,
+            name="Sam Example",
+            channels=["email", "voice"],
+            email="sam.household@example.org",
+            mobile="",
+            landline="020 7946 1234",
+        )
+        assert second.status_code in (200, 303), errors_in(second.text)
+    # Then Sam is a registrant of their own, pending on both channels, and Alex is untouched
+    alex = web.registrant(email="alex@example.org")
+    sam = web.registrant(email="sam.household@example.org")
+    assert alex is not None and sam is not None and alex.id != sam.id
+    assert alex.name == "Alex Example" and sam.name == "Sam Example"
+    assert alex.landline == sam.landline == "+442079461234"
+    assert web.statuses(sam.id) == {"email": "pending", "voice": "pending"}
+    assert len(web.emails_to("sam.household@example.org")) == emails_before + 1

@@ -15,6 +15,7 @@ from broadcast.models import SubscriptionStatus, SuppressedAddress
 from broadcast.registrants import add_registrant
 from broadcast.suppression import address_hash
 from broadcast.validation import parse_registrant
+from tests.delivery.conftest import clean_postgres
 from tests.support.twilio_server import AUTH_TOKEN
 from tests.web.conftest import Web
 
@@ -254,3 +255,50 @@ def test_an_opt_out_reported_by_status_callback_suppresses_the_number(hook: Web)
         subs = registrants.subscriptions(session=session, registrant_id=jo.id)
         assert subs["sms"].status == "suppressed"
         assert session.exec(select(SuppressedAddress)).one().reason == "opted-out"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_pressing_nine_stops_calls_to_the_number_for_the_whole_household(
+    make_web: Callable[..., Web], request: pytest.FixtureRequest, database: str
+) -> None:
+    extra = {}
+    if database == "postgresql":
+        extra["database_url"] = clean_postgres(request.getfixturevalue("postgres_url"))
+    hook = make_web(public_url=PUBLIC_URL, **extra)
+    # Given two people sharing the landline for voice, and a third with a landline of their own
+    ids = []
+    for name, email, landline in (
+        ("Alice", "alice@example.com", LANDLINE),
+        ("Bob", "bob@example.com", LANDLINE),
+        ("Dev", "dev@example.com", "+442079460999"),
+    ):
+        draft = parse_registrant(
+            {"name": name, "email": email, "landline": landline, "channels": "email,voice"},
+            topics=hook.settings.topic_set,
+        )
+        with hook.session() as session:
+            registrant = add_registrant(
+                session=session,
+                draft=draft,
+                source=ConsentSource("test"),
+                key=hook.settings.suppression_secret,
+            )
+            session.commit()
+            ids.append(registrant.id)
+    # When 9 is pressed on a call to the shared landline
+    call = {"CallSid": "CA" + "3" * 32, "To": LANDLINE, "From": "+441632960000", "Digits": "9"}
+    reply = post(hook, "/twilio/voice/gather", call)
+    # Then the reply says the number gets no more calls, for anyone on it
+    assert reply.status_code == 200 and "<Say" in reply.text
+    assert "This number will get no more calls" in reply.text
+    assert "for anyone registered on it" in reply.text
+    # And voice stops for both on it (email stays), and the number is suppressed for voice
+    assert (
+        hook.statuses(ids[0])
+        == hook.statuses(ids[1])
+        == {"email": "active", "voice": "unsubscribed"}
+    )
+    assert ("unsubscribed", "voice", "voice-keypress") in hook.ledger(ids[1])
+    assert suppressed(hook, "voice", LANDLINE)
+    # But not for someone on another number
+    assert hook.statuses(ids[2]) == {"email": "active", "voice": "active"}
