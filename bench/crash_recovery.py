@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def main() -> None:
             "BROADCAST_EMAIL_FROM": "alerts@example.org",
             "BROADCAST_VOICE_RATE": "",
             "BROADCAST_QUIET_HOURS": "off",
+            # No key is built in; every process of the run gets the same one.
+            "BROADCAST_SECRET_KEY": secrets.token_urlsafe(32),
         }
         settings = Settings(
             _env_file=None,

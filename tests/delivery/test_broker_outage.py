@@ -22,6 +22,7 @@ from tests.delivery.conftest import clean_postgres
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, wait_until, workers
 from tests.delivery.test_workers_e2e import runtime
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.restartable_redis import restartable_redis
 from tests.support.servers import free_port
 from tests.support.smtp_server import smtp_test_server
@@ -62,6 +63,7 @@ def outage(postgres_url, tmp_path) -> Iterator[dict]:  # type: ignore[no-untyped
 def cli(env: dict[str, str], cwd, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     full = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
     full |= {"BROADCAST_QUIET_HOURS": "off", "BROADCAST_OPERATOR": "pc-1234"}
+    full |= {"BROADCAST_SECRET_KEY": TEST_SECRET_KEY}
     full |= env | {"PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args],

@@ -25,6 +25,7 @@ from broadcast.models import Delivery
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, start_workers, stop_workers, wait_until
 from tests.delivery.test_workers_e2e import runtime, send, stack  # noqa: F401 - the fixture
+from tests.support.keys import TEST_SECRET_KEY
 
 PEOPLE = 240
 PROCESSES = 2
@@ -62,7 +63,8 @@ def start_env(env: dict[str, str]) -> dict[str, str]:
     import os
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("BROADCAST_")}
-    return base | {"BROADCAST_QUIET_HOURS": "off"} | env | {"PYTHONPATH": str(ROOT)}
+    base |= {"BROADCAST_QUIET_HOURS": "off", "BROADCAST_SECRET_KEY": TEST_SECRET_KEY}
+    return base | env | {"PYTHONPATH": str(ROOT)}
 
 
 @pytest.mark.parametrize("limited", [False, True], ids=["unlimited", "rate-limited"])
