@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -241,6 +242,13 @@ class Settings(BaseSettings):
     @property
     def email_configured(self) -> bool:
         return bool(self.smtp_host and self.email_from)
+
+    def email_sender(self, default: str) -> str:
+        """The From of every email: BROADCAST_EMAIL_FROM as given when it has a display name,
+        else the force's name before the address ("Metropolitan Police <alerts@...>")."""
+        sender = self.email_from or default
+        name, address = parseaddr(sender)
+        return sender if name or not address else formataddr((self.force_name, address))
 
     @property
     def topic_set(self) -> frozenset[str]:

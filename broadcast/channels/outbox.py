@@ -49,7 +49,7 @@ class OutboxChannel(Channel):
     def from_settings(cls, name: ChannelName, settings: Settings) -> OutboxChannel:
         sender = {"sms": settings.sms_from, "voice": settings.voice_from}.get(name)
         if name == "email":
-            sender = settings.email_from or DEFAULT_EMAIL_FROM
+            sender = settings.email_sender(DEFAULT_EMAIL_FROM)
         return cls(name, settings.outbox_dir, sender=sender, public_url=settings.public_url)
 
     @property

@@ -56,7 +56,7 @@ class SmtpConfig:
         return cls(
             host=settings.smtp_host,
             port=settings.smtp_port,
-            sender=settings.email_from,
+            sender=settings.email_sender(settings.email_from),
             tls=settings.smtp_tls,
             username=settings.smtp_username,
             password=password,

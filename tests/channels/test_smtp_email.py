@@ -156,3 +156,25 @@ def test_wrong_password_is_transient_so_fixing_settings_rescues_the_alert():
             channel.send(email())
         assert raised.value.code == "535"
         assert server.messages == []
+
+
+def test_the_from_line_names_the_force_when_the_address_is_bare(smtp) -> None:
+    from broadcast.settings import Settings
+
+    # Given BROADCAST_EMAIL_FROM with no display name
+    settings = Settings(
+        _env_file=None,
+        force_name="Suffolk Constabulary",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_tls="none",
+        email_from="alerts@suffolk.example.police.uk",
+    )
+    with SmtpEmailChannel(SmtpConfig.from_settings(settings)) as channel:
+        channel.send(email(delivery_id=7, to="resident@example.org"))
+    # Then the email is from the force, by name; a name given in the setting is kept
+    [received] = smtp.messages
+    assert received.message["From"] == "Suffolk Constabulary <alerts@suffolk.example.police.uk>"
+    assert received.mail_from == "alerts@suffolk.example.police.uk"
+    named = settings.model_copy(update={"email_from": "Alerts <a@suffolk.example.police.uk>"})
+    assert named.email_sender("") == "Alerts <a@suffolk.example.police.uk>"
