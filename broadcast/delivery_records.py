@@ -37,20 +37,24 @@ class Recipient:
         return self.landline or self.mobile
 
 
+# What rendering a delivery's message needs, in Recipient's field order.
+RECIPIENT_COLUMNS = (
+    Delivery.id,
+    Delivery.registrant_id,
+    Registrant.public_id,
+    Registrant.name,
+    Registrant.language,
+    Registrant.email,
+    Registrant.mobile,
+    Registrant.landline,
+    Delivery.attempts,
+)
+
+
 def load_queued(connection: Connection, chunk: Chunk, after: int, limit: int) -> list[Recipient]:
     """The next queued deliveries of the chunk (id > after), with what rendering needs."""
     statement = (
-        select(
-            Delivery.id,
-            Delivery.registrant_id,
-            Registrant.public_id,
-            Registrant.name,
-            Registrant.language,
-            Registrant.email,
-            Registrant.mobile,
-            Registrant.landline,
-            Delivery.attempts,
-        )
+        select(*RECIPIENT_COLUMNS)
         .join(Registrant, Registrant.id == Delivery.registrant_id)
         .where(
             Delivery.alert_id == chunk.alert_id,
@@ -92,15 +96,7 @@ def load_recipients(connection: Connection, ids: Sequence[int]) -> list[ClaimedR
             Delivery.claimed_at,
             Delivery.error_code,
             Delivery.error_text,
-            Delivery.id,
-            Delivery.registrant_id,
-            Registrant.public_id,
-            Registrant.name,
-            Registrant.language,
-            Registrant.email,
-            Registrant.mobile,
-            Registrant.landline,
-            Delivery.attempts,
+            *RECIPIENT_COLUMNS,
         )
         .join(Registrant, Registrant.id == Delivery.registrant_id)
         .where(one_of(connection, Delivery.id, ids))

@@ -206,13 +206,7 @@ def settle_in_doubt(
         alert = load_alert(rt.engine, group_alert)
         if alert is not None and alert.status == AlertStatus.SENDING:
             with rt.engine.connect() as conn:
-                report.requeued_messages += planning.enqueue_alert(
-                    conn,
-                    dispatcher,
-                    alert,
-                    size=rt.settings.delivery_chunk_size,
-                    channels=(channel,),
-                )
+                report.requeued_messages += _enqueue(rt, conn, dispatcher, alert, channel)
     for group_alert in {a for a, _ in groups}:
         alert = load_alert(rt.engine, group_alert)
         if alert is not None:
@@ -458,16 +452,18 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> Recove
                     )
                 ).scalar()
                 if waiting:
-                    report.requeued_messages += planning.enqueue_alert(
-                        conn,
-                        dispatcher,
-                        alert,
-                        size=rt.settings.delivery_chunk_size,
-                        channels=(channel,),
-                    )
+                    report.requeued_messages += _enqueue(rt, conn, dispatcher, alert, channel)
     if lapsed:
         dispatcher.forget_workers(lapsed)
     return report
+
+
+def _enqueue(  # type: ignore[no-untyped-def]
+    rt: Runtime, conn, dispatcher: Dispatcher, alert: Alert, channel: str
+) -> int:
+    """Queue the alert's queued deliveries on one channel again (claims make copies harmless)."""
+    size = rt.settings.delivery_chunk_size
+    return planning.enqueue_alert(conn, dispatcher, alert, size=size, channels=(channel,))
 
 
 def _lapsed_workers(rt: Runtime, dispatcher: Dispatcher) -> set[str]:
