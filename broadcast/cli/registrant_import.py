@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
 
 from broadcast import audit
 from broadcast.cli import common
-from broadcast.importer import ImportOptions, import_registrants
+from broadcast.importer import ImportInterrupted, ImportOptions, ImportReport, import_registrants
 
 OPERATOR = typer.Option(None, "--operator", help="Who is doing this (default: the OS user).")
 
@@ -32,7 +33,9 @@ def import_csv(
 ) -> None:
     """Import (transfer) a registrant list. Consent given to the previous holder is kept.
 
-    Exit code 0: all rows imported; 1: some rows rejected; 2: the file could not be used.
+    The whole file is checked before anything is written. Exit code 0: all rows imported;
+    1: some rows rejected; 2: the file could not be used, or a database error stopped the
+    writing part-way (recorded in the audit log as a partial import: run it again to finish).
     """
     settings = common.settings()
     options = ImportOptions(
@@ -48,43 +51,32 @@ def import_csv(
     engine = common.engine()
     started = time.monotonic()
     with Progress(
-        TextColumn("importing {task.fields[file]}"),
+        TextColumn("{task.fields[stage]} {task.fields[file]}"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} rows"),
+        TextColumn("{task.completed:,} rows"),
         TimeRemainingColumn(),
         console=common.err_console,
         transient=True,
         disable=not common.err_console.is_terminal,
     ) as progress:
-        task = progress.add_task("import", total=None, file=file.name)
+        task = progress.add_task("import", total=None, file=file.name, stage="checking")
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def advance(stage: str, done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total, stage=stage)
 
-        report = import_registrants(
-            engine=engine, path=file, options=options, rejects_path=rejects, progress=advance
-        )
+        try:
+            report = import_registrants(
+                engine=engine, path=file, options=options, rejects_path=rejects, progress=advance
+            )
+        except ImportInterrupted as exc:
+            if not dry_run:
+                _audit(engine, options.operator, exc.report, {"partial": True, "batch": exc.batch})
+            raise
     elapsed = time.monotonic() - started
     if not dry_run:
-        with engine.begin() as connection:
-            audit.record(
-                connection,
-                operator=options.operator or "unknown",
-                action="registrants.imported",
-                subject=f"import {report.file}",
-                details={
-                    "rows": report.rows,
-                    "created": report.created,
-                    "updated": report.updated,
-                    "unchanged": report.unchanged,
-                    "rejected": len(report.rejected),
-                },
-            )
+        _audit(engine, options.operator, report, {})
     verb = "would import" if dry_run else "imported"
-    for column in report.ignored_columns:
-        common.err_console.print(
-            f"[yellow]Warning:[/] column '{column}' is not used and was ignored"
-        )
+    _warn(report)
     typer.echo(
         f"{report.file}: {report.rows:,} rows; {verb} {report.created:,} new, "
         f"{report.updated:,} updated, {report.unchanged:,} unchanged; "
@@ -101,3 +93,37 @@ def import_csv(
         typer.echo(f"rejected rows written to {rejects}")
     if report.rejected:
         raise typer.Exit(common.EXIT_PARTIAL)
+
+
+def _audit(engine: Engine, operator: str | None, report: ImportReport, extra: dict) -> None:
+    """One `registrants.imported` event; a partial one says so and which batch failed."""
+    with engine.begin() as connection:
+        audit.record(
+            connection,
+            operator=operator or "unknown",
+            action="registrants.imported",
+            subject=f"import {report.file}",
+            details={
+                "rows": report.rows,
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rejected": len(report.rejected),
+                **extra,
+            },
+        )
+
+
+def _warn(report: ImportReport) -> None:
+    for column in report.ignored_columns:
+        common.err_console.print(
+            f"[yellow]Warning:[/] column '{column}' is not used and was ignored"
+        )
+    if report.extra_cell_rows:
+        lines = ", ".join(f"{n:,}" for n in report.extra_cell_lines)
+        more = report.extra_cell_rows - len(report.extra_cell_lines)
+        common.err_console.print(
+            f"[yellow]Warning:[/] {report.extra_cell_rows:,} row(s) have more cells than the "
+            f"header names; the extra cells were ignored (line {lines}"
+            + (f" and {more:,} more)" if more > 0 else ")")
+        )

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from broadcast import registrants as store
 from broadcast.cli import common
+from broadcast.csv_cells import escape_row
 from broadcast.models import SubscriptionStatus
 from broadcast.validation import parse_channels
 
@@ -62,12 +63,14 @@ def list_registrants(
             writer.writerow(CSV_FIELDS)
             for row in rows:
                 writer.writerow(
-                    [
-                        *(row[f] for f in PERSON_FIELDS),
-                        ";".join(row["areas"]),
-                        ";".join(row["topics"]),
-                        *(row["channels"].get(c, "") for c in ("sms", "email", "voice")),
-                    ]
+                    escape_row(
+                        [
+                            *(row[f] for f in PERSON_FIELDS),
+                            ";".join(row["areas"]),
+                            ";".join(row["topics"]),
+                            *(row["channels"].get(c, "") for c in ("sms", "email", "voice")),
+                        ]
+                    )
                 )
         else:
             table = Table(*TABLE_FIELDS)

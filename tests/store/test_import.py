@@ -237,7 +237,7 @@ def test_forked_validation_answers_exactly_as_inline_validation(tmp_path: Path) 
     with path.open("a") as handle:
         handle.write("Bad Row,bad@,07911,,XX,sms,SW1A,burglary,,PMB\n")
         handle.write("Ann,ann@example.org,,,SE1 7PB,email,SE1,fraud,31/01/2024,Old list\n")
-    rows = read_registrant_csv(path).rows
+    rows = list(read_registrant_csv(path).rows())
     rules = RowRules(frozenset({"fraud", "burglary"}), frozenset(), "GB", b"key")
     # When it is validated in this process and by two forked workers
     inline = [r for chunk in validated_chunks(rows, rules, 5000, workers=0) for r in chunk]
