@@ -128,16 +128,14 @@ def _check_rows(rows: Sequence[CsvRow], first_index: int, rules: RowRules) -> li
     return answers
 
 
+def valid_row(row: CsvRow, answer: tuple) -> ValidRow:
+    """The ValidRow for a good row's answer (see _check_rows)."""
+    consented_at = datetime.fromisoformat(answer[10]) if answer[10] else None
+    return ValidRow(row, *answer[1:10], consented_at, answer[11], answer[12])
+
+
 def _from_answers(rows: Sequence[CsvRow], answers: list[tuple]) -> list[ValidRow | Rejected]:
-    results: list[ValidRow | Rejected] = []
-    for answer in answers:
-        row = rows[answer[0]]
-        if len(answer) == 2:
-            results.append((row, answer[1]))
-            continue
-        consented_at = datetime.fromisoformat(answer[10]) if answer[10] else None
-        results.append(ValidRow(row, *answer[1:10], consented_at, answer[11], answer[12]))
-    return results
+    return [(rows[a[0]], a[1]) if len(a) == 2 else valid_row(rows[a[0]], a) for a in answers]
 
 
 # Set in the parent just before the pool forks: the workers' rules and the file's columns.
@@ -161,7 +159,15 @@ def _chunks(rows: Iterable[CsvRow], size: int) -> Iterator[list[CsvRow]]:
 def validated_chunks(
     rows: Iterable[CsvRow], rules: RowRules, chunk_size: int, workers: int
 ) -> Iterator[list[ValidRow | Rejected]]:
-    """Each chunk of rows validated, in file order: valid rows and (row, problems) rejects.
+    """Each chunk of rows validated, in file order: valid rows and (row, problems) rejects."""
+    for chunk, answers in checked_chunks(rows, rules, chunk_size, workers):
+        yield _from_answers(chunk, answers)
+
+
+def checked_chunks(
+    rows: Iterable[CsvRow], rules: RowRules, chunk_size: int, workers: int
+) -> Iterator[tuple[list[CsvRow], list[tuple]]]:
+    """Each chunk of rows with its answers as plain tuples (_check_rows), in file order.
     With workers >= 1, files of PARALLEL_THRESHOLD rows or more are validated by that many
     forked processes, at most two chunks per worker ahead of the caller."""
     global _FORKED_RULES, _FORKED_COLUMNS
@@ -170,7 +176,7 @@ def validated_chunks(
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if workers < 1 or len(first) < PARALLEL_THRESHOLD or not can_fork:
         for chunk in _chunks(chain(first, iterator), chunk_size):
-            yield _from_answers(chunk, _check_rows(chunk, 0, rules))
+            yield chunk, _check_rows(chunk, 0, rules)
         return
     _FORKED_RULES, _FORKED_COLUMNS = rules, first[0].columns
     context = multiprocessing.get_context("fork")
@@ -182,9 +188,9 @@ def validated_chunks(
                 pending.append((chunk, pool.submit(_check_forked_chunk, blob)))
                 if len(pending) > 2 * workers:
                     done, answer = pending.popleft()
-                    yield _from_answers(done, marshal.loads(answer.result()))
+                    yield done, marshal.loads(answer.result())
             while pending:
                 done, answer = pending.popleft()
-                yield _from_answers(done, marshal.loads(answer.result()))
+                yield done, marshal.loads(answer.result())
     finally:
         _FORKED_RULES, _FORKED_COLUMNS = None, ()

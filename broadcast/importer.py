@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -30,7 +29,7 @@ from broadcast.bulk import prefer_indexes, refresh_statistics
 from broadcast.csv_source import CsvRow, RegistrantCsv, Rejected, read_registrant_csv, write_rejects
 from broadcast.errors import BroadcastError
 from broadcast.import_batch import BatchOutcome, write_batch
-from broadcast.import_rows import RowRules, ValidRow, validated_chunks
+from broadcast.import_rows import RowRules, ValidRow, checked_chunks, valid_row
 
 
 @dataclass
@@ -236,39 +235,42 @@ def _check_whole_file(
         options.topics, options.named_areas, options.region, options.key, tuple(source_file.header)
     )
     chunk_size = min(options.batch_size, VALIDATION_CHUNK)
-    for results in validated_chunks(source_file.rows(), rules, chunk_size, options.workers):
+    for chunk, answers in checked_chunks(source_file.rows(), rules, chunk_size, options.workers):
         good: list[ValidRow] = []
-        for result in results:
-            if isinstance(result, ValidRow):
-                good.append(result)
-            else:
-                report.rejected.append(result)
+        answer_of: dict[int, tuple] = {}
+        for answer in answers:
+            row = chunk[answer[0]]
+            if len(answer) == 2:
+                report.rejected.append((row, answer[1]))
+                continue
+            good.append(valid_row(row, answer))
+            answer_of[id(row)] = answer
         good = _reject_duplicates_in_file(good, seen, report)
         with engine.connect() as connection:
             good = _reject_suppressed(connection, good, report)
-        marshal.dump([_spooled(item) for item in good], spool)
-        report.rows += len(results)
+        # Spooled as the validators' plain answers (marshal is several times faster than
+        # pickle here), each blob after its length: marshal.load on a file reads in tiny pieces.
+        blob = marshal.dumps(
+            (
+                [item.row.line for item in good],
+                [item.row.values for item in good],
+                [answer_of[id(item.row)] for item in good],
+            )
+        )
+        spool.write(len(blob).to_bytes(8, "little"))
+        spool.write(blob)
+        report.rows += len(chunk)
         if progress:
             progress("checking", report.rows, None)
     report.extra_cell_rows = source_file.extra_cell_rows
     report.extra_cell_lines = source_file.extra_cell_lines
 
 
-def _spooled(item: ValidRow) -> tuple:
-    row = item.row
-    consented_at = item.consented_at.isoformat() if item.consented_at else None
-    return (row.line, row.values, *item[1:10], consented_at, item.origin, item.hashes)
-
-
 def _unspooled(spool: IO[bytes], columns: tuple[tuple[int, str], ...]) -> Iterator[ValidRow]:
-    while True:
-        try:
-            chunk = marshal.load(spool)
-        except EOFError:
-            return
-        for r in chunk:
-            consented_at = datetime.fromisoformat(r[11]) if r[11] else None
-            yield ValidRow(CsvRow(r[0], r[1], columns), *r[2:11], consented_at, r[12], r[13])
+    while size := int.from_bytes(spool.read(8), "little"):
+        lines, values, answers = marshal.loads(spool.read(size))
+        for line, row_values, answer in zip(lines, values, answers, strict=True):
+            yield valid_row(CsvRow(line, row_values, columns), answer)
 
 
 def _write_spooled(
