@@ -72,7 +72,13 @@ def peak_rss_mb() -> tuple[float, float]:
 
 
 def run(
-    url: str, label: str, csv_path: Path, count: int, workers: int, memory: bool = False
+    url: str,
+    label: str,
+    csv_path: Path,
+    count: int,
+    workers: int,
+    memory: bool = False,
+    rerun: bool = True,
 ) -> list[float]:
     engine = engine_for(url)
     seconds = []
@@ -85,7 +91,7 @@ def run(
         operator="bench",
         workers=workers,
     )
-    for attempt in ("first import", "re-run (idempotent)"):
+    for attempt in ("first import", "re-run (idempotent)")[: 2 if rerun else 1]:
         reference = reference_loop_ms()
         if memory:
             reset_peak_rss()
@@ -121,6 +127,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="validation processes")
     parser.add_argument("--repeat", type=int, default=1, help="fresh databases per engine")
     parser.add_argument("--memory", action="store_true", help="print peak RSS of each import")
+    parser.add_argument("--no-rerun", action="store_true", help="time the first import only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="broadcast-bench-") as folder:
         csv_path = write_registrants_csv(Path(folder) / "registrants.csv", args.count)
@@ -134,16 +141,32 @@ def main() -> None:
             if "sqlite" in args.databases:
                 url = f"sqlite:///{folder}/bench-{attempt}.db"
                 results.setdefault("SQLite", []).append(
-                    run(url, "SQLite", csv_path, args.count, args.workers, args.memory)
+                    run(
+                        url,
+                        "SQLite",
+                        csv_path,
+                        args.count,
+                        args.workers,
+                        args.memory,
+                        not args.no_rerun,
+                    )
                 )
             if "postgresql" in args.databases:
                 with throwaway_postgres_database() as url:
                     results.setdefault("PostgreSQL", []).append(
-                        run(url, "PostgreSQL", csv_path, args.count, args.workers, args.memory)
+                        run(
+                            url,
+                            "PostgreSQL",
+                            csv_path,
+                            args.count,
+                            args.workers,
+                            args.memory,
+                            not args.no_rerun,
+                        )
                     )
         if args.repeat > 1:
             for label, runs in results.items():
-                for index, attempt in enumerate(("first import", "re-run")):
+                for index, attempt in enumerate(("first import", "re-run")[: len(runs[0])]):
                     times = [r[index] for r in runs]
                     print(
                         f"{label:<10} {attempt:<13} best {min(times):5.2f} s, "

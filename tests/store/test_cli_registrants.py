@@ -282,3 +282,12 @@ def test_csv_exports_escape_formulas_and_the_import_reads_its_own_rejects(  # ty
     assert "imported 1 new" in result.output, result.output
     dash = json.loads(cli("registrants", "list", "--format", "json").output)
     assert {(r["name"], r["mobile"]) for r in dash} >= {("-Dash", "+447911123457")}
+
+
+def test_import_warns_of_extra_cells_by_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join([HEADER, GOOD[0] + ",x,y", GOOD[1]]) + "\n")
+    result = cli("registrants", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "1 row(s) have more cells than the header names" in result.output
+    assert "(line 2)" in result.output
