@@ -3,9 +3,10 @@
 Two passes. The first reads the whole file as a stream and checks every byte and every row
 (encoding, size limits, control characters, validation, duplicates, the suppression list) before
 anything is written; the rows to write go to a temporary spool file, so memory stays flat in the
-file's size. The second writes the spooled rows in batches, one transaction each; a row whose
-contact points already belong to a registrant updates that registrant, so an import that a
-database error stopped part-way can simply be run again.
+file's size (but for the file's contact points, kept for the duplicate check). The second writes
+the spooled rows in batches, one transaction each; a row whose contact points already belong to
+a registrant updates that registrant, so an import that a database error stopped part-way can
+simply be run again.
 """
 
 from __future__ import annotations
