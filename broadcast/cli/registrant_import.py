@@ -25,7 +25,12 @@ def import_csv(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what would happen; change nothing."
     ),
-    rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows to this CSV."),
+    rejects: Path = typer.Option(
+        None,
+        "--rejects",
+        help="Write rejected rows to this CSV (formula-like cells get a leading '; the import "
+        "reads them back as they were).",
+    ),
     operator: str = OPERATOR,
     workers: int = typer.Option(
         2, help="Processes validating rows of large files (0: validate in this process)."

@@ -31,7 +31,11 @@ def list_registrants(
     topic: str = typer.Option(None, help="Only those following this topic."),
     channel: str = typer.Option(None, help="Only those with this channel (sms, email, voice)."),
     status: str = typer.Option(None, help="With --channel: only this status (active, pending...)."),
-    output_format: str = typer.Option("table", "--format", help="table, csv or json."),
+    output_format: str = typer.Option(
+        "table",
+        "--format",
+        help="table, csv or json (csv cells starting =, +, - or @ get a leading ', phones too).",
+    ),
     limit: int = typer.Option(0, help="Stop after this many (0: all)."),
 ) -> None:
     """List registrants, filtered by area, topic, channel and status."""
