@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from broadcast.cli import common
 from broadcast.models import AuditEvent
 from cli import app
 from tests.store.test_import import BAD, GOOD, HEADER, many_rows
@@ -334,3 +336,22 @@ def test_import_warns_of_extra_cells_by_line(cli, tmp_path: Path) -> None:  # ty
     assert result.exit_code == 0, result.output
     assert "1 row(s) have more cells than the header names" in result.output
     assert "(line 2)" in result.output
+
+
+def test_import_progress_at_a_terminal_shows_both_stages(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a terminal (checking has no total, writing has one: a "{task.total:,}" column
+    # broke on None there)
+    terminal = io.StringIO()
+    monkeypatch.setattr(common, "err_console", Console(file=terminal, force_terminal=True))
+    path = tmp_path / "transfer.csv"
+    path.write_text("\n".join([HEADER, *many_rows(30)]) + "\n")
+    # When a file is imported
+    result = cli("registrants", "import", str(path))
+    # Then it is imported, and the bar showed the checking and then the writing of 30 rows
+    assert result.exit_code == 0, result.output
+    assert "imported 30 new" in result.output
+    shown = terminal.getvalue()
+    assert "checking transfer.csv" in shown and "writing transfer.csv" in shown
+    assert "30/30 rows" in shown

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -324,6 +325,50 @@ def test_forked_validation_answers_exactly_as_inline_validation(tmp_path: Path) 
     assert last.consented_at == datetime(2024, 1, 31, tzinfo=UTC) and last.origin == "Old list"
     assert last.hashes == {"email": address_hash("ann@example.org", b"key")}
     assert not isinstance(inline[-2], ValidRow) and inline[-2][0].line == len(rows)
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_forked_validation_maps_and_counts_unknown_topics_as_inline_validation(
+    tmp_path: Path, drop: bool
+) -> None:
+    # Given a file big enough for the worker processes, rules that rename a topic, and a force
+    # that lacks some of the file's topics
+    path = write_registrants_csv(tmp_path / "big.csv", PARALLEL_THRESHOLD + 100)
+    source = read_registrant_csv(path)
+    rows = list(source.rows())
+    rules = RowRules(
+        frozenset({"fraud", "burglary", "community"}),
+        frozenset(),
+        "GB",
+        b"key",
+        topic_map=(("e-crime", "fraud"),),
+        drop_unknown_topics=drop,
+        header=tuple(source.header),
+    )
+    # When it is validated in this process and by two forked workers
+    counted: dict[int, Counter[str]] = {0: Counter(), 2: Counter()}
+    answers = {
+        workers: [
+            r
+            for chunk in validated_chunks(rows, rules, 5000, workers, counted[workers])
+            for r in chunk
+        ]
+        for workers in (0, 2)
+    }
+    # Then both map, reject or drop, and count the same, each unknown topic once per row
+    assert answers[2] == answers[0]
+    assert counted[2] == counted[0]
+    assert set(counted[0]) == {
+        "missing-person",
+        "anti-social-behaviour",
+        "road-safety",
+        "vehicle-crime",
+    }
+    unknown = frozenset(counted[0])
+    valid = [r for r in answers[0] if isinstance(r, ValidRow)]
+    assert all(not unknown & set(r.topics) and "e-crime" not in r.topics for r in valid)
+    rejected = len(answers[0]) - len(valid)
+    assert (rejected == 0) if drop else (rejected >= max(counted[0].values()))
 
 
 # Columns of the hand-made rows below: name, one contact point, channels.
