@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/import_registrants.py            # N=100,000 on both databases
     .venv/bin/python bench/import_registrants.py -n 20000 --databases sqlite
+    .venv/bin/python bench/import_registrants.py -n 1000000 --databases sqlite --memory
 
 PostgreSQL: a throwaway database is created and dropped on BROADCAST_TEST_POSTGRES_URL's server
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres). Each database is timed twice:
 the first import (all rows new) and a re-run of the same file (all rows unchanged: the
-idempotent path an interrupted import takes).
+idempotent path an interrupted import takes). With --memory, each import also prints the peak
+resident memory of the importing process (reset before each import; Linux) and of the largest
+validator process.
 """
 
 from __future__ import annotations
@@ -50,7 +53,35 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-def run(url: str, label: str, csv_path: Path, count: int, workers: int) -> list[float]:
+def reset_peak_rss() -> bool:
+    """Start a new peak-RSS measurement for this process (Linux: clear_refs resets VmHWM)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """This process's peak RSS since the last reset, and the largest finished child's, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        status = Path("/proc/self/status").read_text()
+        own = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        pass
+    return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def run(
+    url: str,
+    label: str,
+    csv_path: Path,
+    count: int,
+    workers: int,
+    memory: bool = False,
+    rerun: bool = True,
+) -> list[float]:
     engine = engine_for(url)
     seconds = []
     settings = Settings(secret_key=secrets.token_urlsafe(32))  # type: ignore[arg-type]
@@ -62,8 +93,10 @@ def run(url: str, label: str, csv_path: Path, count: int, workers: int) -> list[
         operator="bench",
         workers=workers,
     )
-    for attempt in ("first import", "re-run (idempotent)"):
+    for attempt in ("first import", "re-run (idempotent)")[: 2 if rerun else 1]:
         reference = reference_loop_ms()
+        if memory:
+            reset_peak_rss()
         own0, kids0 = cpu_seconds()
         started = time.perf_counter()
         report = import_registrants(engine=engine, path=csv_path, options=options)
@@ -78,6 +111,12 @@ def run(url: str, label: str, csv_path: Path, count: int, workers: int) -> list[
             f"[created {report.created:,}, unchanged {report.unchanged:,}, "
             f"rejected {len(report.rejected):,}]  reference loop {reference:.0f} ms"
         )
+        if memory:
+            own_mb, child_mb = peak_rss_mb()
+            print(
+                f"{label:<10} {attempt:<20} peak RSS: importing process {own_mb:,.0f} MB, "
+                f"largest validator process {child_mb:,.0f} MB (so far in this run)"
+            )
         seconds.append(elapsed)
     engine.dispose()
     return seconds
@@ -89,6 +128,8 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--workers", type=int, default=2, help="validation processes")
     parser.add_argument("--repeat", type=int, default=1, help="fresh databases per engine")
+    parser.add_argument("--memory", action="store_true", help="print peak RSS of each import")
+    parser.add_argument("--no-rerun", action="store_true", help="time the first import only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="broadcast-bench-") as folder:
         csv_path = write_registrants_csv(Path(folder) / "registrants.csv", args.count)
@@ -102,16 +143,32 @@ def main() -> None:
             if "sqlite" in args.databases:
                 url = f"sqlite:///{folder}/bench-{attempt}.db"
                 results.setdefault("SQLite", []).append(
-                    run(url, "SQLite", csv_path, args.count, args.workers)
+                    run(
+                        url,
+                        "SQLite",
+                        csv_path,
+                        args.count,
+                        args.workers,
+                        args.memory,
+                        not args.no_rerun,
+                    )
                 )
             if "postgresql" in args.databases:
                 with throwaway_postgres_database() as url:
                     results.setdefault("PostgreSQL", []).append(
-                        run(url, "PostgreSQL", csv_path, args.count, args.workers)
+                        run(
+                            url,
+                            "PostgreSQL",
+                            csv_path,
+                            args.count,
+                            args.workers,
+                            args.memory,
+                            not args.no_rerun,
+                        )
                     )
         if args.repeat > 1:
             for label, runs in results.items():
-                for index, attempt in enumerate(("first import", "re-run")):
+                for index, attempt in enumerate(("first import", "re-run")[: len(runs[0])]):
                     times = [r[index] for r in runs]
                     print(
                         f"{label:<10} {attempt:<13} best {min(times):5.2f} s, "

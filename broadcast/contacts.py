@@ -13,6 +13,7 @@ import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from broadcast.csv_cells import FORMULA_STARTS
 from broadcast.errors import InvalidInput
 from broadcast.phone_fast import classify_uk
 
@@ -96,6 +97,13 @@ def normalise_email(raw: str) -> str:
     text = raw.strip()
     if not text:
         raise InvalidInput("email address is empty", field="email")
+    if text.startswith(FORMULA_STARTS):
+        # Valid by RFC 5322 but rare, and a spreadsheet opening an export would run it.
+        raise InvalidInput(
+            f"'{raw}' is not accepted: an email address may not begin with =, +, - or @ "
+            "(spreadsheets read that as a formula)",
+            field="email",
+        )
     lowered = text.lower()
     if is_plain_email(lowered):
         return lowered

@@ -188,6 +188,11 @@ def _create(
 ) -> None:
     if not items:
         return
+    if options.dry_run:
+        # Counted, not inserted: an insert rolled back still spends sequence values (PostgreSQL),
+        # so a dry run would move the next registrant id.
+        outcome.created += len(items)
+        return
     now = utcnow()
     registrants = [
         (public_id, g.name, g.postcode, g.email, g.mobile, g.landline, g.language, now, now)
@@ -282,6 +287,8 @@ def _update(
         rows[RegistrantTopic.__table__] += [(owner.id, t) for t in new_topics]
         _add_channels(rows, owner.id, item, new_channels, imported, now)
         outcome.updated += 1
+    if options.dry_run:
+        return  # counted only, as in _create
     if profile_updates:
         statement = update(Registrant.__table__).where(
             Registrant.__table__.c.id == bindparam("owner_id")

@@ -35,3 +35,24 @@ def control_character_problem(value: str) -> str | None:
     char = found[0]
     what = _NAMES.get(char, f"a control character (U+{ord(char):04X})")
     return f"contains {what}: use plain text on one line"
+
+
+# The import's per-cell check (broadcast/import_rows.py): C0 controls except tab, DEL, and the C1
+# controls (which UTF-8 text only holds on purpose). Tab is allowed in a cell: it is whitespace,
+# and stripping removes it at the ends; the field rules above still apply to the values kept.
+_CELL_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether an imported cell holds a control character (tab allowed)."""
+    return _CELL_CONTROLS.search(text) is not None
+
+
+def describe_control_character(text: str) -> str | None:
+    """The first control character in text, named for a person ('NUL (0x00)'), or None."""
+    found = _CELL_CONTROLS.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    names = {0x00: "NUL", 0x0A: "line break", 0x0D: "carriage return", 0x7F: "DEL"}
+    return f"{names.get(code, 'control character')} (0x{code:02X})"

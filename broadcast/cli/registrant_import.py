@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
 
 from broadcast import audit, import_topics
 from broadcast.cli import common
-from broadcast.importer import ImportOptions, import_registrants
+from broadcast.importer import ImportInterrupted, ImportOptions, ImportReport, import_registrants
 
 OPERATOR = typer.Option(
     None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."
@@ -26,7 +27,12 @@ def import_csv(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what would happen; change nothing."
     ),
-    rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows to this CSV."),
+    rejects: Path = typer.Option(
+        None,
+        "--rejects",
+        help="Write rejected rows to this CSV (formula-like cells get a leading '; the import "
+        "reads them back as they were).",
+    ),
     operator: str = OPERATOR,
     workers: int = typer.Option(
         2, help="Processes validating rows of large files (0: validate in this process)."
@@ -42,7 +48,9 @@ def import_csv(
 ) -> None:
     """Import (transfer) a registrant list. Consent given to the previous holder is kept.
 
-    Exit code 0: all rows imported; 1: some rows rejected; 2: the file could not be used.
+    The whole file is checked before anything is written. Exit code 0: all rows imported;
+    1: some rows rejected; 2: the file could not be used, or a database error stopped the
+    writing part-way (recorded in the audit log as a partial import: run it again to finish).
     """
     settings = common.settings()
     options = ImportOptions(
@@ -60,44 +68,36 @@ def import_csv(
     engine = common.engine()
     started = time.monotonic()
     with Progress(
-        TextColumn("importing {task.fields[file]}"),
+        TextColumn("{task.fields[stage]} {task.fields[file]}"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} rows"),
+        TextColumn("{task.completed:,}{task.fields[of]} rows"),
         TimeRemainingColumn(),
         console=common.err_console,
         transient=True,
         disable=not common.err_console.is_terminal,
     ) as progress:
-        # total=0 until the first report: None breaks the "{task.total:,}" column at a terminal.
-        task = progress.add_task("import", total=0, file=file.name)
+        # Checking has no total (the file is streamed), writing has one. The columns must work
+        # with both: a "{task.total:,}" column breaks on None at a terminal, so the "of N" part
+        # is a field that stays empty until the total is known.
+        task = progress.add_task("import", total=None, file=file.name, stage="checking", of="")
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def advance(stage: str, done: int, total: int | None) -> None:
+            of = "" if total is None else f"/{total:,}"
+            progress.update(task, completed=done, total=total, stage=stage, of=of)
 
-        report = import_registrants(
-            engine=engine, path=file, options=options, rejects_path=rejects, progress=advance
-        )
+        try:
+            report = import_registrants(
+                engine=engine, path=file, options=options, rejects_path=rejects, progress=advance
+            )
+        except ImportInterrupted as exc:
+            if not dry_run:
+                _audit(engine, options.operator, exc.report, {"partial": True, "batch": exc.batch})
+            raise
     elapsed = time.monotonic() - started
     if not dry_run:
-        with engine.begin() as connection:
-            audit.record(
-                connection,
-                operator=options.operator or "unknown",
-                action="registrants.imported",
-                subject=f"import {report.file}",
-                details={
-                    "rows": report.rows,
-                    "created": report.created,
-                    "updated": report.updated,
-                    "unchanged": report.unchanged,
-                    "rejected": len(report.rejected),
-                },
-            )
+        _audit(engine, options.operator, report, {})
     verb = "would import" if dry_run else "imported"
-    for column in report.ignored_columns:
-        common.err_console.print(
-            f"[yellow]Warning:[/] column '{column}' is not used and was ignored"
-        )
+    _warn(report)
     typer.echo(
         f"{report.file}: {report.rows:,} rows; {verb} {report.created:,} new, "
         f"{report.updated:,} updated, {report.unchanged:,} unchanged; "
@@ -118,3 +118,37 @@ def import_csv(
         typer.echo(f"rejected rows written to {rejects}")
     if report.rejected:
         raise typer.Exit(common.EXIT_PARTIAL)
+
+
+def _audit(engine: Engine, operator: str | None, report: ImportReport, extra: dict) -> None:
+    """One `registrants.imported` event; a partial one says so and which batch failed."""
+    with engine.begin() as connection:
+        audit.record(
+            connection,
+            operator=operator or "unknown",
+            action="registrants.imported",
+            subject=f"import {report.file}",
+            details={
+                "rows": report.rows,
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rejected": len(report.rejected),
+                **extra,
+            },
+        )
+
+
+def _warn(report: ImportReport) -> None:
+    for column in report.ignored_columns:
+        common.err_console.print(
+            f"[yellow]Warning:[/] column '{column}' is not used and was ignored"
+        )
+    if report.extra_cell_rows:
+        lines = ", ".join(f"{n:,}" for n in report.extra_cell_lines)
+        more = report.extra_cell_rows - len(report.extra_cell_lines)
+        common.err_console.print(
+            f"[yellow]Warning:[/] {report.extra_cell_rows:,} row(s) have more cells than the "
+            f"header names; the extra cells were ignored (line {lines}"
+            + (f" and {more:,} more)" if more > 0 else ")")
+        )

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from broadcast import registrants as store
 from broadcast.cli import common
+from broadcast.csv_cells import escape_row
 from broadcast.models import SubscriptionStatus
 from broadcast.validation import parse_channels
 
@@ -30,7 +31,11 @@ def list_registrants(
     topic: str = typer.Option(None, help="Only those following this topic."),
     channel: str = typer.Option(None, help="Only those with this channel (sms, email, voice)."),
     status: str = typer.Option(None, help="With --channel: only this status (active, pending...)."),
-    output_format: str = typer.Option("table", "--format", help="table, csv or json."),
+    output_format: str = typer.Option(
+        "table",
+        "--format",
+        help="table, csv or json (csv cells starting =, +, - or @ get a leading ', phones too).",
+    ),
     limit: int = typer.Option(0, help="Stop after this many (0: all)."),
 ) -> None:
     """List registrants, filtered by area, topic, channel and status."""
@@ -62,12 +67,14 @@ def list_registrants(
             writer.writerow(CSV_FIELDS)
             for row in rows:
                 writer.writerow(
-                    [
-                        *(row[f] for f in PERSON_FIELDS),
-                        ";".join(row["areas"]),
-                        ";".join(row["topics"]),
-                        *(row["channels"].get(c, "") for c in ("sms", "email", "voice")),
-                    ]
+                    escape_row(
+                        [
+                            *(row[f] for f in PERSON_FIELDS),
+                            ";".join(row["areas"]),
+                            ";".join(row["topics"]),
+                            *(row["channels"].get(c, "") for c in ("sms", "email", "voice")),
+                        ]
+                    )
                 )
         else:
             table = Table(*TABLE_FIELDS)

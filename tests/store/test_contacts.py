@@ -229,6 +229,14 @@ def test_emails_are_lower_cased_and_checked_without_dns() -> None:
             contacts.normalise_email(bad)
 
 
+@pytest.mark.parametrize("address", ["=cmd@example.com", "+jo@example.com", "-jo@example.com"])
+def test_emails_starting_like_a_spreadsheet_formula_are_refused(address: str) -> None:
+    # Valid by RFC 5322, but a spreadsheet opening an export would run them as formulas
+    with pytest.raises(InvalidInput, match="may not begin with =, \\+, - or @"):
+        contacts.normalise_email(address)
+    assert contacts.normalise_email("jo+alerts@example.com") == "jo+alerts@example.com"
+
+
 def test_areas_and_topics() -> None:
     assert contacts.normalise_area("sw1a") == "SW1A"
     assert contacts.normalise_area("sw1a 1") == "SW1A 1"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,6 +201,18 @@ def test_extra_columns_are_ignored_with_a_warning(engine: Engine, tmp_path: Path
         ("name,email,channels\nJosé,j@example.com,email\n".encode("latin-1"), "not UTF-8"),
         (b"", "is empty"),
         (b'name,email,channels\n"unterminated,jo@example.com,email\n', "not a valid CSV"),
+        ("name,email,channels\nJo,jo@example.com,email\n".encode("utf-16"), "is UTF-16"),
+        ("name,email,channels\nJo,jo@example.com,email\n".encode("utf-16-le"), "is UTF-16"),
+        # Far into the file, after good rows: nothing is written before the whole file is read
+        (
+            f"{HEADER}\n{GOOD[0]}\n{',' * 70_000}\n".encode(),
+            "line 3 is longer than 65,536 bytes",
+        ),
+        (f"{HEADER}\n{GOOD[0]}\n{GOOD[1]}{',' * 300}\n".encode(), "line 3 has 310 cells"),
+        (
+            f"{HEADER}\n{GOOD[0]}\n{GOOD[1]}\n".encode() + b"Jos\xe9,,,\n",
+            r"not UTF-8 text \(line 4,",
+        ),
     ],
 )
 def test_a_file_that_is_not_a_registrant_csv_is_refused_clearly(
@@ -208,8 +221,68 @@ def test_a_file_that_is_not_a_registrant_csv_is_refused_clearly(
     path = tmp_path / "input.csv"
     path.write_bytes(content)
     with pytest.raises(InvalidInput, match=message):
-        import_registrants(engine=engine, path=path, options=options())
+        import_registrants(engine=engine, path=path, options=options(batch_size=1))
     assert count(engine, Registrant) == 0
+
+
+def many_rows(count: int, start: int = 0) -> list[str]:
+    return [
+        f"Person {i},person{i}@example.com,,,SW1A 1AA,email,SW1A,burglary,,PMB"
+        for i in range(start, start + count)
+    ]
+
+
+def test_control_characters_anywhere_reject_their_row_by_line_and_field(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Given a file whose bad rows come well after its first 4 KB (which alone used to be
+    # checked): a NUL in a name, an escape character in an email, a line break inside a
+    # quoted name, and a NUL in a column the import does not use
+    lines = many_rows(100)
+    lines[60] = "Eve\x00Null,eve@example.com,,,SW1A 1AA,email,SW1A,burglary,,PMB"
+    lines[70] = "Esc,esc\x1b@example.com,,,SW1A 1AA,email,SW1A,burglary,,PMB"
+    lines[80] = '"Eve\r\nBcc: x@evil.example",crlf@example.com,,,SW1A 1AA,email,SW1A,burglary,,PMB'
+    lines[90] = "Tab\tName,tab@example.com,,,SW1A 1AA,email,SW1A,burglary,,\x00PMB"
+    path = write(tmp_path, lines)
+    assert path.stat().st_size > 4096 * 1.5
+    # When it is imported
+    report = import_registrants(engine=engine, path=path, options=options())
+    # Then each such row is rejected with its line and the field, and the others are imported
+    reasons = {row.line: reasons for row, reasons in report.rejected}
+    assert reasons == {
+        62: ["name contains a NUL (0x00)"],
+        72: ["email contains a control character (0x1B)"],
+        83: ["name contains a carriage return (0x0D)"],  # the record ends on line 83
+        93: ["source contains a NUL (0x00)"],
+    }
+    assert report.created == 96 and count(engine, Registrant) == 96
+    with Session(engine) as session:
+        names = session.scalars(select(Registrant.name)).all()
+    assert not [n for n in names if "\x00" in (n or "") or "\r" in (n or "")]
+    assert "Tab\tName" not in names  # a tab is allowed; that row was refused for its source
+
+
+def test_a_row_with_more_cells_than_the_header_is_warned_about_by_line(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Given rows with 12 cells under a 10-column header (trailing empty cells are not counted)
+    path = write(tmp_path, [GOOD[0] + ",x,y", GOOD[1] + ",,"])
+    report = import_registrants(engine=engine, path=path, options=options())
+    assert report.created == 2
+    assert (report.extra_cell_rows, report.extra_cell_lines) == (1, [2])
+
+
+def test_a_dry_run_leaves_the_next_registrant_id_unchanged(engine: Engine, tmp_path: Path) -> None:
+    # Given dry runs of a file of new registrants
+    path = write(tmp_path, GOOD)
+    for _ in range(2):
+        report = import_registrants(engine=engine, path=path, options=options(dry_run=True))
+        assert report.created == 2
+    # When the file is then imported for real
+    import_registrants(engine=engine, path=path, options=options())
+    # Then the registrants get the first ids, as if the dry runs had never happened
+    with Session(engine) as session:
+        assert sorted(session.scalars(select(Registrant.id)).all()) == [1, 2]
 
 
 def test_parallel_validation_gives_the_same_result(engine: Engine, tmp_path: Path) -> None:
@@ -217,11 +290,13 @@ def test_parallel_validation_gives_the_same_result(engine: Engine, tmp_path: Pat
     path = write_registrants_csv(tmp_path / "big.csv", 20_500)
     with path.open("a") as handle:
         handle.write("Bad Row,bad@,07911,,XX,sms,SW1A,burglary,,PMB\n")
+        handle.write("Nul\x00Row,nul@example.com,,,SW1A 1AA,email,SW1A,burglary,,PMB\n")
     report = import_registrants(
         engine=engine, path=path, options=options(workers=2, topics=frozenset())
     )
     assert report.created == 20_500
-    assert [row.line for row, _ in report.rejected] == [20_502]
+    assert [row.line for row, _ in report.rejected] == [20_502, 20_503]
+    assert report.rejected[1][1] == ["name contains a NUL (0x00)"]
     if engine.dialect.name == "postgresql":
         # And a large import leaves the planner statistics for what it filled (ANALYZE)
         with engine.connect() as connection:
@@ -237,7 +312,7 @@ def test_forked_validation_answers_exactly_as_inline_validation(tmp_path: Path) 
     with path.open("a") as handle:
         handle.write("Bad Row,bad@,07911,,XX,sms,SW1A,burglary,,PMB\n")
         handle.write("Ann,ann@example.org,,,SE1 7PB,email,SE1,fraud,31/01/2024,Old list\n")
-    rows = read_registrant_csv(path).rows
+    rows = list(read_registrant_csv(path).rows())
     rules = RowRules(frozenset({"fraud", "burglary"}), frozenset(), "GB", b"key")
     # When it is validated in this process and by two forked workers
     inline = [r for chunk in validated_chunks(rows, rules, 5000, workers=0) for r in chunk]
@@ -250,6 +325,50 @@ def test_forked_validation_answers_exactly_as_inline_validation(tmp_path: Path) 
     assert last.consented_at == datetime(2024, 1, 31, tzinfo=UTC) and last.origin == "Old list"
     assert last.hashes == {"email": address_hash("ann@example.org", b"key")}
     assert not isinstance(inline[-2], ValidRow) and inline[-2][0].line == len(rows)
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_forked_validation_maps_and_counts_unknown_topics_as_inline_validation(
+    tmp_path: Path, drop: bool
+) -> None:
+    # Given a file big enough for the worker processes, rules that rename a topic, and a force
+    # that lacks some of the file's topics
+    path = write_registrants_csv(tmp_path / "big.csv", PARALLEL_THRESHOLD + 100)
+    source = read_registrant_csv(path)
+    rows = list(source.rows())
+    rules = RowRules(
+        frozenset({"fraud", "burglary", "community"}),
+        frozenset(),
+        "GB",
+        b"key",
+        topic_map=(("e-crime", "fraud"),),
+        drop_unknown_topics=drop,
+        header=tuple(source.header),
+    )
+    # When it is validated in this process and by two forked workers
+    counted: dict[int, Counter[str]] = {0: Counter(), 2: Counter()}
+    answers = {
+        workers: [
+            r
+            for chunk in validated_chunks(rows, rules, 5000, workers, counted[workers])
+            for r in chunk
+        ]
+        for workers in (0, 2)
+    }
+    # Then both map, reject or drop, and count the same, each unknown topic once per row
+    assert answers[2] == answers[0]
+    assert counted[2] == counted[0]
+    assert set(counted[0]) == {
+        "missing-person",
+        "anti-social-behaviour",
+        "road-safety",
+        "vehicle-crime",
+    }
+    unknown = frozenset(counted[0])
+    valid = [r for r in answers[0] if isinstance(r, ValidRow)]
+    assert all(not unknown & set(r.topics) and "e-crime" not in r.topics for r in valid)
+    rejected = len(answers[0]) - len(valid)
+    assert (rejected == 0) if drop else (rejected >= max(counted[0].values()))
 
 
 # Columns of the hand-made rows below: name, one contact point, channels.
