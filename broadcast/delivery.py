@@ -33,6 +33,9 @@ from broadcast.render import AlertTemplate, RecipientContext
 from broadcast.runtime import Runtime
 from broadcast.suppression import suppressed_among
 
+# A routine chunk that stepped aside for urgent work looks again after this long.
+YIELD_AGAIN_AFTER = 1.0
+
 __all__ = [
     "LEASE_PREFIX",
     "ChunkOutcome",
@@ -152,6 +155,10 @@ def _first_grant(
 ) -> tuple[bool, float | None]:
     """Capacity for a batch's first message: worth a short sleep (at most
     delivery_capacity_wait) unless urgent work is waiting, when the chunk steps aside."""
+    if should_yield is not None and not capacity.unlimited and should_yield():
+        # Urgent work for this channel is queued or running: a routine chunk takes none of the
+        # capacity (not even a slot free right now), so urgent alerts keep whole windows.
+        return False, YIELD_AGAIN_AFTER
     granted, wait = capacity.take(message)
     if granted or capacity.unlimited:
         return granted, wait
