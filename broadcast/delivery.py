@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select, update
 
 from broadcast import delivery_outcomes, quiet_hours
 from broadcast.channels import OutboundMessage
+from broadcast.clock import aware
 from broadcast.delivery_lanes import LEASE_PREFIX, Capacity, ClaimFeed, run_feed
 from broadcast.delivery_records import (
     Recipient,
@@ -80,7 +81,7 @@ def deliver_chunk(
         if alert.status == AlertStatus.CANCELLED:
             outcome.ended += move_range(conn, chunk, DeliveryState.CANCELLED)
             return outcome
-        if utcnow() >= _aware(alert.expires_at):
+        if utcnow() >= aware(alert.expires_at):
             outcome.ended += move_range(conn, chunk, DeliveryState.EXPIRED, reason="alert expired")
             finish_if_done(conn, alert)
             return outcome
@@ -216,7 +217,7 @@ def message_for(  # type: ignore[no-untyped-def]
         public_url=settings.public_url,
         max_segments=settings.sms_max_segments,
     )
-    created = int(_aware(alert.created_at).timestamp() * 1e6)
+    created = int(aware(alert.created_at).timestamp() * 1e6)
     return OutboundMessage(
         delivery_id=r.delivery_id,
         channel=channel,  # type: ignore[arg-type]
@@ -268,10 +269,3 @@ def call_completed(rt: Runtime, provider_id: str) -> bool:
     if row is None or row.channel != "voice":
         return False
     return rt.concurrency().release("voice", f"{LEASE_PREFIX}{row.id}")
-
-
-def _aware(when):  # type: ignore[no-untyped-def]
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
-    from datetime import UTC
-
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from broadcast import planning
 from broadcast.channels import ChannelError, SentQuery
+from broadcast.clock import aware
 from broadcast.confirmation import Policy, expire_pending
 from broadcast.delivery import finish_if_done, message_for
 from broadcast.delivery_records import (
@@ -101,9 +102,12 @@ def give_up_chunk(rt: Runtime, chunk: Chunk, reason: str) -> None:
             finish_if_done(conn, alert)
 
 
-def dead_claimants(rt: Runtime, dispatcher: Dispatcher) -> set[str]:
+def dead_claimants(
+    rt: Runtime, dispatcher: Dispatcher, beats: dict[str, float] | None = None
+) -> set[str]:
     """Workers holding `sending` claims that have stopped: their heartbeat lapsed, or (for a
-    process on this host without one, like the embedded CLI) the process is gone."""
+    process on this host without one, like the embedded CLI) the process is gone. `beats`: the
+    registry's heartbeats when the caller has read them already."""
     with rt.engine.connect() as conn:
         holders = set(
             conn.execute(
@@ -114,10 +118,9 @@ def dead_claimants(rt: Runtime, dispatcher: Dispatcher) -> set[str]:
         )
     if not holders:
         return set()
-    beats = dispatcher.worker_beats() or {}
-    now = utcnow().timestamp()
-    lapse = rt.settings.worker_lapse_after
-    dead = {h for h in holders if h in beats and now - beats[h] > lapse}
+    beats = (dispatcher.worker_beats() if beats is None else beats) or {}
+    lapsed = _lapsed(rt, beats)
+    dead = {h for h in holders if h in lapsed}
     host = socket.gethostname()
     for holder in holders - set(beats):
         kind, _, rest = holder.partition(":")
@@ -169,7 +172,7 @@ def interrupted_to_doubt(
                     state=DeliveryState.IN_DOUBT,
                     error_code="stale",
                     error_text=STOPPED,
-                    settle_after=_aware(claimed_at or utcnow()) + window,
+                    settle_after=aware(claimed_at or utcnow()) + window,
                 )
             )
     return {row.alert_id for row in rows}
@@ -195,20 +198,18 @@ def settle_in_doubt(
     groups: dict[tuple[int, str], list[ClaimedRow]] = {}
     for row in recipients:
         groups.setdefault((row.alert_id, row.channel), []).append(row)
+    alerts = {a: load_alert(rt.engine, a) for a in {a for a, _ in groups}}
     requeue: set[tuple[int, str]] = set()
     for (group_alert, channel), rows in groups.items():
-        alert = load_alert(rt.engine, group_alert)
-        if alert is None:
-            continue
-        if _settle_group(rt, alert, channel, rows, report):
+        alert = alerts[group_alert]
+        if alert is not None and _settle_group(rt, alert, channel, rows, report):
             requeue.add((group_alert, channel))
     for group_alert, channel in sorted(requeue):
-        alert = load_alert(rt.engine, group_alert)
+        alert = alerts[group_alert]
         if alert is not None and alert.status == AlertStatus.SENDING:
             with rt.engine.connect() as conn:
                 report.requeued_messages += _enqueue(rt, conn, dispatcher, alert, channel)
-    for group_alert in {a for a, _ in groups}:
-        alert = load_alert(rt.engine, group_alert)
+    for alert in alerts.values():
         if alert is not None:
             with rt.engine.begin() as conn:
                 finish_if_done(conn, alert)
@@ -227,7 +228,7 @@ def _settle_group(
         if address is None:
             continue
         message = message_for(rt, alert, template, variables, channel, row.recipient, address)
-        queries.append((row, SentQuery(message, _aware(row.claimed_at or utcnow()))))
+        queries.append((row, SentQuery(message, aware(row.claimed_at or utcnow()))))
     try:
         answers = rt.channel(channel).find_sent([q for _, q in queries])
     except ChannelError:
@@ -303,12 +304,6 @@ def _why_held(rt: Runtime, row: ClaimedRow) -> str:
     return "the provider cannot be asked; check, then failures requeue --include-in-doubt"
 
 
-def _aware(when):  # type: ignore[no-untyped-def]
-    from datetime import UTC
-
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def recover(
     rt: Runtime,
     dispatcher: Dispatcher,
@@ -382,7 +377,7 @@ def next_settling(rt: Runtime) -> datetime | None:
                 Delivery.state == DeliveryState.IN_DOUBT, Delivery.settle_after.is_not(None)
             )
         ).scalar()
-    return None if earliest is None else _aware(earliest)
+    return None if earliest is None else aware(earliest)
 
 
 def _last_settle_time(rt: Runtime, alert_id: int) -> datetime | None:
@@ -392,7 +387,7 @@ def _last_settle_time(rt: Runtime, alert_id: int) -> datetime | None:
                 Delivery.alert_id == alert_id, Delivery.state == DeliveryState.IN_DOUBT
             )
         ).scalar()
-    return None if latest is None else _aware(latest)
+    return None if latest is None else aware(latest)
 
 
 def _window(rt: Runtime) -> float:
@@ -412,8 +407,9 @@ def expire_unconfirmed(rt: Runtime) -> int:
 def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> RecoveryReport:
     """The periodic check: stopped workers' sends, in-doubt deliveries, expiry, and queued work
     the broker no longer holds."""
-    dead = dead_claimants(rt, dispatcher)
-    lapsed = _lapsed_workers(rt, dispatcher)
+    beats = dispatcher.worker_beats() or {}
+    dead = dead_claimants(rt, dispatcher, beats)
+    lapsed = _lapsed(rt, beats)
     touched = interrupted_to_doubt(rt, dead=dead, stale_after=rt.settings.delivery_stale_after)
     report = settle_in_doubt(rt, dispatcher)
     report.put_in_doubt = len(touched)
@@ -466,7 +462,7 @@ def _enqueue(  # type: ignore[no-untyped-def]
     return planning.enqueue_alert(conn, dispatcher, alert, size=size, channels=(channel,))
 
 
-def _lapsed_workers(rt: Runtime, dispatcher: Dispatcher) -> set[str]:
-    beats = dispatcher.worker_beats() or {}
+def _lapsed(rt: Runtime, beats: dict[str, float]) -> set[str]:
+    """Registered workers silent for longer than BROADCAST_WORKER_LAPSE_AFTER."""
     now = utcnow().timestamp()
     return {w for w, beat in beats.items() if now - beat > rt.settings.worker_lapse_after}
