@@ -14,7 +14,7 @@ from broadcast.cli import doctor as doctor_cli
 from broadcast.cli import ops as ops_cli
 from broadcast.cli import scheduler as scheduler_cli
 from broadcast.cli.dev_database import open_announced
-from broadcast.db import current_revision, head_revision, upgrade
+from broadcast.store.engine import current_revision, head_revision, upgrade
 
 log_scrub.install()  # no token, email or phone number in any log line the commands write
 
@@ -157,7 +157,7 @@ def _demo_table(limit: int) -> None:
     """The first registrants in the columns that fit 80 columns (`registrants list` shows all)."""
     from rich.table import Table
 
-    from broadcast import registrants as store
+    from broadcast.registrants import people as store
 
     table = Table("id", "name", "postcode", "channels", "topics")
     with common.session() as session:
@@ -187,7 +187,7 @@ def _run(args: list[str]) -> None:
 @common.one_line_errors
 def db_upgrade() -> None:
     """Apply every pending migration to the configured database."""
-    from broadcast.db import create_db_engine
+    from broadcast.store.engine import create_db_engine
 
     engine = open_announced(common.settings(), create_db_engine)
     before = current_revision(engine)
@@ -200,7 +200,7 @@ def db_upgrade() -> None:
 @common.one_line_errors
 def db_status() -> None:
     """Show the schema revision of the database and the newest one this code knows."""
-    from broadcast.db import create_db_engine
+    from broadcast.store.engine import create_db_engine
 
     engine = open_announced(common.settings(), create_db_engine)
     typer.echo(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import capacity_limiters  # noqa: E402
 from bench.throughput import settings_env  # noqa: E402
-from broadcast import alerts, planning  # noqa: E402
+from broadcast.alerts import compose as alerts  # noqa: E402
 from broadcast.capacity import Rate  # noqa: E402
+from broadcast.delivery import planning
 from broadcast.runtime import Runtime  # noqa: E402
 from broadcast.settings import Settings  # noqa: E402
 from tests.delivery.conftest import clean_postgres  # noqa: E402

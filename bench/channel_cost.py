@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throughput import start_sink, stop_sink  # noqa: E402
 from broadcast.channels.base import OutboundMessage  # noqa: E402
-from broadcast.channels.email_message import build_email  # noqa: E402
-from broadcast.channels.smtp_email import SmtpConfig, SmtpEmailChannel  # noqa: E402
-from broadcast.channels.twilio_client import _requests_client  # noqa: E402
-from broadcast.channels.twilio_sms import TwilioSmsChannel, TwilioSmsConfig  # noqa: E402
+from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel  # noqa: E402
+from broadcast.channels.email.message import build_email  # noqa: E402
+from broadcast.channels.twilio.client import _requests_client  # noqa: E402
+from broadcast.channels.twilio.sms import TwilioSmsChannel, TwilioSmsConfig  # noqa: E402
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 BODY = "Police alert: road closed on the high street tonight. Manage: https://x.example/m/abc"

@@ -28,11 +28,11 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broadcast import alerts  # noqa: E402
-from broadcast.models import Delivery  # noqa: E402
-from broadcast.planning import Targeting  # noqa: E402
+from broadcast.alerts import compose as alerts  # noqa: E402
+from broadcast.delivery.planning import Targeting  # noqa: E402
 from broadcast.runtime import Runtime  # noqa: E402
 from broadcast.settings import Settings  # noqa: E402
+from broadcast.store.tables import Delivery  # noqa: E402
 from tests.delivery.factories import Person, add_people  # noqa: E402
 from tests.delivery.processes import start_workers, stop_workers, wait_until  # noqa: E402
 from tests.support.servers import private_redis, throwaway_postgres_database  # noqa: E402

@@ -25,11 +25,11 @@ from broadcast.capacity import (
     guarded,
 )
 from broadcast.channels import Channel, build_channel
-from broadcast.db import engine_for
-from broadcast.links import LinkSigner, signer_from_settings
-from broadcast.render import AlertTemplate, library
+from broadcast.messages.render import AlertTemplate, library
+from broadcast.registrants.links import LinkSigner, signer_from_settings
+from broadcast.registrants.suppression import bind_keying
 from broadcast.settings import Settings
-from broadcast.suppression import bind_keying
+from broadcast.store.engine import engine_for
 
 
 class Runtime:

@@ -163,7 +163,7 @@ class Settings(BaseSettings):
     openapi: bool = False
     # --- end of response header settings -------------------------------------------------------
 
-    # --- Operators (broadcast/monitoring.py, /ops, /metrics; docs/operations.md) ---------------
+    # --- Operators (broadcast/ops/, /ops, /metrics; docs/operations.md) ---------------------------
     # Opens /ops (and /metrics): "Authorization: Bearer TOKEN", or HTTP basic auth with the token
     # as the password. Unset: /ops and /metrics answer 404, as if they did not exist.
     ops_token: SecretStr | None = None
@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = None
     # --- end of operator settings --------------------------------------------------------------
 
-    # --- Alert lifecycle (broadcast/lifecycle.py and friends; docs/lifecycle.md) ---------------
+    # --- Alert lifecycle (broadcast/alerts/; docs/lifecycle.md) -----------------------------------
     # Two-person rule: `alert send` only creates the alert; another operator must approve it.
     require_approval: bool = False
     # Routine voice calls are held during these local hours ("off" to never hold).

@@ -37,7 +37,7 @@ def control_character_problem(value: str) -> str | None:
     return f"contains {what}: use plain text on one line"
 
 
-# The import's per-cell check (broadcast/import_rows.py): C0 controls except tab, DEL, and the C1
+# The import's per-cell check (broadcast/importing/rows.py): C0 controls except tab, DEL, and the C1
 # controls (which UTF-8 text only holds on purpose). Tab is allowed in a cell: it is whitespace,
 # and stripping removes it at the ends; the field rules above still apply to the values kept.
 _CELL_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from broadcast.links import InvalidLink, LinkSigner
-from broadcast.models import new_public_id
+from broadcast.registrants.links import InvalidLink, LinkSigner
+from broadcast.store.tables import new_public_id
 
 signer = LinkSigner("a-secret-key-for-tests", "https://alerts.example.police.uk/")
 

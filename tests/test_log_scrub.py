@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from broadcast import log_scrub
-from broadcast.db import create_db_engine
-from broadcast.links import LinkSigner
+from broadcast.registrants.links import LinkSigner
+from broadcast.store.engine import create_db_engine
 from tests.support.keys import TEST_SECRET_KEY
 
 TOKEN = LinkSigner(TEST_SECRET_KEY, "https://a.example").token("ab" * 16, "manage")

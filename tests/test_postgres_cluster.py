@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from broadcast.db import create_db_engine, upgrade
+from broadcast.store.engine import create_db_engine, upgrade
 from tests.support.postgres_cluster import private_cluster, reachable, reachable_server
 from tests.support.servers import free_port, throwaway_postgres_database
 

@@ -7,7 +7,7 @@ import pytest
 from markupsafe import escape
 
 from broadcast.errors import ConfigurationError, InvalidInput, NotFound
-from broadcast.render import (
+from broadcast.messages.render import (
     DEFAULT_DIRECTORY,
     RecipientContext,
     TemplateLibrary,

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broadcast.errors import InvalidInput
-from broadcast.sms_text import (
+from broadcast.messages.sms_text import (
     GSM_BASIC,
     GSM_EXTENSION,
     analyse,

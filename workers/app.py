@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 import dramatiq
 from dramatiq import Broker
 
-from broadcast.delivery import deliver_chunk
-from broadcast.dispatch import CHANNELS, Chunk, queue_for
-from broadcast.recovery import give_up_chunk
+from broadcast.delivery.deliver import deliver_chunk
+from broadcast.delivery.dispatch import CHANNELS, Chunk, queue_for
+from broadcast.delivery.recovery import give_up_chunk
 from broadcast.runtime import Runtime
 from workers.broker import forget_workers, pending, worker_beats
 
@@ -26,7 +26,7 @@ TIME_LIMIT_MS = 30 * 60 * 1000
 
 
 class DramatiqDispatcher:
-    """`broadcast.dispatch.Dispatcher` on Dramatiq: one message per chunk."""
+    """`broadcast.delivery.dispatch.Dispatcher` on Dramatiq: one message per chunk."""
 
     def __init__(self, app: WorkerApp) -> None:
         self.app = app

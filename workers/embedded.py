@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import dramatiq
 
-from broadcast import recovery
-from broadcast.dispatch import QUEUES, Dispatcher
-from broadcast.models import utcnow
+from broadcast.delivery import recovery
+from broadcast.delivery.dispatch import QUEUES, Dispatcher
 from broadcast.runtime import Runtime
+from broadcast.store.tables import utcnow
 from workers.app import WorkerApp
 from workers.broker import build_broker, pending
 

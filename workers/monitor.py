@@ -28,8 +28,8 @@ from dramatiq import Broker, Middleware
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from broadcast.dispatch import QUEUES, Chunk
-from broadcast.monitoring import DeadLetter, QueueFigures, QueueMonitor, WorkerSeen
+from broadcast.delivery.dispatch import QUEUES, Chunk
+from broadcast.ops.monitoring import DeadLetter, QueueFigures, QueueMonitor, WorkerSeen
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from workers.broker import REGISTRY
@@ -40,7 +40,7 @@ UNKNOWN_REASON = "retries ran out (the worker's log has the traceback)"
 
 
 class RedisMonitor:
-    """`broadcast.monitoring.QueueMonitor` over a Redis that a RedisBroker uses."""
+    """`broadcast.ops.monitoring.QueueMonitor` over a Redis that a RedisBroker uses."""
 
     def __init__(
         self,

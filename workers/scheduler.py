@@ -8,8 +8,8 @@ python -m workers.scheduler --once
 
 from __future__ import annotations
 
+from broadcast.alerts.scheduling import tick
 from broadcast.runtime import Runtime
-from broadcast.scheduling import tick
 from workers import app
 from workers.periodic import run_periodically
 

@@ -6,7 +6,7 @@ python -m workers.sweeper --once
 
 from __future__ import annotations
 
-from broadcast.recovery import sweep
+from broadcast.delivery.recovery import sweep
 from workers import app
 from workers.periodic import run_periodically
 

@@ -44,15 +44,15 @@ def build_channel(name: ChannelName, settings: Settings) -> Channel:
     """The real provider channel when its settings are present, else the outbox (with a loud
     warning, because nothing will reach anyone)."""
     if name == "sms" and settings.sms_configured:
-        from broadcast.channels.twilio_sms import TwilioSmsChannel, TwilioSmsConfig
+        from broadcast.channels.twilio.sms import TwilioSmsChannel, TwilioSmsConfig
 
         return TwilioSmsChannel(TwilioSmsConfig.from_settings(settings))
     if name == "voice" and settings.voice_configured:
-        from broadcast.channels.twilio_voice import TwilioVoiceChannel, TwilioVoiceConfig
+        from broadcast.channels.twilio.voice import TwilioVoiceChannel, TwilioVoiceConfig
 
         return TwilioVoiceChannel(TwilioVoiceConfig.from_settings(settings))
     if name == "email" and settings.email_configured:
-        from broadcast.channels.smtp_email import SmtpConfig, SmtpEmailChannel
+        from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel
 
         return SmtpEmailChannel(SmtpConfig.from_settings(settings))
     if name not in CHANNEL_NAMES:

@@ -22,8 +22,8 @@ from broadcast.channels.base import (
     SendResult,
     SentQuery,
 )
-from broadcast.channels.email_message import build_email
-from broadcast.channels.twilio_voice import voice_twiml
+from broadcast.channels.email.message import build_email
+from broadcast.channels.twilio.voice import voice_twiml
 from broadcast.settings import Settings
 
 DEFAULT_EMAIL_FROM = "alerts@localhost"

@@ -6,9 +6,9 @@ import asyncio
 import json
 from urllib.parse import urlsplit, urlunsplit
 
-from broadcast.channels.smtp_email import SmtpConfig
-from broadcast.channels.smtp_pool import open_connection
-from broadcast.channels.twilio_client import make_client
+from broadcast.channels.email.channel import SmtpConfig
+from broadcast.channels.email.pool import open_connection
+from broadcast.channels.twilio.client import make_client
 from broadcast.errors import BroadcastError
 from broadcast.settings import Settings
 

@@ -10,13 +10,14 @@ from typing import Any
 
 import typer
 
-from broadcast import alerts as core
-from broadcast import approval, escalation, followups, lifecycle, quiet_hours, scheduling
+from broadcast.alerts import approval, escalation, followups, lifecycle, scheduling
+from broadcast.alerts import compose as core
+from broadcast.alerts.lifecycle import State
 from broadcast.cli import common, handover
 from broadcast.cli.alerts import OPERATOR, _audit, _backend, _runtime, _summary, _variables, app
 from broadcast.cli.progress import watch_progress
 from broadcast.clock import aware, clock_of
-from broadcast.lifecycle import State
+from broadcast.delivery import quiet_hours
 from broadcast.runtime import Runtime
 
 

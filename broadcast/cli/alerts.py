@@ -14,17 +14,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from broadcast import alerts as core
-from broadcast import approval, audit, escalation, monitoring_figures, recovery, scheduling
-from broadcast.alert_outcome import status_label
+from broadcast.alerts import approval, escalation, scheduling
+from broadcast.alerts import compose as core
+from broadcast.alerts.outcome import status_label
 from broadcast.cli import common, handover, send_guard
 from broadcast.cli.progress import watch_progress
 from broadcast.cli.wrapped import print_wrapped
 from broadcast.clock import clock_of
-from broadcast.contacts import normalise_area, normalise_topic
+from broadcast.delivery import recovery
+from broadcast.delivery.planning import Targeting
+from broadcast.delivery.quiet_hours import zone
 from broadcast.errors import ConfigurationError, InvalidInput
-from broadcast.planning import Targeting
-from broadcast.quiet_hours import zone
+from broadcast.ops import audit
+from broadcast.ops import figures as monitoring_figures
+from broadcast.registrants.contacts import normalise_area, normalise_topic
 from broadcast.runtime import Runtime
 
 app = typer.Typer(help="Send alerts and follow their delivery.", no_args_is_help=True)

@@ -6,8 +6,8 @@ import json
 
 import typer
 
-from broadcast import audit
 from broadcast.cli import common
+from broadcast.ops import audit
 
 
 @common.one_line_errors

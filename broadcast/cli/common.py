@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from broadcast.cli.dev_database import open_announced
-from broadcast.db import engine_for
 from broadcast.errors import BroadcastError, NotFound
 from broadcast.settings import Settings, get_settings
+from broadcast.store.engine import engine_for
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 # The alert is saved with its deliveries but the queue (Redis) is down: the sweeper hands it over.
@@ -38,7 +38,7 @@ def engine() -> Engine:
 
 def suppression_key() -> bytes:
     """The suppression list's key for the configured database (its keying, migration 0010)."""
-    from broadcast.suppression import bind_keying
+    from broadcast.registrants.suppression import bind_keying
 
     return bind_keying(settings(), engine())
 

@@ -9,8 +9,8 @@ from dataclasses import asdict
 import typer
 
 from broadcast.cli import common
-from broadcast.doctor import FAIL, OK, WARN, run_checks
-from broadcast.monitoring import WorkerSeen
+from broadcast.ops.doctor import FAIL, OK, WARN, run_checks
+from broadcast.ops.monitoring import WorkerSeen
 from broadcast.settings import Settings
 
 MARKS = {OK: "[green]ok  [/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}

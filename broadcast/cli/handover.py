@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 import typer
 
-from broadcast import alerts as core
+from broadcast.alerts import compose as core
 from broadcast.cli import common
 from broadcast.cli.outages import broker_down, unreachable
-from broadcast.models import AlertStatus
 from broadcast.runtime import Runtime
+from broadcast.store.tables import AlertStatus
 
 T = TypeVar("T")
 

@@ -19,12 +19,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from broadcast import monitoring, monitoring_figures
 from broadcast.capacity import human_duration
 from broadcast.cli import common
 from broadcast.errors import ConfigurationError
-from broadcast.models import DeliveryState
+from broadcast.ops import figures as monitoring_figures
+from broadcast.ops import monitoring
 from broadcast.runtime import Runtime
+from broadcast.store.tables import DeliveryState
 
 failures_app = typer.Typer(
     help="Failed and dead-lettered deliveries: list, requeue, purge.", no_args_is_help=True

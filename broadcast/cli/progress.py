@@ -13,7 +13,7 @@ from collections.abc import Callable
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from broadcast.cli import common
-from broadcast.models import DeliveryState
+from broadcast.store.tables import DeliveryState
 
 OPEN = (DeliveryState.QUEUED, DeliveryState.SENDING)
 PLAIN_EVERY = 5.0  # seconds between progress lines without a terminal

@@ -9,9 +9,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
-from broadcast import audit, import_topics
 from broadcast.cli import common
-from broadcast.importer import ImportInterrupted, ImportOptions, ImportReport, import_registrants
+from broadcast.importing import topics as import_topics
+from broadcast.importing.importer import (
+    ImportInterrupted,
+    ImportOptions,
+    ImportReport,
+    import_registrants,
+)
+from broadcast.ops import audit
 
 OPERATOR = typer.Option(
     None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."

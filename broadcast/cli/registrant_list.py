@@ -13,11 +13,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from broadcast import registrants as store
 from broadcast.cli import common
 from broadcast.csv_cells import escape_row
-from broadcast.models import SubscriptionStatus
-from broadcast.validation import parse_channels
+from broadcast.registrants import people as store
+from broadcast.registrants.validation import parse_channels
+from broadcast.store.tables import SubscriptionStatus
 
 # The columns every format shows, then how each format shows the channels.
 PERSON_FIELDS = ("id", "name", "email", "mobile", "landline", "postcode")
@@ -46,7 +46,7 @@ def list_registrants(
     if status and status not in {s.value for s in SubscriptionStatus}:
         raise common.fail(f"unknown status '{status}'")
     settings = common.settings()
-    from broadcast.contacts import normalise_area, normalise_topic
+    from broadcast.registrants.contacts import normalise_area, normalise_topic
 
     area = normalise_area(area, settings.named_area_set) if area else None
     topic = normalise_topic(topic, settings.topic_set) if topic else None

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import typer
 
-from broadcast import audit
-from broadcast import registrants as store
 from broadcast.cli import common
 from broadcast.cli.registrant_import import import_csv
 from broadcast.cli.registrant_list import list_registrants
-from broadcast.consent import ConsentSource
-from broadcast.models import SubscriptionStatus
-from broadcast.quiet_hours import set_preference as set_quiet_hours
-from broadcast.validation import parse_channels, parse_registrant
+from broadcast.delivery.quiet_hours import set_preference as set_quiet_hours
+from broadcast.ops import audit
+from broadcast.registrants import people as store
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.validation import parse_channels, parse_registrant
+from broadcast.store.tables import SubscriptionStatus
 
 app = typer.Typer(help="Manage registrants: the people who receive alerts.", no_args_is_help=True)
 
@@ -193,7 +193,7 @@ def amend(
             key=_key(),
             new_channel_status=SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE,
         )
-        if quiet_hours is not None:  # broadcast/quiet_hours.py (docs/lifecycle.md)
+        if quiet_hours is not None:  # broadcast/delivery/quiet_hours.py (docs/lifecycle.md)
             done += set_quiet_hours(session=session, registrant=registrant, text=quiet_hours)
         if done:
             audit.record(

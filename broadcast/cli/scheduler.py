@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from broadcast import scheduling
+from broadcast.alerts import scheduling
 from broadcast.cli import common
 from broadcast.cli.alerts import _backend, _runtime
 from broadcast.cli.outages import broker_down, unreachable

@@ -1,4 +1,4 @@
-"""`alert send`'s guards against sending the same alert twice (`broadcast.duplicates`).
+"""`alert send`'s guards against sending the same alert twice (`broadcast.alerts.duplicates`).
 
 An operator who got an error and runs the command again needs to know whether the first try
 created an alert, which one, and what became of it; each message here names the earlier alert,
@@ -14,13 +14,13 @@ from typing import Any
 import typer
 from sqlalchemy.exc import IntegrityError
 
-from broadcast import duplicates
+from broadcast.alerts import duplicates
 from broadcast.capacity import human_duration
 from broadcast.cli import common
+from broadcast.delivery.planning import Targeting
 from broadcast.errors import InvalidInput
-from broadcast.models import Alert
-from broadcast.planning import Targeting
 from broadcast.runtime import Runtime
+from broadcast.store.tables import Alert
 
 KEY_LENGTH = 200  # the column's length (models.Alert.idempotency_key)
 

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from broadcast.errors import BroadcastError
-from broadcast.sms_text import (
+from broadcast.messages.sms_text import (
     GSM_PART,
     GSM_SINGLE,
     UCS2,

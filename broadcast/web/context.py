@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from broadcast.confirmation import Policy
-from broadcast.db import engine_for, session_scope
-from broadcast.links import LinkSigner, signer_from_settings
+from broadcast.registrants.confirmation import Policy
+from broadcast.registrants.links import LinkSigner, signer_from_settings
+from broadcast.registrants.suppression import bind_keying
 from broadcast.settings import Settings
-from broadcast.suppression import bind_keying
+from broadcast.store.engine import engine_for, session_scope
 from broadcast.web.challenge import ChallengeGate
 from broadcast.web.limits import RateLimits, ReplayGuard
 from broadcast.web.messages import Confirmations

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from broadcast.models import Channel
+from broadcast.registrants.validation import InvalidRegistrant, RegistrantDraft, parse_registrant
 from broadcast.settings import Settings
-from broadcast.validation import InvalidRegistrant, RegistrantDraft, parse_registrant
+from broadcast.store.tables import Channel
 
 TEXT_FIELDS = ("name", "postcode", "email", "mobile", "landline", "areas")
 LIST_FIELDS = ("channels", "topics", "named_areas")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from broadcast import registrants
-from broadcast.consent import ConsentSource
-from broadcast.models import ConsentEvent, SubscriptionStatus
-from broadcast.validation import RegistrantDraft
+from broadcast.registrants import people as registrants
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.validation import RegistrantDraft
+from broadcast.store.tables import ConsentEvent, SubscriptionStatus
 from broadcast.web.messages import PendingMessage
 from broadcast.web.signup import prepare
 

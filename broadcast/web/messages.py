@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 
 from broadcast.channels import Channel, ChannelError, OutboundMessage, build_channel
-from broadcast.links import LinkSigner
-from broadcast.render import RecipientContext, load_template
+from broadcast.messages.render import RecipientContext, load_template
+from broadcast.registrants.links import LinkSigner
 from broadcast.settings import Settings
 from broadcast.web.sms_caps import SmsCaps
 

@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broadcast import monitoring, monitoring_figures
-from broadcast.alert_outcome import unreached as unreached_states
+from broadcast.alerts.outcome import unreached as unreached_states
+from broadcast.ops import figures as monitoring_figures
+from broadcast.ops import monitoring
 from broadcast.runtime import Runtime
 from broadcast.web.ops import queue_monitor, refusal
 from broadcast.web.pages import ctx_of

@@ -21,9 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from broadcast import monitoring, monitoring_figures
 from broadcast.capacity import UNIT_NAMES
-from broadcast.dispatch import CHANNELS
+from broadcast.delivery.dispatch import CHANNELS
+from broadcast.ops import figures as monitoring_figures
+from broadcast.ops import monitoring
 from broadcast.web.pages import ctx_of, templates
 
 router = APIRouter(include_in_schema=False)

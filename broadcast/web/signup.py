@@ -20,10 +20,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
-from broadcast import confirmation, registrants, suppression
-from broadcast.consent import ConsentSource
-from broadcast.links import LinkSigner
-from broadcast.models import (
+from broadcast.registrants import confirmation, suppression
+from broadcast.registrants import people as registrants
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.links import LinkSigner
+from broadcast.registrants.validation import RegistrantDraft
+from broadcast.store.tables import (
     Channel,
     ConsentEvent,
     Registrant,
@@ -31,7 +33,6 @@ from broadcast.models import (
     new_public_id,
     utcnow,
 )
-from broadcast.validation import RegistrantDraft
 from broadcast.web.messages import PendingMessage
 
 OWN_OPT_OUTS = suppression.OWN_OPT_OUTS

@@ -12,10 +12,10 @@ import pytest
 
 import broadcast.channels as channels
 from broadcast.channels import OutboxChannel, build_channel
+from broadcast.channels.email.channel import SmtpEmailChannel
 from broadcast.channels.outbox import append_json_line, read_json_lines
-from broadcast.channels.smtp_email import SmtpEmailChannel
-from broadcast.channels.twilio_sms import TwilioSmsChannel
-from broadcast.channels.twilio_voice import TwilioVoiceChannel
+from broadcast.channels.twilio.sms import TwilioSmsChannel
+from broadcast.channels.twilio.voice import TwilioVoiceChannel
 from broadcast.settings import Settings
 from tests.channels.conftest import MESSAGING_SERVICE, PUBLIC_URL, email, sms, voice
 

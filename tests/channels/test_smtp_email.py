@@ -5,7 +5,7 @@ import time
 import pytest
 
 from broadcast.channels import PermanentChannelError, SendResult, TransientChannelError
-from broadcast.channels.smtp_email import SmtpConfig, SmtpEmailChannel
+from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel
 from tests.channels.conftest import PUBLIC_URL, email
 from tests.support.servers import free_port
 from tests.support.smtp_server import SmtpTestServer, smtp_test_server

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from broadcast.channels import PermanentChannelError, SendResult, TransientChannelError
-from broadcast.channels.twilio_sms import TwilioSmsChannel, TwilioSmsConfig
+from broadcast.channels.twilio.sms import TwilioSmsChannel, TwilioSmsConfig
 from tests.channels.conftest import MESSAGING_SERVICE, PUBLIC_URL, SMS_FROM, sms
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioTestServer
 

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from broadcast.channels import PermanentChannelError, TransientChannelError
-from broadcast.channels.twilio_voice import TwilioVoiceChannel, TwilioVoiceConfig, voice_twiml
+from broadcast.channels.twilio.voice import TwilioVoiceChannel, TwilioVoiceConfig, voice_twiml
 from tests.channels.conftest import PUBLIC_URL, voice
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioTestServer
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from broadcast.channels import Channel, ChannelError, OutboundMessage, SendResult
-from broadcast.models import (
+from broadcast.store.tables import (
     ConsentLedgerEntry,
     Registrant,
     RegistrantArea,
@@ -48,7 +48,7 @@ def add_people(engine: Engine, people: Sequence[Person]) -> list[int]:
             }
             for i, p in enumerate(people)
         ]
-        # Plain SQLAlchemy executemany (insertmanyvalues): independent of broadcast.bulk's API.
+        # Plain SQLAlchemy executemany (insertmanyvalues): independent of broadcast.store.bulk.
         table = Registrant.__table__
         ids = list(
             conn.execute(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from broadcast.dispatch import QUEUES
+from broadcast.delivery.dispatch import QUEUES
 from tests.support.keys import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from broadcast import alerts, recovery
-from broadcast.models import Alert, Delivery
+from broadcast.alerts import compose as alerts
+from broadcast.delivery import recovery
+from broadcast.store.tables import Alert, Delivery
 from tests.delivery.conftest import clean_postgres
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, wait_until, workers

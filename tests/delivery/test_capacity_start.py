@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
-from broadcast import alerts
+from broadcast.alerts import compose as alerts
 from broadcast.channels import Channel, OutboundMessage, SendResult
-from broadcast.db import create_db_engine, upgrade
-from broadcast.delivery import deliver_chunk
-from broadcast.dispatch import RecordingDispatcher
-from broadcast.planning import Targeting
+from broadcast.delivery.deliver import deliver_chunk
+from broadcast.delivery.dispatch import RecordingDispatcher
+from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.engine import create_db_engine, upgrade
 from tests.delivery.factories import Person, add_people
 
 RATE, WINDOW = 10, 1.0

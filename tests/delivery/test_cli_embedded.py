@@ -20,7 +20,7 @@ def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'b.db'}")
     monkeypatch.setenv("BROADCAST_VOICE_RATE", "")
     get_settings.cache_clear()
-    from broadcast.db import engine_for
+    from broadcast.store.engine import engine_for
 
     return engine_for(get_settings().database_url)
 

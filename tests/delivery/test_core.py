@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from broadcast import alerts, planning
+from broadcast.alerts import compose as alerts
 from broadcast.channels import PermanentChannelError, TransientChannelError
-from broadcast.delivery import deliver_chunk
-from broadcast.dispatch import RecordingDispatcher
-from broadcast.models import Delivery, Subscription
-from broadcast.planning import Targeting
+from broadcast.delivery import planning
+from broadcast.delivery.deliver import deliver_chunk
+from broadcast.delivery.dispatch import RecordingDispatcher
+from broadcast.delivery.planning import Targeting
+from broadcast.store.tables import Delivery, Subscription
 from tests.delivery.factories import Person, add_people
 
 VARS = {"headline": "Road closed", "message": "Avoid the high street tonight."}
@@ -140,11 +141,11 @@ def test_the_sweep_closes_sign_ups_never_confirmed(runtime) -> None:  # type: ig
 
     from sqlmodel import Session
 
-    from broadcast import registrants
-    from broadcast.consent import ConsentSource
-    from broadcast.models import SubscriptionStatus, utcnow
-    from broadcast.recovery import expire_unconfirmed
-    from broadcast.validation import parse_registrant
+    from broadcast.delivery.recovery import expire_unconfirmed
+    from broadcast.registrants import people as registrants
+    from broadcast.registrants.consent import ConsentSource
+    from broadcast.registrants.validation import parse_registrant
+    from broadcast.store.tables import SubscriptionStatus, utcnow
 
     # Given a web sign-up whose confirmation went out four days ago, and a fresh one
     with Session(runtime.engine, expire_on_commit=False) as session:
@@ -199,7 +200,7 @@ def test_planning_says_how_many_deliveries_it_added(runtime) -> None:  # type: i
 
 
 def _settle_now(rt, dispatcher):  # type: ignore[no-untyped-def]
-    from broadcast import recovery
+    from broadcast.delivery import recovery
 
     return recovery.settle_in_doubt(rt, dispatcher, force=True)
 

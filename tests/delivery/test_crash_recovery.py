@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from broadcast import alerts, recovery
-from broadcast.models import Delivery
+from broadcast.alerts import compose as alerts
+from broadcast.delivery import recovery
+from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, start_workers, stop_workers, wait_until
 from tests.delivery.test_workers_e2e import runtime, send, stack  # noqa: F401 - the fixture
@@ -160,7 +161,7 @@ def test_in_doubt_email_is_held_when_the_operator_says_so(stack) -> None:  # typ
         )
     assert all("BROADCAST_IN_DOUBT_EMAIL=hold" in r for r in reasons), reasons
     # And an operator who checked sends them again on purpose; then everyone has it
-    from broadcast import monitoring
+    from broadcast.ops import monitoring
 
     requeued = monitoring.requeue_failures(
         rt, backend.dispatcher, operator="e2e", include_in_doubt=True

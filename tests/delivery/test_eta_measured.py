@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from broadcast import alerts
-from broadcast.db import create_db_engine, upgrade
-from broadcast.models import Delivery
-from broadcast.planning import Targeting
+from broadcast.alerts import compose as alerts
+from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.engine import create_db_engine, upgrade
+from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, add_people
 from workers.embedded import Backend
 

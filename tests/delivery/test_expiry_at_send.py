@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from broadcast import monitoring_figures
-from broadcast.models import Alert, Delivery, utcnow
+from broadcast.ops import figures as monitoring_figures
 from broadcast.settings import get_settings
+from broadcast.store.tables import Alert, Delivery, utcnow
 from cli import app
 from tests.delivery.factories import Person, add_people
 
@@ -32,7 +32,7 @@ def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'b.db'}")
     monkeypatch.setenv("BROADCAST_VOICE_RATE", "60/1m")
     get_settings.cache_clear()
-    from broadcast.db import engine_for
+    from broadcast.store.engine import engine_for
 
     return engine_for(get_settings().database_url)
 

@@ -7,11 +7,12 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from broadcast import alerts, escalation, followups, lifecycle
+from broadcast.alerts import compose as alerts
+from broadcast.alerts import escalation, followups, lifecycle
 from broadcast.channels import PermanentChannelError
-from broadcast.dispatch import RecordingDispatcher
-from broadcast.models import AlertLifecycle, Delivery
-from broadcast.planning import Targeting
+from broadcast.delivery.dispatch import RecordingDispatcher
+from broadcast.delivery.planning import Targeting
+from broadcast.store.tables import AlertLifecycle, Delivery
 from tests.delivery.factories import Person, add_people
 from tests.delivery.test_core import VARS, _drain, _send, _states
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from broadcast.channels import OutboundMessage, TransientChannelError
-from broadcast.channels.smtp_email import SmtpConfig, SmtpEmailChannel
-from broadcast.channels.twilio_sms import TwilioSmsChannel, TwilioSmsConfig
+from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel
+from broadcast.channels.twilio.sms import TwilioSmsChannel, TwilioSmsConfig
 from tests.support.servers import free_port
 from tests.support.smtp_server import smtp_test_server
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, twilio_test_server

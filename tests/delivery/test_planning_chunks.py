@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from broadcast import alerts
-from broadcast.dispatch import RecordingDispatcher
-from broadcast.models import Delivery, DeliveryState
-from broadcast.planning import Targeting, chunks
+from broadcast.alerts import compose as alerts
+from broadcast.delivery.dispatch import RecordingDispatcher
+from broadcast.delivery.planning import Targeting, chunks
+from broadcast.store.tables import Delivery, DeliveryState
 from tests.delivery.factories import Person, add_people
 
 

@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from broadcast.dispatch import QUEUES
+from broadcast.delivery.dispatch import QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("BROADCAST_VOICE_RATE", "")
     monkeypatch.setenv("COLUMNS", "100")
     get_settings.cache_clear()
-    from broadcast.db import engine_for
+    from broadcast.store.engine import engine_for
 
     return engine_for(get_settings().database_url)
 
@@ -58,9 +58,9 @@ def test_watch_without_a_terminal_prints_a_progress_line_every_few_seconds(db, t
     import threading
     import time
 
-    from broadcast import alerts
-    from broadcast.dispatch import RecordingDispatcher
-    from broadcast.planning import Targeting
+    from broadcast.alerts import compose as alerts
+    from broadcast.delivery.dispatch import RecordingDispatcher
+    from broadcast.delivery.planning import Targeting
     from broadcast.runtime import Runtime
     from tests.delivery.processes import ROOT
 
@@ -115,9 +115,9 @@ def test_watch_in_a_terminal_shows_the_eta_beside_the_bars(db, tmp_path, monkeyp
     import threading
     import time
 
-    from broadcast import alerts
-    from broadcast.dispatch import RecordingDispatcher
-    from broadcast.planning import Targeting
+    from broadcast.alerts import compose as alerts
+    from broadcast.delivery.dispatch import RecordingDispatcher
+    from broadcast.delivery.planning import Targeting
     from broadcast.runtime import Runtime
     from tests.delivery.processes import ROOT
 

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from broadcast.db import engine_for
-from broadcast.recovery import RecoveryReport
+from broadcast.delivery.recovery import RecoveryReport
 from broadcast.settings import get_settings
+from broadcast.store.engine import engine_for
 from cli import app
 from tests.delivery.factories import Person, add_people
 

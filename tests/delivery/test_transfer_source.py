@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from broadcast import alerts
+from broadcast.alerts import compose as alerts
+from broadcast.delivery.planning import Targeting
 from broadcast.errors import InvalidInput
-from broadcast.planning import Targeting
 from tests.delivery.factories import Person, add_people
 
 

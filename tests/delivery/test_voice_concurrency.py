@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from broadcast import alerts
-from broadcast.db import create_db_engine, upgrade
-from broadcast.delivery import call_completed, deliver_chunk
-from broadcast.dispatch import Chunk, RecordingDispatcher
-from broadcast.planning import Targeting
+from broadcast.alerts import compose as alerts
+from broadcast.delivery.deliver import call_completed, deliver_chunk
+from broadcast.delivery.dispatch import Chunk, RecordingDispatcher
+from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.engine import create_db_engine, upgrade
 from tests.delivery.factories import Person, RecordingChannel, add_people
 
 VARS = {"headline": "Flood warning", "message": "Move to higher ground."}

@@ -11,11 +11,12 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from broadcast import alerts, recovery
-from broadcast.models import Delivery, DeliveryState
-from broadcast.planning import Targeting
+from broadcast.alerts import compose as alerts
+from broadcast.delivery import recovery
+from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.tables import Delivery, DeliveryState
 from tests.delivery.conftest import clean_postgres
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import start_workers, stop_workers, wait_until, workers
@@ -105,14 +106,15 @@ def test_every_channel_once_with_each_failure_class(stack) -> None:  # type: ign
         status = alerts.alert_status(rt, alert.id)
         # A redelivered message for finished deliveries does nothing
         before = len(twilio.requests)
-        from broadcast.planning import chunks
+        from broadcast.delivery.planning import chunks
 
         with rt.engine.connect() as conn:
             again = [
                 type(c)(c.alert_id, c.channel, 0, 10**9) for c in chunks(conn, alert.id, "sms", 10)
             ]
         backend.dispatcher.enqueue(
-            again or [__import__("broadcast.dispatch").dispatch.Chunk(alert.id, "sms", 0, 10**9)]
+            again
+            or [__import__("broadcast.delivery.dispatch").dispatch.Chunk(alert.id, "sms", 0, 10**9)]
         )
         import time
 

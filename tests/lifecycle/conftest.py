@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner, Result
 
-from broadcast.db import engine_for
 from broadcast.settings import get_settings
+from broadcast.store.engine import engine_for
 from cli import app
 
 runner = CliRunner()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from broadcast import alerts, approval, followups, lifecycle
-from broadcast.db import create_db_engine, upgrade
-from broadcast.delivery import deliver_chunk
-from broadcast.dispatch import RecordingDispatcher
-from broadcast.models import Delivery
-from broadcast.planning import Targeting
+from broadcast.alerts import approval, followups, lifecycle
+from broadcast.alerts import compose as alerts
+from broadcast.delivery.deliver import deliver_chunk
+from broadcast.delivery.dispatch import RecordingDispatcher
+from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.engine import create_db_engine, upgrade
+from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, RecordingChannel, add_people
 from tests.lifecycle.conftest import VARS
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broadcast.models import Registrant
+from broadcast.store.tables import Registrant
 from tests.web.conftest import Web, csrf_token, make_web, smtp, twilio, web  # noqa: F401
 from tests.web.test_manage import active_registrant, signer
 

@@ -17,10 +17,11 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from broadcast import alerts, lifecycle
-from broadcast.models import Registrant
+from broadcast.alerts import compose as alerts
+from broadcast.alerts import lifecycle
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.tables import Registrant
 from tests.delivery.conftest import clean_postgres
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, start_workers, stop_workers, wait_until

@@ -9,17 +9,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from broadcast import alerts, approval, scheduling
+from broadcast.alerts import approval, scheduling
+from broadcast.alerts import compose as alerts
 from broadcast.clock import FixedClock
-from broadcast.db import create_db_engine, upgrade
-from broadcast.delivery import deliver_chunk
-from broadcast.dispatch import RecordingDispatcher
+from broadcast.delivery.deliver import deliver_chunk
+from broadcast.delivery.dispatch import RecordingDispatcher
+from broadcast.delivery.planning import Targeting
+from broadcast.delivery.quiet_hours import QuietHours, normalise
 from broadcast.errors import InvalidInput
-from broadcast.models import Registrant
-from broadcast.planning import Targeting
-from broadcast.quiet_hours import QuietHours, normalise
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.engine import create_db_engine, upgrade
+from broadcast.store.tables import Registrant
 from tests.delivery.factories import Person, RecordingChannel, add_people
 
 LONDON = ZoneInfo("Europe/London")

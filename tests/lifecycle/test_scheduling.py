@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from broadcast.alerts.scheduling import parse_at
 from broadcast.channels.outbox import read_json_lines
 from broadcast.errors import InvalidInput
-from broadcast.scheduling import parse_at
 from tests.delivery.factories import Person, add_people
 from tests.lifecycle.conftest import VARS
 

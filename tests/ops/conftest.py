@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from broadcast import alerts, planning
-from broadcast.dispatch import RecordingDispatcher
-from broadcast.models import Alert
-from broadcast.planning import Targeting
+from broadcast.alerts import compose as alerts
+from broadcast.delivery import planning
+from broadcast.delivery.dispatch import RecordingDispatcher
+from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.tables import Alert
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, stop_workers
 from tests.support.keys import TEST_SECRET_KEY

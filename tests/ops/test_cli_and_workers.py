@@ -12,7 +12,7 @@ import threading
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from broadcast import alerts
+from broadcast.alerts import compose as alerts
 from tests.delivery.processes import ROOT, wait_until
 from tests.ops.conftest import Ops
 from tests.support.keys import TEST_SECRET_KEY

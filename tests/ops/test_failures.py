@@ -7,8 +7,8 @@ import json
 
 from sqlalchemy import func, select, update
 
-from broadcast import audit, monitoring
-from broadcast.models import Alert, AuditEvent, Delivery, DeliveryState
+from broadcast.ops import audit, monitoring
+from broadcast.store.tables import Alert, AuditEvent, Delivery, DeliveryState
 from tests.delivery.processes import wait_until
 from tests.ops.conftest import Ops
 from workers.embedded import Backend

@@ -7,11 +7,14 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from broadcast import alerts, monitoring, monitoring_figures, planning
-from broadcast.models import Delivery, utcnow
-from broadcast.planning import Targeting
+from broadcast.alerts import compose as alerts
+from broadcast.delivery import planning
+from broadcast.delivery.planning import Targeting
+from broadcast.ops import figures as monitoring_figures
+from broadcast.ops import monitoring
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.tables import Delivery, utcnow
 from tests.delivery.conftest import clean_postgres
 from tests.delivery.factories import Person, add_people
 from tests.ops.conftest import VARS

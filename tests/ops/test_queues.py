@@ -6,8 +6,8 @@ import json
 import signal
 import time
 
-from broadcast import alerts
-from broadcast.models import DeliveryState
+from broadcast.alerts import compose as alerts
+from broadcast.store.tables import DeliveryState
 from tests.delivery.processes import stop_workers, wait_until
 from tests.ops.conftest import HEARTBEAT_TIMEOUT, Ops
 from workers.broker import build_broker
@@ -89,7 +89,7 @@ def test_stub_broker_figures() -> None:
 
     broker = build_broker(None)
     app = WorkerApp(broker, lambda: None)  # type: ignore[arg-type,return-value]
-    from broadcast.dispatch import Chunk
+    from broadcast.delivery.dispatch import Chunk
 
     app.dispatcher.enqueue([Chunk(1, "sms", 0, 10), Chunk(1, "sms", 10, 20)])
     app.dispatcher.enqueue([Chunk(1, "voice", 0, 10, urgent=True)], delay=30)

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from broadcast.models import Delivery, utcnow
 from broadcast.settings import Settings
+from broadcast.store.tables import Delivery, utcnow
 from broadcast.web import create_app
 from tests.ops.conftest import Ops
 from tests.support.servers import free_port

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-from broadcast.db import create_db_engine, upgrade
 from broadcast.settings import Settings
+from broadcast.store.engine import create_db_engine, upgrade
 
 KEY = b"test-suppression-key"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broadcast.validation import RegistrantDraft, parse_registrant
+from broadcast.registrants.validation import RegistrantDraft, parse_registrant
 
 TOPICS = frozenset({"burglary", "fraud", "missing-person"})
 

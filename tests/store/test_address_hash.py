@@ -7,7 +7,7 @@ import hmac
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcast.suppression import address_hash
+from broadcast.registrants.suppression import address_hash
 
 
 @settings(max_examples=300, deadline=None)

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from broadcast.cli import common
-from broadcast.models import AuditEvent
+from broadcast.store.tables import AuditEvent
 from cli import app
 from tests.store.test_import import BAD, GOOD, HEADER, many_rows
 from tests.support.keys import TEST_SECRET_KEY

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from phonenumbers.phonemetadata import PhoneNumberDesc
 from phonenumbers.phonenumberutil import _number_type_helper
 
-from broadcast import contacts, phone_fast
 from broadcast.errors import InvalidInput
-from broadcast.phone_fast import classify_uk
+from broadcast.registrants import contacts, phone_fast
+from broadcast.registrants.phone_fast import classify_uk
 
 
 @pytest.mark.parametrize(

@@ -11,16 +11,17 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from bench.registrant_data import write_registrants_csv
-from broadcast import import_batch, import_topics
-from broadcast import registrants as store
-from broadcast.consent import ConsentSource
-from broadcast.csv_source import CsvRow, read_registrant_csv
 from broadcast.errors import InvalidInput
-from broadcast.import_batch import existing_owners, write_batch
-from broadcast.import_rows import PARALLEL_THRESHOLD, RowRules, ValidRow, validated_chunks
-from broadcast.importer import ImportOptions, batches_in_flight, import_registrants
-from broadcast.models import ConsentLedgerEntry, Registrant, Subscription
-from broadcast.suppression import address_hash
+from broadcast.importing import batch as import_batch
+from broadcast.importing import topics as import_topics
+from broadcast.importing.batch import existing_owners, write_batch
+from broadcast.importing.csv_source import CsvRow, read_registrant_csv
+from broadcast.importing.importer import ImportOptions, batches_in_flight, import_registrants
+from broadcast.importing.rows import PARALLEL_THRESHOLD, RowRules, ValidRow, validated_chunks
+from broadcast.registrants import people as store
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.suppression import address_hash
+from broadcast.store.tables import ConsentLedgerEntry, Registrant, Subscription
 from tests.store.conftest import KEY
 from tests.store.factories import draft
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from broadcast.consent import LEDGER_COLUMNS, ConsentSource, ledger_row_maker, ledger_values
-from broadcast.suppression import address_hash
+from broadcast.registrants.consent import (
+    LEDGER_COLUMNS,
+    ConsentSource,
+    ledger_row_maker,
+    ledger_values,
+)
+from broadcast.registrants.suppression import address_hash
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONSENTED = datetime(2006, 5, 1, tzinfo=UTC)

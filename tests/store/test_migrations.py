@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from broadcast.db import alembic_config, current_revision, head_revision, upgrade
+from broadcast.store.engine import alembic_config, current_revision, head_revision, upgrade
 
 
 def test_upgrade_downgrade_upgrade(engine: Engine) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 WORKER_START = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
-from broadcast.db import current_revision, engine_for, head_revision
+from broadcast.store.engine import current_revision, engine_for, head_revision
 engine = engine_for(sys.argv[1])
 assert current_revision(engine) == head_revision()
 logging.getLogger("broadcast").info("worker ready")

@@ -5,10 +5,15 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from broadcast import registrants as store
-from broadcast.consent import ConsentSource
 from broadcast.errors import Conflict, InvalidInput, NotFound, Suppressed
-from broadcast.models import ConsentLedgerEntry, Registrant, SubscriptionStatus, SuppressedAddress
+from broadcast.registrants import people as store
+from broadcast.registrants.consent import ConsentSource
+from broadcast.store.tables import (
+    ConsentLedgerEntry,
+    Registrant,
+    SubscriptionStatus,
+    SuppressedAddress,
+)
 from tests.store.conftest import KEY
 from tests.store.factories import draft
 

@@ -11,10 +11,10 @@ from alembic import command
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from broadcast import suppression
-from broadcast.db import alembic_config, create_db_engine, upgrade
-from broadcast.models import SuppressedAddress, utcnow
+from broadcast.registrants import suppression
 from broadcast.settings import Settings
+from broadcast.store.engine import alembic_config, create_db_engine, upgrade
+from broadcast.store.tables import SuppressedAddress, utcnow
 from tests.support.servers import throwaway_postgres_database
 
 NUMBER = "+447700900123"

@@ -16,9 +16,9 @@ import pytest
 import uvicorn
 from sqlmodel import Session, select
 
-from broadcast.db import engine_for
-from broadcast.models import ConsentLedgerEntry, Registrant, Subscription
 from broadcast.settings import Settings
+from broadcast.store.engine import engine_for
+from broadcast.store.tables import ConsentLedgerEntry, Registrant, Subscription
 from broadcast.web import create_app
 from tests.support.servers import free_port
 from tests.support.smtp_server import SmtpTestServer, smtp_test_server

@@ -13,10 +13,10 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from broadcast import confirmation
 from broadcast.cli import web as web_cli
-from broadcast.consent import ConsentSource
-from broadcast.models import Registrant, Subscription, SubscriptionStatus, utcnow
+from broadcast.registrants import confirmation
+from broadcast.registrants.consent import ConsentSource
+from broadcast.store.tables import Registrant, Subscription, SubscriptionStatus, utcnow
 from tests.support.servers import free_port
 from tests.web.conftest import Web, csrf_token
 from tests.web.test_subscribe import MOBILE, signup

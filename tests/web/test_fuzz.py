@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from broadcast.links import LinkSigner
-from broadcast.models import SubscriptionStatus
+from broadcast.registrants.links import LinkSigner
+from broadcast.store.tables import SubscriptionStatus
 from broadcast.text_rules import control_character_problem
 from tests.support.twilio_server import AUTH_TOKEN
 from tests.web.conftest import Web, csrf_token

@@ -7,8 +7,8 @@ import time
 
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from broadcast.links import LinkSigner
-from broadcast.models import Registrant
+from broadcast.registrants.links import LinkSigner
+from broadcast.store.tables import Registrant
 from tests.web.conftest import Web, confirm_link, csrf_token, errors_in
 from tests.web.test_subscribe import confirm_email_then_code, signup
 

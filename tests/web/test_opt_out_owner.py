@@ -10,7 +10,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from broadcast.models import SubscriptionStatus
+from broadcast.store.tables import SubscriptionStatus
 from tests.support.twilio_server import AUTH_TOKEN
 from tests.web.conftest import Web, csrf_token, errors_in, sms_code
 from tests.web.test_subscribe import signup

@@ -17,8 +17,8 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from broadcast.links import LinkSigner
-from broadcast.models import SubscriptionStatus
+from broadcast.registrants.links import LinkSigner
+from broadcast.store.tables import SubscriptionStatus
 from tests.web.conftest import CSRF_RE, Web
 from tests.web.test_fuzz import FIELDS
 from tests.web.test_twilio_webhooks import make_registrant

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from broadcast.models import SubscriptionStatus
+from broadcast.store.tables import SubscriptionStatus
 from broadcast.text_rules import control_character_problem
 from tests.web.conftest import Web, csrf_token, errors_in
 from tests.web.test_manage import signer
@@ -63,7 +63,7 @@ def test_every_text_field_of_the_manage_form_refuses_control_characters(
     web = make_web(database_url=database_url)
     rid = make_registrant(web, SubscriptionStatus.ACTIVE, channels="sms")
     with web.session() as session:
-        from broadcast.models import Registrant
+        from broadcast.store.tables import Registrant
 
         registrant = session.get(Registrant, rid)
         assert registrant is not None

@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from broadcast import inbound
-from broadcast.consent import ConsentSource
-from broadcast.models import SubscriptionStatus, SuppressedAddress
-from broadcast.registrants import add_registrant
-from broadcast.suppression import address_hash
-from broadcast.validation import parse_registrant
+from broadcast.delivery import inbound
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.people import add_registrant
+from broadcast.registrants.suppression import address_hash
+from broadcast.registrants.validation import parse_registrant
+from broadcast.store.tables import SubscriptionStatus, SuppressedAddress
 from tests.delivery.conftest import clean_postgres
 from tests.support.twilio_server import AUTH_TOKEN
 from tests.web.conftest import Web
@@ -177,7 +177,7 @@ def test_keyword_parsing() -> None:
 def test_status_callbacks_move_a_delivery_once(hook: Web) -> None:
     from datetime import timedelta
 
-    from broadcast.models import Alert, Delivery, utcnow
+    from broadcast.store.tables import Alert, Delivery, utcnow
 
     sid = "SM" + "f" * 32
     with hook.session() as session:
@@ -218,10 +218,10 @@ def test_status_callbacks_move_a_delivery_once(hook: Web) -> None:
 def test_an_opt_out_reported_by_status_callback_suppresses_the_number(hook: Web) -> None:
     from datetime import timedelta
 
-    from broadcast import registrants
-    from broadcast.consent import ConsentSource
-    from broadcast.models import Alert, Delivery, SuppressedAddress, utcnow
-    from broadcast.validation import parse_registrant
+    from broadcast.registrants import people as registrants
+    from broadcast.registrants.consent import ConsentSource
+    from broadcast.registrants.validation import parse_registrant
+    from broadcast.store.tables import Alert, Delivery, SuppressedAddress, utcnow
 
     sid = "SM" + "a" * 32
     with hook.session() as session:

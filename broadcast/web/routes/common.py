@@ -52,7 +52,7 @@ def registrant_by_public_id(session: Any, public_id: str) -> Any:
     """The live registrant a link points to, or None (unknown or erased)."""
     from sqlalchemy import select
 
-    from broadcast.models import Registrant
+    from broadcast.store.tables import Registrant
 
     return session.scalars(
         select(Registrant).where(Registrant.public_id == public_id, Registrant.erased_at.is_(None))

@@ -9,10 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broadcast import confirmation
-from broadcast.consent import ConsentSource
-from broadcast.links import InvalidLink, LinkClaims
-from broadcast.models import Channel, Registrant
+from broadcast.registrants import confirmation
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.links import InvalidLink, LinkClaims
+from broadcast.store.tables import Channel, Registrant
 from broadcast.web import pages, signup
 from broadcast.web.messages import PendingMessage
 from broadcast.web.routes.common import over_limit, read_post, text

@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broadcast import quiet_hours, registrants
-from broadcast.consent import ConsentSource
+from broadcast.delivery import quiet_hours
 from broadcast.errors import BroadcastError, Conflict
-from broadcast.links import InvalidLink, LinkClaims
-from broadcast.models import SubscriptionStatus
+from broadcast.registrants import people as registrants
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.links import InvalidLink, LinkClaims
+from broadcast.store.tables import SubscriptionStatus
 from broadcast.web import forms, pages
 from broadcast.web.manage_ops import save_changes
 from broadcast.web.routes.common import read_post, registrant_by_public_id, text
@@ -147,7 +148,9 @@ async def manage(request: Request, token: str) -> Response:
             f"{ctx.settings.force_name} no longer holds your name, postcode, email address or "
             "phone numbers, and will not contact you again. You can sign up again at any time.",
         )
-    if action == "quiet_hours":  # routine calls held in these hours (broadcast/quiet_hours.py)
+    if (
+        action == "quiet_hours"
+    ):  # routine calls held in these hours (broadcast/delivery/quiet_hours.py)
         error = await run_in_threadpool(
             _quiet_hours, ctx, claims.public_id, text(posted.form, "quiet_hours")
         )

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from broadcast.consent import ConsentSource
-from broadcast.models import Channel
+from broadcast.registrants.consent import ConsentSource
+from broadcast.store.tables import Channel
 from broadcast.web import forms, pages, signup
 from broadcast.web.context import WEB_TEMPLATES
 from broadcast.web.limits import contact_key

@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from broadcast import inbound
+from broadcast.delivery import inbound
 from broadcast.web import pages
 
 router = APIRouter(prefix="/twilio")
@@ -86,7 +86,7 @@ async def _status(request: Request, id_field: str, status_field: str) -> Respons
     )
     if id_field == "CallSid" and inbound.delivery_state(status) is not None:
         # The call has ended: give its voice line back to the delivery engine's capacity.
-        from broadcast.delivery import call_completed
+        from broadcast.delivery.deliver import call_completed
 
         try:
             await run_in_threadpool(call_completed, ctx.runtime(), provider_id)

@@ -16,9 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broadcast import registrants
-from broadcast.consent import ConsentSource
-from broadcast.links import InvalidLink, LinkClaims
+from broadcast.registrants import people as registrants
+from broadcast.registrants.consent import ConsentSource
+from broadcast.registrants.links import InvalidLink, LinkClaims
 from broadcast.web import pages
 from broadcast.web.routes.common import registrant_by_public_id, text
 

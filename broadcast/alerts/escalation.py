@@ -1,0 +1,187 @@
+"""Escalation across channels: `--escalate sms>voice --escalate-after 15m`.
+
+For each registrant whose delivery on the first channel ended `failed` or `undeliverable`, or was
+not confirmed `delivered` within the window after it was sent (`sent`, `in-doubt`), the alert
+goes out on the next channel if they hold an active subscription to it. Each step is a child
+alert (kind `escalation`) with one delivery per (registrant, channel): the unique constraint
+and a NOT EXISTS make "at most once per step" hold whoever runs the check, and a chain
+(`sms>voice>email`) is the child carrying the rest of the chain.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, exists, func, insert, or_, select
+from sqlalchemy.orm import aliased
+
+from broadcast.alerts import lifecycle
+from broadcast.alerts.compose import CHANNEL_ORDER, parse_duration
+from broadcast.alerts.lifecycle import State
+from broadcast.clock import clock_of
+from broadcast.delivery import planning
+from broadcast.delivery.dispatch import Dispatcher
+from broadcast.delivery.planning import insert_queued
+from broadcast.delivery.records import load_alert
+from broadcast.errors import InvalidInput
+from broadcast.runtime import Runtime
+from broadcast.store.tables import (
+    Alert,
+    AlertLifecycle,
+    Delivery,
+    DeliveryState,
+    Registrant,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
+
+ENGINE = "escalation"
+ENDED_BADLY = (DeliveryState.FAILED, DeliveryState.UNDELIVERABLE)
+NOT_CONFIRMED = (DeliveryState.SENT, DeliveryState.IN_DOUBT)
+
+
+def parse_chain(text: str, channels: tuple[str, ...]) -> str:
+    """'sms>voice' -> 'sms>voice', checked: known channels, no repeats, the first one sent."""
+    steps = [s.strip().lower() for s in text.split(">") if s.strip()]
+    if len(steps) < 2 or len(set(steps)) != len(steps):
+        raise InvalidInput(f"--escalate {text!r}: give two or more channels, e.g. sms>voice")
+    unknown = [s for s in steps if s not in CHANNEL_ORDER]
+    if unknown:
+        raise InvalidInput(f"--escalate: unknown channel {', '.join(unknown)}")
+    if steps[0] not in channels:
+        raise InvalidInput(f"--escalate starts with {steps[0]}, which the alert is not sent on")
+    return ">".join(steps)
+
+
+def window_seconds(text: str | None, default: str) -> int:
+    return int(parse_duration(text or default).total_seconds())
+
+
+def _address(channel: str):  # type: ignore[no-untyped-def]
+    if channel == "sms":
+        return Registrant.mobile.is_not(None)
+    if channel == "email":
+        return Registrant.email.is_not(None)
+    return or_(Registrant.landline.is_not(None), Registrant.mobile.is_not(None))
+
+
+def escalate_due(rt: Runtime, dispatcher: Dispatcher) -> dict[int, int]:
+    """Run every escalation step that has candidates; new deliveries per escalation alert."""
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(AlertLifecycle.alert_id)
+            .join(Alert, Alert.id == AlertLifecycle.alert_id)
+            .where(
+                AlertLifecycle.escalate.is_not(None),
+                Alert.status.in_([State.SENDING, State.COMPLETED]),
+                Alert.expires_at > clock_of(rt).now(),
+            )
+        ).scalars()
+        ids = list(rows)
+    out = {}
+    for alert_id in ids:
+        child, added = escalate_alert(rt, dispatcher, alert_id)
+        if added:
+            out[child] = added
+    return out
+
+
+def escalate_alert(rt: Runtime, dispatcher: Dispatcher, alert_id: int) -> tuple[int, int]:
+    """One step for one alert: (the escalation alert's id or 0, deliveries added)."""
+    info = lifecycle.info(rt.engine, alert_id)
+    alert = load_alert(rt.engine, alert_id)
+    if alert is None or not info.escalate:
+        return 0, 0
+    chain = info.escalate.split(">")
+    source, target = chain[0], chain[1]
+    cutoff = clock_of(rt).now() - timedelta(seconds=info.escalate_after or 0)
+    existing = lifecycle.children(rt.engine, alert_id, kind="escalation")
+    child = existing[0].alert_id if existing else 0
+    with rt.engine.begin() as conn:
+        due = _candidates(alert_id, source, target, cutoff, child)
+        if not conn.execute(select(exists(due))).scalar():
+            return child, 0
+        if not child:
+            rest = ">".join(chain[1:]) if len(chain) > 2 else None
+            child = _child(conn, alert, info, target, rest)
+            due = _candidates(alert_id, source, target, cutoff, child)
+        added = insert_queued(conn, child, due, channel=target)
+        if added:
+            reason = f"{added} not reached by {source}"
+            lifecycle.transition(conn, child, State.SENDING, operator=ENGINE, reason=reason)
+    if added:
+        child_alert = load_alert(rt.engine, child)
+        assert child_alert is not None
+        size = rt.settings.delivery_chunk_size
+        with rt.engine.connect() as conn:
+            planning.enqueue_alert(conn, dispatcher, child_alert, size=size)
+    return child, added
+
+
+def _child(conn, alert: Alert, info: AlertLifecycle, target: str, rest: str | None) -> int:  # type: ignore[no-untyped-def]
+    """The escalation alert: the same message, on the next channel, for the same time."""
+    values = alert.model_dump(exclude={"id", "created_at", "finished_at"})
+    values |= {"channels": target, "areas": "", "topics": "", "everyone": False, "source": None}
+    values |= {"status": State.DRAFT, "created_at": utcnow()}
+    child = conn.execute(insert(Alert).values(**values)).inserted_primary_key[0]
+    lifecycle.attach(
+        conn,
+        AlertLifecycle(
+            alert_id=child,
+            kind="escalation",
+            parent_id=alert.id,
+            escalate=rest,
+            escalate_after=info.escalate_after,
+            emergency=info.emergency,
+            approved_by=info.approved_by,
+        ),
+        operator=ENGINE,
+    )
+    return int(child)
+
+
+def _candidates(alert_id: int, source: str, target: str, cutoff, child: int):  # type: ignore[no-untyped-def]
+    """SELECT DISTINCT registrant_id of those due this step and not yet given it. A household
+    delivery (voice shared with others on the number) fares as the call it shared."""
+    other, call = aliased(Delivery), aliased(Delivery)
+    state = func.coalesce(call.state, Delivery.state)
+    late = and_(
+        state.in_(NOT_CONFIRMED),
+        func.coalesce(call.sent_at, call.claimed_at, Delivery.sent_at, Delivery.claimed_at)
+        <= cutoff,
+    )
+    return (
+        select(Delivery.registrant_id)
+        .outerjoin(call, call.id == Delivery.call_id)
+        .join(Registrant, Registrant.id == Delivery.registrant_id)
+        .join(
+            Subscription,
+            and_(
+                Subscription.registrant_id == Delivery.registrant_id,
+                Subscription.channel == target,
+                Subscription.status == SubscriptionStatus.ACTIVE,
+            ),
+        )
+        .where(
+            Delivery.alert_id == alert_id,
+            Delivery.channel == source,
+            or_(state.in_(ENDED_BADLY), late),
+            Registrant.erased_at.is_(None),
+            _address(target),
+            # Reached on that channel already, by the alert itself or by this step.
+            ~exists().where(
+                other.alert_id.in_([alert_id, child]),
+                other.registrant_id == Delivery.registrant_id,
+                other.channel == target,
+            ),
+        )
+        .distinct()
+    )
+
+
+def describe_window(seconds: int | None) -> str:
+    minutes = (seconds or 0) // 60
+    if minutes < 60:
+        return f"{minutes} min" if minutes else f"{seconds or 0} s"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"

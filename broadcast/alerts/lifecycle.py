@@ -1,0 +1,210 @@
+"""The alert's state machine and its transition log.
+
+    draft -> pending-approval -> scheduled | sending -> completed
+                      \\-> rejected        \\-> cancelled | expired
+
+Every change goes through `transition`: a compare-and-set on `alert.status` plus a row in
+`alert_transition` with who and when, in one transaction, so two operators (or the scheduler
+and an operator) racing on one alert cannot both win. `completed` is stored as `done`, the
+value the delivery engine has always written (docs/lifecycle.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from broadcast.clock import aware
+from broadcast.delivery import planning
+from broadcast.delivery.deliver import finish_if_done
+from broadcast.delivery.dispatch import Dispatcher
+from broadcast.delivery.records import load_alert
+from broadcast.errors import InvalidInput, NotFound
+from broadcast.runtime import Runtime
+from broadcast.store.tables import Alert, AlertLifecycle, AlertTransition, utcnow
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending-approval"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    COMPLETED = "done"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+S = State
+ALLOWED: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.SENDING, S.CANCELLED}),
+    S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.SENDING, S.REJECTED, S.CANCELLED, S.EXPIRED}),
+    S.SCHEDULED: frozenset({S.SENDING, S.CANCELLED, S.EXPIRED}),
+    S.SENDING: frozenset({S.COMPLETED, S.CANCELLED}),
+    # retry-failed and escalation steps add work to a finished alert.
+    S.COMPLETED: frozenset({S.SENDING}),
+}
+UNRELEASED = (S.DRAFT, S.PENDING_APPROVAL, S.SCHEDULED)
+FOLLOW_UP_KINDS = ("update", "all-clear", "correction")
+
+
+@dataclass(frozen=True)
+class Step:
+    from_state: str | None
+    to_state: str
+    operator: str
+    reason: str | None
+    occurred_at: datetime
+
+
+def transition(
+    conn: Connection,
+    alert_id: int,
+    to: str,
+    *,
+    operator: str,
+    reason: str | None = None,
+    expect: Iterable[str] | None = None,
+) -> bool:
+    """Move the alert to `to` if the machine allows it from its current state (and that state
+    is one of `expect`); False if another process moved it first or the move is not allowed."""
+    current = conn.execute(select(Alert.status).where(Alert.id == alert_id)).scalar_one_or_none()
+    if current is None:
+        raise NotFound(f"no alert {alert_id}")
+    if to not in ALLOWED.get(current, ()) or (expect is not None and current not in set(expect)):
+        return False
+    values: dict[str, object] = {"status": to}
+    if to in (S.COMPLETED, S.CANCELLED, S.REJECTED, S.EXPIRED):
+        values["finished_at"] = utcnow()
+    elif to == S.SENDING:
+        values["finished_at"] = None
+    moved = conn.execute(
+        update(Alert).where(Alert.id == alert_id, Alert.status == current).values(**values)
+    ).rowcount
+    if moved:
+        record(conn, alert_id, current, to, operator=operator, reason=reason)
+    return bool(moved)
+
+
+def record(
+    conn: Connection,
+    alert_id: int,
+    from_state: str | None,
+    to: str,
+    *,
+    operator: str,
+    reason: str | None = None,
+) -> None:
+    conn.execute(
+        insert(AlertTransition).values(
+            alert_id=alert_id,
+            from_state=from_state,
+            to_state=to,
+            operator=operator or "unknown",
+            reason=(reason or None) and reason[:300],
+            occurred_at=utcnow(),
+        )
+    )
+
+
+def history(engine: Engine, alert_id: int) -> list[Step]:
+    """The alert's transitions, oldest first. The delivery engine marks an alert done without
+    logging it; that step is shown from `finished_at`, by "delivery engine"."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AlertTransition)
+            .where(AlertTransition.alert_id == alert_id)
+            .order_by(AlertTransition.id)
+        ).all()
+    steps = [
+        Step(r.from_state, r.to_state, r.operator, r.reason, aware(r.occurred_at)) for r in rows
+    ]
+    alert = load_alert(engine, alert_id)
+    logged = bool(steps) and steps[-1].to_state == S.COMPLETED
+    if alert and alert.status == S.COMPLETED and alert.finished_at is not None and not logged:
+        steps.append(
+            Step(S.SENDING, S.COMPLETED, "delivery engine", None, aware(alert.finished_at))
+        )
+    return steps
+
+
+def info(engine: Engine, alert_id: int) -> AlertLifecycle:
+    """The alert's lifecycle row (a default one for alerts sent before lifecycle existed)."""
+    return infos(engine, [alert_id]).get(alert_id) or AlertLifecycle(alert_id=alert_id)
+
+
+def infos(engine: Engine, alert_ids: Iterable[int]) -> dict[int, AlertLifecycle]:
+    ids = list(alert_ids)
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(AlertLifecycle).where(AlertLifecycle.alert_id.in_(ids)))
+        return {r.alert_id: AlertLifecycle(**r._mapping) for r in rows}
+
+
+def children(engine: Engine, alert_id: int, kind: str | None = None) -> list[AlertLifecycle]:
+    statement = select(AlertLifecycle).where(AlertLifecycle.parent_id == alert_id)
+    if kind is not None:
+        statement = statement.where(AlertLifecycle.kind == kind)
+    with engine.connect() as conn:
+        rows = conn.execute(statement.order_by(AlertLifecycle.alert_id))
+        return [AlertLifecycle(**r._mapping) for r in rows]
+
+
+def attach(conn: Connection, lifecycle: AlertLifecycle, *, operator: str) -> None:
+    """Store a new alert's lifecycle row and the draft state's first log line."""
+    conn.execute(insert(AlertLifecycle).values(**lifecycle.model_dump()))
+    conn.execute(update(Alert).where(Alert.id == lifecycle.alert_id).values(status=S.DRAFT))
+    record(conn, lifecycle.alert_id, None, S.DRAFT, operator=operator)
+
+
+def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str) -> str:
+    """Plan and queue the alert now (from draft, pending approval or scheduled); its new state.
+    Planning happens in the same transaction as the move to `sending`, so a crash leaves either
+    an unreleased alert or a sending one whose queued rows the sweep will find."""
+    alert = _alert(rt, alert_id)
+    now = utcnow()
+    with rt.engine.begin() as conn:
+        if now >= aware(alert.expires_at):
+            if transition(conn, alert_id, S.EXPIRED, operator=operator, reason="past expiry"):
+                return S.EXPIRED
+            return _alert(rt, alert_id).status
+        if not transition(conn, alert_id, S.SENDING, operator=operator, expect=UNRELEASED):
+            return _alert(rt, alert_id).status  # someone else released or cancelled it
+        conn.execute(
+            update(AlertLifecycle)
+            .where(AlertLifecycle.alert_id == alert_id)
+            .values(released_at=now)
+        )
+        planned = _plan(conn, alert, info(rt.engine, alert_id))
+    with rt.engine.begin() as conn:
+        planning.refresh_delivery_statistics(conn, planned)
+    with rt.engine.connect() as conn:
+        planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
+    with rt.engine.begin() as conn:
+        finish_if_done(conn, alert)  # nobody to send to
+    return _alert(rt, alert_id).status
+
+
+def _plan(conn: Connection, alert: Alert, lifecycle: AlertLifecycle) -> int:
+    if lifecycle.kind in FOLLOW_UP_KINDS and lifecycle.parent_id is not None:
+        from broadcast.alerts.followups import plan_followup  # followups builds on this module
+
+        return plan_followup(conn, alert, lifecycle.parent_id)
+    return planning.plan_deliveries(conn, alert)
+
+
+def _alert(rt: Runtime, alert_id: int) -> Alert:
+    alert = load_alert(rt.engine, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    return alert
+
+
+def require(alert: Alert, *states: str, doing: str) -> None:
+    if alert.status not in states:
+        raise InvalidInput(f"alert {alert.id} is {alert.status}; cannot {doing} it")

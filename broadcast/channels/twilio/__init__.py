@@ -1,0 +1,3 @@
+"""Twilio SMS and voice behind the channel interface: the official client, its transport, error
+mapping.
+"""

@@ -1,0 +1,260 @@
+"""What registrants and providers tell us: SMS keywords, keypresses on calls, status callbacks.
+
+Pure core logic with no web imports: the web app validates the Twilio signature, calls these
+functions inside one transaction, and turns the reply text into TwiML.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlmodel import Session
+
+from broadcast.errors import InvalidInput
+from broadcast.registrants import confirmation, contacts, suppression
+from broadcast.registrants import people as registrants
+from broadcast.registrants.consent import ConsentSource
+from broadcast.settings import Settings
+from broadcast.store.tables import (
+    Channel,
+    ConsentEvent,
+    Registrant,
+    SubscriptionStatus,
+)
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+CONFIRM_DIGIT, UNSUBSCRIBE_DIGIT = "1", "9"
+# Twilio message and call statuses that end a delivery, and what they mean for us.
+DELIVERED = frozenset({"delivered", "read", "completed"})
+UNDELIVERABLE = frozenset({"undelivered", "failed", "busy", "no-answer", "canceled"})
+# Delivery states a callback may still move on: the provider has (or may have) the message.
+CALLBACK_MOVABLE = frozenset({"queued", "sending", "sent", "in-doubt"})
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    """What happened (`action`) and what to say back (`reply`, SMS text or speech)."""
+
+    action: str
+    reply: str
+
+
+def keyword(body: str) -> str:
+    """The message as one upper-case word ("stop." -> "STOP"); "" when it is not one word."""
+    words = body.strip().strip(string.punctuation + " ").split()
+    return words[0].upper() if len(words) == 1 else ""
+
+
+def _e164(raw: str, region: str) -> str | None:
+    try:
+        return contacts._parse_phone(raw, region)[0]
+    except InvalidInput:
+        return None
+
+
+def _by_mobile(session: Session, number: str) -> Registrant | None:
+    return session.scalars(
+        select(Registrant).where(Registrant.mobile == number, Registrant.erased_at.is_(None))
+    ).first()
+
+
+def _voice_holders(session: Session, number: str) -> list[Registrant]:
+    """Everyone whose calls go to `number`: a household may share one landline."""
+    found = session.scalars(
+        select(Registrant)
+        .where(
+            or_(Registrant.landline == number, Registrant.mobile == number),
+            Registrant.erased_at.is_(None),
+        )
+        .order_by(Registrant.id)
+    ).all()
+    # Voice calls the landline when there is one, so the mobile only counts without one.
+    return [r for r in found if registrants.address_for(r, Channel.VOICE) == number]
+
+
+def _opt_out(
+    session: Session,
+    registrant: Registrant | None,
+    channel: str,
+    address: str | None,
+    source: ConsentSource,
+    key: bytes,
+) -> None:
+    """Stop a channel for whoever holds `address`: unsubscribe the registrant if we know them,
+    and suppress the address either way (a stranger's STOP is honoured too)."""
+    if registrant is not None:
+        registrants.unsubscribe(
+            session=session, registrant=registrant, channels=[channel], source=source, key=key
+        )
+    if address:
+        suppression.suppress(
+            session=session, channel=channel, address=address, reason="unsubscribed", key=key
+        )
+
+
+def handle_sms(
+    *, session: Session, from_number: str, body: str, settings: Settings
+) -> InboundOutcome:
+    """Apply an inbound SMS keyword from `from_number` and say what to reply."""
+    force, key = settings.force_name, settings.suppression_secret
+    word = keyword(body)
+    number = _e164(from_number, settings.default_region)
+    registrant = _by_mobile(session, number) if number else None
+    source = ConsentSource("sms-keyword", detail=word or None)
+    if word in STOP_WORDS:
+        _opt_out(session, registrant, Channel.SMS, number, source, key)
+        return InboundOutcome(
+            "unsubscribed",
+            f"You will no longer get {force} community alerts by text. Reply START to sign up "
+            "again.",
+        )
+    if word in HELP_WORDS:
+        return InboundOutcome("help", settings.sms_help_text)
+    if word in START_WORDS:
+        if registrant is None or number is None:
+            signup = settings.public_url.rstrip("/") + "/subscribe"
+            return InboundOutcome(
+                "not-registered", f"This number is not signed up for {force} alerts: {signup}"
+            )
+        return _start(session, registrant, number, word, source, settings)
+    return InboundOutcome(
+        "unmonitored",
+        f"This number is not monitored. To contact {force}, call 101, or 999 in an emergency.",
+    )
+
+
+def _start(
+    session: Session,
+    registrant: Registrant,
+    number: str,
+    word: str,
+    source: ConsentSource,
+    settings: Settings,
+) -> InboundOutcome:
+    force, key = settings.force_name, settings.suppression_secret
+    assert registrant.id is not None
+    sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(Channel.SMS)
+    if sub is not None and sub.status == SubscriptionStatus.PENDING:
+        # YES, START or UNSTOP from the number itself proves the owner wants it: this confirms
+        # the sign-up and lifts the number's own earlier opt-out (confirmation.confirm).
+        confirmation.confirm(
+            session=session, registrant=registrant, channel=Channel.SMS, key=key, source=source
+        )
+        return InboundOutcome(
+            "confirmed",
+            f"Thank you: this number now gets {force} community alerts. Reply STOP to stop.",
+        )
+    if sub is not None and sub.status == SubscriptionStatus.ACTIVE:
+        return InboundOutcome(
+            "already-active", f"This number already gets {force} community alerts."
+        )
+    # The person texted from the number themselves: the strongest proof of consent there is, so
+    # any suppression of it for SMS goes (a provider opt-out too, which START also clears).
+    row = session.get(
+        suppression.SuppressedAddress, (suppression.address_hash(number, key), Channel.SMS)
+    )
+    if row is not None:
+        session.delete(row)
+    registrants.set_status(
+        session=session,
+        registrant=registrant,
+        channel=Channel.SMS,
+        status=SubscriptionStatus.ACTIVE,
+        event=ConsentEvent.RESUBSCRIBED if sub is not None else ConsentEvent.SUBSCRIBED,
+        source=source,
+        key=key,
+    )
+    return InboundOutcome(
+        "resubscribed",
+        f"You will get {force} community alerts by text again. Reply STOP to stop.",
+    )
+
+
+def handle_voice_digit(
+    *, session: Session, number: str, digits: str, settings: Settings
+) -> InboundOutcome:
+    """A key pressed on one of our calls to `number`: 9 stops voice, 1 confirms a pending one."""
+    key = settings.suppression_secret
+    called = _e164(number, settings.default_region)
+    holders = _voice_holders(session, called) if called else []
+    source = ConsentSource("voice-keypress", detail=f"pressed {digits[:1]}")
+    pressed = digits.strip()[:1]
+    if pressed == UNSUBSCRIBE_DIGIT:
+        # One call reaches everyone on the number (planning calls a household once), so the
+        # number stops getting calls for all of them: whoever answered cannot say who they are.
+        for holder in holders:
+            _opt_out(session, holder, Channel.VOICE, called, source, key)
+        if not holders:
+            _opt_out(session, None, Channel.VOICE, called, source, key)
+        return InboundOutcome(
+            "unsubscribed",
+            f"This number will get no more calls from {settings.force_name}, for anyone "
+            "registered on it. Goodbye.",
+        )
+    if pressed == CONFIRM_DIGIT and any(
+        confirmation.confirm(
+            session=session, registrant=holder, channel=Channel.VOICE, key=key, source=source
+        )
+        for holder in holders
+    ):
+        return InboundOutcome("confirmed", "Thank you. Your phone alerts are confirmed. Goodbye.")
+    return InboundOutcome("ignored", "Goodbye.")
+
+
+def delivery_state(status: str) -> str | None:
+    """Our delivery state for a Twilio message or call status; None while still in progress."""
+    status = status.strip().lower()
+    if status in DELIVERED:
+        return "delivered"
+    if status in UNDELIVERABLE:
+        return "undeliverable"
+    return None
+
+
+def apply_status_callback(
+    session: Session,
+    provider_id: str,
+    status: str,
+    error_code: str | None,
+    key: bytes | None = None,
+) -> bool:
+    """Move the delivery with this provider id to delivered/undeliverable; True if it changed.
+
+    Repeated or out-of-order callbacks are harmless: only a delivery still on its way (queued,
+    sending, sent, in doubt) moves, so a final state never changes again, and in-progress
+    statuses ("sent", "ringing"...) change nothing. An error code that means the recipient
+    opted out at the provider (21610) suppresses the address, given the suppression `key`.
+    """
+    from broadcast.channels.twilio.errors import classify
+    from broadcast.registrants.people import suppress_channel
+    from broadcast.store.tables import Delivery, Registrant
+
+    state = delivery_state(status)
+    if state is None or not provider_id:
+        return False
+    row = session.scalars(select(Delivery).where(Delivery.provider_id == provider_id)).first()
+    if row is None or row.state not in CALLBACK_MOVABLE:
+        return False
+    row.state = state
+    if state == "undeliverable" and error_code:
+        code = int(error_code) if error_code.isdigit() and len(error_code) < 9 else None
+        kind, reason = classify(code, None)
+        row.error_code = error_code[:40]
+        row.error_text = reason[:300]
+        registrant = session.get(Registrant, row.registrant_id)
+        if kind == "suppress" and key is not None and registrant is not None:
+            source = ConsentSource(source="provider-callback", detail=f"Twilio {error_code}")
+            suppress_channel(
+                session=session,
+                registrant=registrant,
+                channel=row.channel,
+                reason="opted-out",
+                source=source,
+                key=key,
+            )
+    session.add(row)
+    return True

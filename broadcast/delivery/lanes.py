@@ -1,0 +1,195 @@
+"""The feed a channel's lanes pull from: claim, capacity and record, one message at a time.
+
+A lane asks for its next message only when it can send at once (a free connection or request
+slot). The feed then claims the delivery, in the same transaction that records the lane's
+previous success, and takes capacity for it last (giving the claim back when refused). So a
+delivery is `sending` only while its request is out (a crash leaves at most `lanes` per process
+in doubt), a success is in the database before the lane takes more, and each capacity grant
+lands next to its request (docs/delivery.md).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from broadcast.capacity import CapacityLimiter, ConcurrencyLimiter
+from broadcast.channels import ChannelError, OutboundMessage, SendResult
+from broadcast.channels.base import Finished
+from broadcast.delivery.records import claim, record_sent, release
+from broadcast.runtime import Runtime
+
+# Concurrency leases free only when a call ends: look again after about this long.
+LEASE_POLL = 1.0
+LEASE_PREFIX = "delivery-"
+
+
+def lease_id(delivery_id: int) -> str:
+    """The voice line lease a call holds until its status callback says it ended."""
+    return f"{LEASE_PREFIX}{delivery_id}"
+
+
+class Capacity:
+    """The channel's rate limiter and, for voice with a line limit, its concurrency leases."""
+
+    def __init__(self, rt: Runtime, channel: str) -> None:
+        self.rt, self.channel = rt, channel
+        self.limiter: CapacityLimiter = rt.limiter(channel)
+        leases = rt.concurrency() if channel == "voice" else None
+        self.leases: ConcurrencyLimiter | None = (
+            leases if leases is not None and leases.limit is not None else None
+        )
+
+    @property
+    def unlimited(self) -> bool:
+        return self.limiter.rate is None and self.leases is None
+
+    def take(self, message: OutboundMessage, *, max_wait: float = 0.0) -> tuple[bool, float | None]:
+        """(granted, seconds until capacity frees when not); waits up to `max_wait` for it."""
+        if self.unlimited:
+            return True, None
+        if self.leases is not None:
+            seconds = self.rt.settings.voice_lease_seconds
+            lease = lease_id(message.delivery_id)
+            if self.leases.acquire("voice", lease_seconds=seconds, lease_id=lease) is None:
+                return False, LEASE_POLL * random.uniform(1, 1.5)
+        attempt = self.limiter.attempt(self.channel, message.units)
+        if not attempt.granted and max_wait > 0:
+            attempt = self.limiter.wait_for(self.channel, message.units, max_wait=max_wait)
+        if attempt.granted:
+            return True, None
+        self.give_back(message)
+        # A little jitter so chunks told the same moment do not all come back together.
+        return False, attempt.wait + random.uniform(0, 0.05)
+
+    def give_back(self, message: OutboundMessage) -> None:
+        """Free the voice line of a message that will not be sent now (a rate grant stays used)."""
+        if self.leases is not None:
+            self.leases.release("voice", lease_id(message.delivery_id))
+
+
+class ClaimFeed:
+    """Feeds one batch of prepared messages (in delivery id order) to a channel's lanes.
+
+    Parameters:
+        granted: the first message's capacity is already taken (the caller may wait for it).
+    """
+
+    def __init__(
+        self,
+        rt: Runtime,
+        capacity: Capacity,
+        messages: Sequence[OutboundMessage],
+        *,
+        granted: bool,
+    ) -> None:
+        self.rt, self.capacity = rt, capacity
+        self.size = len(messages)
+        self._waiting = deque(messages)
+        self._pre_granted = messages[0].delivery_id if granted and messages else None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.sent = 0
+        self.failed: list[Finished] = []  # errors, recorded in bulk by the caller
+        self.unsent: list[OutboundMessage] = []  # capacity refused, or never reached
+        self.in_flight: dict[int, OutboundMessage] = {}
+        self.refused_wait: float | None = None
+
+    def advance(self, finished: Finished | None) -> OutboundMessage | None:
+        success = self._settle(finished)
+        while True:
+            message = self._next()
+            if message is None:
+                self._commit(success, None)
+                return None
+            owned = self._commit(success, message)
+            success = None
+            if not owned:
+                # Another worker had it (a redelivered chunk); a line taken for it goes back.
+                if message.delivery_id == self._pre_granted:
+                    self.capacity.give_back(message)
+                continue
+            # Capacity last, so nothing (not even the claim's round trip) sits between the
+            # grant and the request: the provider sees the limiter's exact spacing.
+            if message.delivery_id != self._pre_granted:
+                granted, wait = self.capacity.take(message)
+                if not granted:
+                    self._unclaim(message)
+                    self._refused(message, wait)
+                    return None
+            return message
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self.unsent.extend(self._waiting)
+            self._waiting.clear()
+
+    def release_in_flight(self) -> None:
+        """After a lane failed: claims with no result go back to `queued`."""
+        with self._lock:
+            ids, self.in_flight = list(self.in_flight), {}
+        if ids:
+            with self.rt.engine.begin() as conn:
+                release(conn, ids)
+
+    def _unclaim(self, message: OutboundMessage) -> None:
+        with self._lock:
+            self.in_flight.pop(message.delivery_id, None)
+        with self.rt.engine.begin() as conn:
+            release(conn, [message.delivery_id])
+
+    def _settle(self, finished: Finished | None) -> tuple[int, str, int] | None:
+        if finished is None:
+            return None
+        message, result = finished
+        with self._lock:
+            self.in_flight.pop(message.delivery_id, None)
+            if isinstance(result, SendResult):
+                self.sent += 1
+                return (message.delivery_id, result.provider_id, message.units)
+            assert isinstance(result, ChannelError)
+            self.failed.append(finished)
+            return None
+
+    def _next(self) -> OutboundMessage | None:
+        with self._lock:
+            if self._stopped or not self._waiting:
+                return None
+            return self._waiting.popleft()
+
+    def _refused(self, message: OutboundMessage, wait: float | None) -> None:
+        with self._lock:
+            self._stopped = True
+            self.refused_wait = wait
+            self.unsent.append(message)
+            self.unsent.extend(self._waiting)
+            self._waiting.clear()
+
+    def _commit(
+        self, success: tuple[int, str, int] | None, message: OutboundMessage | None
+    ) -> bool:
+        """One transaction: the lane's last success recorded, then the next message claimed."""
+        if success is None and message is None:
+            return False
+        with self.rt.engine.begin() as conn:
+            if success is not None:
+                record_sent(conn, [success])
+            if message is None:
+                return False
+            owned = bool(claim(conn, [message.delivery_id], claimed_by=self.rt.worker_id))
+        if owned:
+            with self._lock:
+                self.in_flight[message.delivery_id] = message
+        return owned
+
+
+def run_feed(send: Callable[[ClaimFeed], None], feed: ClaimFeed) -> None:
+    """Run the channel's lanes over the feed; on a failure, claims with no result are released."""
+    try:
+        send(feed)
+    except BaseException:
+        feed.release_in_flight()
+        raise

@@ -1,0 +1,3 @@
+"""The CSV transfer import: reading, validating and writing a registrant list from another
+organisation.
+"""

@@ -1,0 +1,1 @@
+"""What operators watch and fix: queues, failures, figures, the audit log, doctor."""

@@ -1,0 +1,278 @@
+"""What operators watch and fix: failures by reason, requeue, counts, capacity, queue figures.
+
+The database says what happened to every delivery; the broker (behind the `QueueMonitor`
+protocol, implemented in `workers/monitor.py`) says what is queued, delayed, running or
+dead-lettered and which workers are alive. This module never imports Dramatiq. The figures for
+the screens are in `broadcast.ops.figures`. docs/operations.md
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Engine, case, func, select, update
+
+from broadcast.alerts.compose import parse_duration
+from broadcast.delivery import planning
+from broadcast.delivery.dispatch import Chunk, Dispatcher
+from broadcast.delivery.records import load_alert
+from broadcast.delivery.recovery import give_up_chunk
+from broadcast.ops import audit
+from broadcast.runtime import Runtime
+from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+
+REQUEUED_IN_DOUBT = "sent again by an operator after the send was in doubt"
+
+# What `failures list` shows; only `failed` (minus render errors) is ever put back. Expired
+# deliveries are listed too: a call held past its alert's expiry never reached anyone.
+PROBLEM_STATES = (
+    DeliveryState.EXPIRED,
+    DeliveryState.FAILED,
+    DeliveryState.UNDELIVERABLE,
+    DeliveryState.IN_DOUBT,
+    DeliveryState.SUPPRESSED,
+)
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """Messages of one queue: waiting, delayed (retries, capacity waits), taken by a worker
+    (running or prefetched) and dead-lettered."""
+
+    queue: str
+    ready: int
+    delayed: int
+    in_progress: int
+    dead: int
+
+
+@dataclass(frozen=True)
+class WorkerSeen:
+    id: str
+    seen_ago: float  # seconds since its last heartbeat
+    queues: tuple[str, ...]
+    pid: int | None = None
+    host: str | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the broker gave up on; `chunk` when it was a delivery chunk."""
+
+    queue: str
+    message_id: str
+    actor: str
+    chunk: Chunk | None
+    dead_at: datetime | None
+    reason: str
+
+
+class QueueMonitor(Protocol):
+    """The broker seen from outside (Redis layout or stub broker)."""
+
+    def queues(self) -> list[QueueFigures]: ...
+
+    def workers(self) -> list[WorkerSeen] | None:
+        """Workers alive now; None when the broker cannot tell."""
+        ...
+
+    def dead_letters(self, limit: int = 10_000) -> list[DeadLetter]: ...
+
+    def remove_dead_letters(self, letters: Sequence[DeadLetter]) -> int: ...
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    channel: str
+    state: str
+    code: str | None
+    reason: str | None
+    count: int
+    alerts: int
+
+    @property
+    def requeueable(self) -> bool:
+        """Transient failures that ran out of tries; never suppressed, undeliverable, in doubt
+        or a template that cannot render."""
+        return self.state == DeliveryState.FAILED and self.code != "render"
+
+
+@dataclass
+class RequeueReport:
+    deliveries: int = 0
+    messages: int = 0
+    alerts: tuple[int, ...] = ()
+    dead_letters: int = 0
+
+
+def failure_groups(
+    engine: Engine,
+    *,
+    alert_id: int | None = None,
+    channel: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[FailureGroup]:
+    """Deliveries that did not go out, grouped by channel, state, code and reason, biggest first."""
+    count = func.count()
+    statement = (
+        select(
+            Delivery.channel,
+            Delivery.state,
+            Delivery.error_code,
+            Delivery.error_text,
+            count,
+            func.count(func.distinct(Delivery.alert_id)),
+        )
+        .where(Delivery.state.in_(PROBLEM_STATES))
+        .group_by(Delivery.channel, Delivery.state, Delivery.error_code, Delivery.error_text)
+        .order_by(count.desc(), Delivery.channel)
+        .limit(limit)
+    )
+    statement = _filtered(statement, alert_id, channel)
+    if since is not None:
+        statement = statement.where(Delivery.finished_at >= since)
+    with engine.connect() as conn:
+        return [FailureGroup(*row) for row in conn.execute(statement)]
+
+
+def _filtered(statement, alert_id: int | None, channel: str | None):  # type: ignore[no-untyped-def]
+    if alert_id is not None:
+        statement = statement.where(Delivery.alert_id == alert_id)
+    if channel:
+        statement = statement.where(Delivery.channel == channel)
+    return statement
+
+
+def matching_letters(
+    letters: Sequence[DeadLetter], *, alert_id: int | None = None, channel: str | None = None
+) -> list[DeadLetter]:
+    """Dead letters for an alert/channel; without a filter, all of them (chunks or not)."""
+    if alert_id is None and not channel:
+        return list(letters)
+    return [
+        d
+        for d in letters
+        if d.chunk is not None
+        and (alert_id is None or d.chunk.alert_id == alert_id)
+        and (not channel or d.chunk.channel == channel)
+    ]
+
+
+def settle_dead_letters(rt: Runtime, monitor: QueueMonitor, letters: Sequence[DeadLetter]) -> int:
+    """Record each dead chunk's unfinished deliveries as `failed` (with the broker's reason),
+    then drop the dead letters: the database keeps the record, the broker need not."""
+    for letter in letters:
+        if letter.chunk is not None:
+            give_up_chunk(rt, letter.chunk, f"dead-lettered: {letter.reason}"[:300])
+    return monitor.remove_dead_letters(letters)
+
+
+def purge_dead_letters(
+    rt: Runtime,
+    monitor: QueueMonitor,
+    *,
+    operator: str,
+    alert_id: int | None = None,
+    channel: str | None = None,
+) -> int:
+    """`failures purge`: settle and drop dead letters; audited as failures.purged."""
+    letters = matching_letters(monitor.dead_letters(), alert_id=alert_id, channel=channel)
+    removed = settle_dead_letters(rt, monitor, letters)
+    with rt.engine.begin() as conn:
+        audit.record(
+            conn,
+            operator=operator,
+            action="failures.purged",
+            subject=f"alert {alert_id}" if alert_id is not None else None,
+            details={"dead_letters": removed, "channel": channel},
+        )
+    return removed
+
+
+def requeue_failures(
+    rt: Runtime,
+    dispatcher: Dispatcher,
+    *,
+    operator: str,
+    monitor: QueueMonitor | None = None,
+    alert_id: int | None = None,
+    channel: str | None = None,
+    include_in_doubt: bool = False,
+) -> RequeueReport:
+    """Put transient failures back: dead letters are settled first (their deliveries become
+    `failed`), then every `failed` delivery (not `render`) of a not-cancelled alert is queued
+    again with fresh attempts and sent through `dispatcher`; with `include_in_doubt`, in-doubt
+    deliveries no longer being settled automatically too (a copy may reach someone twice: the
+    operator checked). Audited as failures.requeued."""
+    report = RequeueReport()
+    if monitor is not None:
+        letters = matching_letters(monitor.dead_letters(), alert_id=alert_id, channel=channel)
+        report.dead_letters = settle_dead_letters(rt, monitor, letters)
+    failed = (Delivery.state == DeliveryState.FAILED) & Delivery.error_code.is_distinct_from(
+        "render"
+    )
+    held = (Delivery.state == DeliveryState.IN_DOUBT) & Delivery.settle_after.is_(None)
+    retryable = [failed | held if include_in_doubt else failed]
+    find = _filtered(
+        select(Delivery.alert_id, Delivery.channel)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(*retryable, Alert.status != AlertStatus.CANCELLED)
+        .distinct(),
+        alert_id,
+        channel,
+    )
+    with rt.engine.connect() as conn:
+        pairs = sorted(set(conn.execute(find).tuples()))
+    expiry = utcnow() + parse_duration(rt.settings.alert_default_expiry)
+    for one_alert in sorted({a for a, _ in pairs}):
+        channels = tuple(sorted(c for a, c in pairs if a == one_alert))
+        with rt.engine.begin() as conn:
+            moved = conn.execute(
+                update(Delivery)
+                .where(Delivery.alert_id == one_alert, Delivery.channel.in_(channels), *retryable)
+                .values(
+                    state=DeliveryState.QUEUED,
+                    attempts=0,
+                    finished_at=None,
+                    recovered=case(
+                        (Delivery.state == DeliveryState.IN_DOUBT, REQUEUED_IN_DOUBT),
+                        else_=Delivery.recovered,
+                    ),
+                )
+            ).rowcount
+            alert = load_alert(rt.engine, one_alert)
+            assert alert is not None
+            conn.execute(
+                update(Alert)
+                .where(Alert.id == one_alert)
+                .values(
+                    status=AlertStatus.SENDING,
+                    finished_at=None,
+                    expires_at=max(_aware(alert.expires_at), expiry),
+                )
+            )
+        report.deliveries += int(moved or 0)
+        with rt.engine.connect() as conn:
+            report.messages += planning.enqueue_alert(
+                conn, dispatcher, alert, size=rt.settings.delivery_chunk_size, channels=channels
+            )
+    report.alerts = tuple(sorted({a for a, _ in pairs}))
+    with rt.engine.begin() as conn:
+        audit.record(
+            conn,
+            operator=operator,
+            action="failures.requeued",
+            subject=f"alert {alert_id}" if alert_id is not None else None,
+            details=asdict(report) | {"channel": channel, "in_doubt": include_in_doubt},
+        )
+    return report
+
+
+def _aware(when: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -1,0 +1,3 @@
+"""People and their consent: registrants, contact rules, the consent ledger, suppression, double
+opt-in, signed links.
+"""
