@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throughput import start_sink, stop_sink  # noqa: E402
 from broadcast.channels.base import OutboundMessage  # noqa: E402
-from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel  # noqa: E402
+from broadcast.channels.email.channel import SmtpEmailChannel  # noqa: E402
+from broadcast.channels.email.config import SmtpConfig  # noqa: E402
 from broadcast.channels.email.message import build_email  # noqa: E402
 from broadcast.channels.twilio.client import _requests_client  # noqa: E402
 from broadcast.channels.twilio.sms import TwilioSmsChannel, TwilioSmsConfig  # noqa: E402
