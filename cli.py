@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from broadcast import log_scrub
-from broadcast.cli import alerts, common, registrants, sms, web
+from broadcast.cli import alert_common, alerts, common, registrants, sms, web
 from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
 from broadcast.cli import ops as ops_cli
@@ -37,7 +37,7 @@ def _worker_backend(rt):  # type: ignore[no-untyped-def]
     return backend(rt)
 
 
-alerts.set_backend(_worker_backend)
+alert_common.set_backend(_worker_backend)
 
 
 def _ops_backend(rt):  # type: ignore[no-untyped-def]

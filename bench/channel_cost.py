@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throughput import start_sink, stop_sink  # noqa: E402
 from broadcast.channels.base import OutboundMessage  # noqa: E402
-from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel  # noqa: E402
+from broadcast.channels.email.channel import SmtpEmailChannel  # noqa: E402
+from broadcast.channels.email.config import SmtpConfig  # noqa: E402
 from broadcast.channels.email.message import build_email  # noqa: E402
-from broadcast.channels.twilio.client import _requests_client  # noqa: E402
+from broadcast.channels.twilio.client import requests_client  # noqa: E402
 from broadcast.channels.twilio.sms import TwilioSmsChannel, TwilioSmsConfig  # noqa: E402
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
@@ -43,7 +44,7 @@ def sms(url: str, n: int) -> None:
     config = TwilioSmsConfig(ACCOUNT_SID, AUTH_TOKEN, "+447700900999", "https://x.example/s", url)
     lean = TwilioSmsChannel(config)
     stock = TwilioSmsChannel(config)
-    stock.client.http_client = _requests_client({}, None, 10.0, 8)
+    stock.client.http_client = requests_client({}, None, 10.0, 8)
     message = OutboundMessage(1, "sms", "+447700900123", BODY)
     for name, channel in (("requests (stock)", stock), ("urllib3 (ours)", lean)):
         ms, rate = cpu_per(lambda c=channel: c.send(message), n)

@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.registrant_data import write_registrants_csv  # noqa: E402
-from broadcast.importing.importer import ImportOptions, import_registrants  # noqa: E402
+from broadcast.importing.importer import import_registrants  # noqa: E402
+from broadcast.importing.options import ImportOptions  # noqa: E402
 from broadcast.registrants.suppression import bind_keying  # noqa: E402
 from broadcast.settings import Settings  # noqa: E402
 from broadcast.store.engine import engine_for  # noqa: E402

@@ -1,7 +1,8 @@
 """An injectable clock: lifecycle code asks it for the time, so tests can set the time instead of
 sleeping (quiet hours across a DST change, schedules, escalation windows).
 
-A `Runtime` may carry a `clock` attribute; `clock_of(rt)` falls back to the system clock.
+A `Runtime` carries one (`rt.clock`, the system clock unless given); `clock_of(rt)` also
+answers for objects without one (the system clock).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from broadcast.capacity import (
     guarded,
 )
 from broadcast.channels import Channel, build_channel
+from broadcast.clock import SYSTEM, Clock
 from broadcast.messages.render import AlertTemplate, library
 from broadcast.registrants.links import LinkSigner, signer_from_settings
 from broadcast.registrants.suppression import bind_keying
@@ -39,6 +40,8 @@ class Runtime:
         settings: The settings to build everything from.
         engine: The database (default: `engine_for(settings.database_url)`).
         channels: Ready-made channels by name; others are built with `build_channel`.
+        clock: What lifecycle and delivery code asks for the time (default: the system clock);
+            tests pass a `FixedClock` to set the time instead of sleeping.
     """
 
     def __init__(
@@ -47,8 +50,10 @@ class Runtime:
         *,
         engine: Engine | None = None,
         channels: Mapping[str, Channel] | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.settings = settings
+        self.clock: Clock = clock
         self.engine = engine if engine is not None else engine_for(settings.database_url)
         self.signer: LinkSigner = signer_from_settings(settings)
         self.key = bind_keying(settings, self.engine)

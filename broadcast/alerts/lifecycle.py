@@ -167,7 +167,7 @@ def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
     Planning happens in the same transaction as the move to `sending`, so a crash leaves either
     an unreleased alert or a sending one whose queued rows the sweep will find."""
     alert = _alert(rt, alert_id)
-    now = utcnow()
+    now = rt.clock.now()  # the clock that found the alert due (scheduling.release_due)
     with rt.engine.begin() as conn:
         if now >= aware(alert.expires_at):
             if transition(conn, alert_id, S.EXPIRED, operator=operator, reason="past expiry"):

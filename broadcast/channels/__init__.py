@@ -52,7 +52,8 @@ def build_channel(name: ChannelName, settings: Settings) -> Channel:
 
         return TwilioVoiceChannel(TwilioVoiceConfig.from_settings(settings))
     if name == "email" and settings.email_configured:
-        from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel
+        from broadcast.channels.email.channel import SmtpEmailChannel
+        from broadcast.channels.email.config import SmtpConfig
 
         return SmtpEmailChannel(SmtpConfig.from_settings(settings))
     if name not in CHANNEL_NAMES:

@@ -6,7 +6,7 @@ import asyncio
 import json
 from urllib.parse import urlsplit, urlunsplit
 
-from broadcast.channels.email.channel import SmtpConfig
+from broadcast.channels.email.config import SmtpConfig
 from broadcast.channels.email.pool import open_connection
 from broadcast.channels.twilio.client import make_client
 from broadcast.errors import BroadcastError

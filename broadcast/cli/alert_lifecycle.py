@@ -1,7 +1,8 @@
 """`broadcast alert approve | reject | update | all-clear`, and what `send`, `cancel`, `list`
 and `status` show of the lifecycle (approval, schedule, follow-ups, escalation, transitions).
 
-Registered on the `alert` app by `broadcast/cli/alerts.py`; no Dramatiq here either.
+`broadcast/cli/alerts.py` registers the commands on the `alert` app (`register`); no Dramatiq
+here either.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from broadcast.alerts import approval, escalation, followups, lifecycle, schedul
 from broadcast.alerts import compose as core
 from broadcast.alerts.lifecycle import State
 from broadcast.cli import common, handover
-from broadcast.cli.alerts import OPERATOR, _audit, _backend, _runtime, _summary, _variables, app
+from broadcast.cli.alert_common import (
+    OPERATOR,
+    audit_alert,
+    open_runtime,
+    parse_variables,
+    print_summary,
+    worker_backend,
+)
 from broadcast.cli.progress import watch_progress
 from broadcast.clock import aware, clock_of
 from broadcast.delivery import quiet_hours
@@ -57,7 +65,7 @@ def after_submit(rt: Runtime, backend: Any, alert_id: int, state: str, *, wait: 
         watch_progress(lambda: core.alert_status(rt, alert_id))
     if backend.embedded or wait:
         view = core.alert_status(rt, alert_id)
-        _summary(view)
+        print_summary(view)
         held = view.states.get("voice", {}).get("queued", 0)
         if backend.embedded and held:
             out.print(
@@ -67,7 +75,6 @@ def after_submit(rt: Runtime, backend: Any, alert_id: int, state: str, *, wait: 
             )
 
 
-@app.command()
 @common.one_line_errors
 def approve(
     alert_id: int,
@@ -78,19 +85,18 @@ def approve(
 
     Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
     """
-    rt = _runtime()
-    backend = _backend(rt)
+    rt = open_runtime()
+    backend = worker_backend(rt)
     who = operator or common.default_operator()
     state, queue_down = handover.release(
         alert_id, approval.approve, rt, backend.dispatcher, alert_id, operator=who
     )
-    _audit(rt, "alert.approved", alert_id, who, state=state or State.SENDING)
+    audit_alert(rt, "alert.approved", alert_id, who, state=state or State.SENDING)
     if state is None:
         handover.saved_not_queued(rt, alert_id, queue_down)
     after_submit(rt, backend, alert_id, state, wait=wait)
 
 
-@app.command()
 @common.one_line_errors
 def reject(
     alert_id: int,
@@ -98,10 +104,10 @@ def reject(
     operator: str = OPERATOR,
 ) -> None:
     """Reject an alert awaiting approval: it ends and is never sent."""
-    rt = _runtime()
+    rt = open_runtime()
     who = operator or common.default_operator()
     approval.reject(rt, alert_id, operator=who, reason=reason)
-    _audit(rt, "alert.rejected", alert_id, who, reason=reason)
+    audit_alert(rt, "alert.rejected", alert_id, who, reason=reason)
     common.console.print(f"Alert {alert_id} rejected: {reason}", highlight=False)
 
 
@@ -117,9 +123,9 @@ def send_followup(
     urgent: bool | None = None,
 ) -> int:
     """Create, confirm and submit a follow-up of `parent_id`; its id."""
-    rt = _runtime()
+    rt = open_runtime()
     who = operator or common.default_operator()
-    variables = _variables(var)
+    variables = parse_variables(var)
     counts = followups.reached_counts(rt, parent_id)
     shown = ", ".join(f"{c} {n:,}" for c, n in counts.items()) or "nobody"
     common.console.print(f"{kind} of alert {parent_id} to those it reached: {shown}")
@@ -129,11 +135,11 @@ def send_followup(
         rt, parent_id, template, variables, kind=kind, operator=who, urgent=urgent
     )
     assert alert.id is not None
-    backend = _backend(rt)
+    backend = worker_backend(rt)
     state, queue_down = handover.release(
         alert.id, approval.submit, rt, backend.dispatcher, alert, operator=who
     )
-    _audit(rt, "alert.follow-up", alert.id, who, kind=kind, of=parent_id, template=template)
+    audit_alert(rt, "alert.follow-up", alert.id, who, kind=kind, of=parent_id, template=template)
     if state is None:
         handover.saved_not_queued(rt, alert.id, queue_down)
     after_submit(rt, backend, alert.id, state, wait=wait)
@@ -145,7 +151,6 @@ YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 VAR = typer.Option([], "--var", help="Template variable, name=value.")
 
 
-@app.command()
 @common.one_line_errors
 def update(
     alert_id: int,
@@ -159,7 +164,6 @@ def update(
     send_followup(alert_id, template, var, kind="update", operator=operator, yes=yes, wait=wait)
 
 
-@app.command("all-clear")
 @common.one_line_errors
 def all_clear(
     alert_id: int,
@@ -170,6 +174,14 @@ def all_clear(
 ) -> None:
     """Tell those alert ID reached that it is over."""
     send_followup(alert_id, template, var, kind="all-clear", operator=operator, yes=yes)
+
+
+def register(app: typer.Typer) -> None:
+    """Add approve, reject, update and all-clear to the `alert` app."""
+    app.command()(approve)
+    app.command()(reject)
+    app.command()(update)
+    app.command("all-clear")(all_clear)
 
 
 def describe_lines(rt: Runtime, alert_id: int) -> list[str]:

@@ -1,14 +1,13 @@
 """`broadcast alert ...`: send an alert, watch it, cancel it, retry or resume it.
 
-This module must not import Dramatiq: `cli.py` injects the worker backend with `set_backend`.
+This module must not import Dramatiq: `cli.py` injects the worker backend with
+`alert_common.set_backend`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
-from typing import Any
 
 import typer
 from rich.markup import escape
@@ -17,65 +16,27 @@ from rich.table import Table
 from broadcast.alerts import approval, escalation, scheduling
 from broadcast.alerts import compose as core
 from broadcast.alerts.outcome import status_label
+from broadcast.cli import alert_lifecycle as lc
 from broadcast.cli import common, handover, send_guard
+from broadcast.cli.alert_common import (
+    OPERATOR,
+    audit_alert,
+    open_runtime,
+    parse_variables,
+    print_summary,
+    worker_backend,
+)
 from broadcast.cli.progress import watch_progress
 from broadcast.cli.wrapped import print_wrapped
 from broadcast.clock import clock_of
 from broadcast.delivery import recovery
 from broadcast.delivery.planning import Targeting
 from broadcast.delivery.quiet_hours import zone
-from broadcast.errors import ConfigurationError, InvalidInput
-from broadcast.ops import audit
+from broadcast.errors import InvalidInput
 from broadcast.ops import figures as monitoring_figures
 from broadcast.registrants.contacts import normalise_area, normalise_topic
-from broadcast.runtime import Runtime
 
 app = typer.Typer(help="Send alerts and follow their delivery.", no_args_is_help=True)
-_backend_factory: Callable[[Runtime], Any] | None = None
-
-
-def set_backend(factory: Callable[[Runtime], Any]) -> None:
-    """Called by cli.py: builds the object with `.dispatcher`, `.embedded` and `.run()`."""
-    global _backend_factory
-    _backend_factory = factory
-
-
-def _runtime() -> Runtime:
-    return Runtime(common.settings(), engine=common.engine())
-
-
-def _backend(rt: Runtime) -> Any:
-    if _backend_factory is None:
-        raise ConfigurationError("no worker backend configured (run through the broadcast CLI)")
-    return _backend_factory(rt)
-
-
-OPERATOR = typer.Option(
-    None, "--operator", help="Who is doing this (default: BROADCAST_OPERATOR or the OS user)."
-)
-
-
-def _audit(
-    rt: Runtime, action: str, alert_id: int | None, operator: str | None, **details: Any
-) -> None:
-    with rt.engine.begin() as connection:
-        audit.record(
-            connection,
-            operator=operator or common.default_operator(),
-            action=action,
-            subject=f"alert {alert_id}",
-            details=details,
-        )
-
-
-def _variables(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise InvalidInput(f"--var {pair!r} must look like name=value")
-        out[name.strip()] = value
-    return out
 
 
 def _print_preview(preview: core.AlertPreview) -> None:
@@ -187,8 +148,8 @@ def send(
         source=source,
     )
     chosen = core.parse_channels(channels)
-    variables = _variables(var)
-    rt = _runtime()
+    variables = parse_variables(var)
+    rt = open_runtime()
     if idempotency_key is not None:
         key_args = (rt, idempotency_key, template, variables, chosen, targeting)
         if (earlier := send_guard.already_sent(*key_args)) is not None:
@@ -247,7 +208,7 @@ def send(
     if not created:  # another command took the same key a moment ago
         return send_guard.report_already_sent(rt, alert, idempotency_key)
     assert alert.id is not None
-    backend = _backend(rt)
+    backend = worker_backend(rt)
     state, queue_down = handover.release(
         alert.id,
         approval.submit,
@@ -261,7 +222,7 @@ def send(
         escalate_after=window,
     )
     counts = core.delivery_counts(rt, alert.id)
-    _audit(
+    audit_alert(
         rt,
         "alert.sent",
         alert.id,
@@ -285,29 +246,11 @@ def send(
     typer.echo(f"alert id: {alert.id}")
 
 
-def _summary(view: core.AlertStatusView) -> None:
-    for channel, states in sorted(view.states.items()):
-        parts = ", ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
-        common.console.print(f"  {channel}: {parts}", highlight=False)
-    for channel, calls in sorted(view.households.items()):
-        shared = sum(calls.values())
-        outcome = ", ".join(f"{s} {n:,}" for s, n in sorted(calls.items()))
-        common.console.print(
-            f"  {channel}: household {shared:,} = registrants sharing a number called once for "
-            f"everyone on it (those calls: {outcome})",
-            highlight=False,
-        )
-    for f in view.failures[:10]:
-        common.console.print(
-            f"  ! {f['channel']} {f['state']} x{f['count']}: {f['reason'] or ''}", highlight=False
-        )
-
-
 @app.command("list")
 @common.one_line_errors
 def list_(limit: int = typer.Option(20, help="How many, newest first.")) -> None:
     """Recent alerts with who sent them."""
-    rt = _runtime()
+    rt = open_runtime()
     table = Table("id", "created", "template", "channels", "flags", "status", "operator")
     for column in table.columns[5:]:
         column.no_wrap = True  # "pending-approval" and operators read whole
@@ -337,7 +280,7 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Counts per channel and state, failures with reasons, and the ETA of what is left."""
-    rt = _runtime()
+    rt = open_runtime()
     if watch:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the watch, status follows
             watch_progress(lambda: core.alert_status(rt, alert_id))
@@ -352,7 +295,7 @@ def status(
         highlight=False,
         markup=False,  # "[done]" is not a style
     )
-    _summary(view)
+    print_summary(view)
     for channel, line in view.eta.items():
         common.console.print(f"  ETA {channel}: {line}", highlight=False)
     if view.expiry:
@@ -374,10 +317,10 @@ def cancel(
 ) -> None:
     """Nothing not yet handed to a provider goes out after this returns (scheduled or awaiting
     approval: it never goes out)."""
-    rt = _runtime()
+    rt = open_runtime()
     who = operator or common.default_operator()
     n = approval.cancel(rt, alert_id, operator=who, reason=reason)
-    _audit(rt, "alert.cancelled", alert_id, operator, deliveries_stopped=n)
+    audit_alert(rt, "alert.cancelled", alert_id, operator, deliveries_stopped=n)
     common.console.print(f"Alert {alert_id} cancelled: {n:,} deliveries will not be sent.")
     if notify_sent:
         lc.send_followup(alert_id, notify_sent, var, kind="correction", operator=who, yes=True)
@@ -390,10 +333,10 @@ def retry_failed(alert_id: int, operator: str = OPERATOR) -> None:
 
     Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
     """
-    rt = _runtime()
-    backend = _backend(rt)
+    rt = open_runtime()
+    backend = worker_backend(rt)
     n, queue_down = handover.release(alert_id, core.retry_failed, rt, backend.dispatcher, alert_id)
-    _audit(rt, "alert.retried", alert_id, operator, deliveries_requeued=n)
+    audit_alert(rt, "alert.retried", alert_id, operator, deliveries_requeued=n)
     if n is None:
         handover.saved_not_queued(
             rt,
@@ -417,12 +360,12 @@ def resume(
 
     Exit 3: saved, but Redis is down; it goes out when Redis is back (the sweeper).
     """
-    rt = _runtime()
-    backend = _backend(rt)
+    rt = open_runtime()
+    backend = worker_backend(rt)
     report, queue_down = handover.release(
         alert_id, recovery.resume_alert, rt, backend.dispatcher, alert_id, stale_after=stale_after
     )
-    _audit(rt, "alert.resumed", alert_id, operator, report=str(report or "queue unreachable"))
+    audit_alert(rt, "alert.resumed", alert_id, operator, report=str(report or "queue unreachable"))
     if report is None:
         handover.saved_not_queued(
             rt, alert_id, queue_down, what=f"Alert {alert_id}: what is left is queued and goes out"
@@ -432,5 +375,5 @@ def resume(
         backend.run()
 
 
-# The lifecycle commands (approve, reject, update, all-clear) register on `app` when imported.
-from broadcast.cli import alert_lifecycle as lc  # noqa: E402
+# After the sending commands, so that `alert --help` lists them in the same order as always.
+lc.register(app)

@@ -11,12 +11,8 @@ from sqlalchemy import Engine
 
 from broadcast.cli import common
 from broadcast.importing import topics as import_topics
-from broadcast.importing.importer import (
-    ImportInterrupted,
-    ImportOptions,
-    ImportReport,
-    import_registrants,
-)
+from broadcast.importing.importer import ImportInterrupted, ImportReport, import_registrants
+from broadcast.importing.options import ImportOptions
 from broadcast.ops import audit
 
 OPERATOR = typer.Option(

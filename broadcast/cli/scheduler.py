@@ -11,7 +11,7 @@ import typer
 
 from broadcast.alerts import scheduling
 from broadcast.cli import common
-from broadcast.cli.alerts import _backend, _runtime
+from broadcast.cli.alert_common import open_runtime, worker_backend
 from broadcast.cli.outages import broker_down, unreachable
 from broadcast.runtime import Runtime
 
@@ -25,10 +25,10 @@ def run(
     interval: float = typer.Option(None, help="Seconds between passes (BROADCAST_SCHEDULER_...)."),
 ) -> None:
     """Every interval: release due alerts, expire unapproved ones, escalate across channels."""
-    rt = _runtime()
+    rt = open_runtime()
     every = interval if interval is not None else rt.settings.scheduler_interval
     while True:
-        backend = _backend(rt)
+        backend = worker_backend(rt)
         report = _tick(rt, backend, once=once)
         if report is None:
             time.sleep(every)

@@ -51,7 +51,7 @@ def keyword(body: str) -> str:
 
 def _e164(raw: str, region: str) -> str | None:
     try:
-        return contacts._parse_phone(raw, region)[0]
+        return contacts.normalise_phone(raw, region)
     except InvalidInput:
         return None
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, literal, or_, select, union_all, update
 
+from broadcast.importing.options import ImportOptions
 from broadcast.registrants.consent import LEDGER_COLUMNS, ConsentSource, ledger_row_maker
 from broadcast.store.bulk import bulk_insert, bulk_insert_returning_ids, one_of, prefer_indexes
 from broadcast.store.tables import (
@@ -30,7 +31,6 @@ from broadcast.store.tables import (
 
 if TYPE_CHECKING:
     from broadcast.importing.csv_source import Rejected
-    from broadcast.importing.importer import ImportOptions
     from broadcast.importing.rows import ValidRow
 
 CONTACT_FIELDS = ("email", "mobile", "landline")

@@ -35,6 +35,7 @@ from broadcast.importing.csv_source import (
     read_registrant_csv,
     write_rejects,
 )
+from broadcast.importing.options import ImportOptions
 from broadcast.importing.rows import (
     RowRules,
     ValidRow,
@@ -78,20 +79,6 @@ class ImportInterrupted(BroadcastError):
         self.report = report
         self.batch = batch
         self.lines = lines
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    topics: frozenset[str]
-    named_areas: frozenset[str]
-    region: str
-    key: bytes
-    operator: str | None
-    batch_size: int = 20000
-    dry_run: bool = False
-    workers: int = 0  # validation processes for large files; 0 validates in this process
-    topic_map: tuple[tuple[str, str], ...] = ()  # renames applied first (import_topics)
-    drop_unknown_topics: bool = False  # leave unknown topics out instead of rejecting the row
 
 
 def _reject_duplicates_in_file(

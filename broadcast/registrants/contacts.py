@@ -60,6 +60,13 @@ def _parse_phone(raw: str, region: str) -> tuple[str, int]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), number_type
 
 
+def normalise_phone(raw: str, region: str = "GB") -> str:
+    """Any valid UK number, of any kind, in E.164: for finding who owns a number (an inbound
+    SMS's sender, an operator's lookup), where whether it can take SMS or calls does not
+    matter."""
+    return _parse_phone(raw, region)[0]
+
+
 def normalise_mobile(raw: str, region: str = "GB") -> str:
     """A mobile number for SMS, in E.164; a landline or any other kind is refused."""
     e164, number_type = _parse_phone(raw, region)

@@ -40,7 +40,7 @@ def find_registrant(*, session: Session, ref: str, region: str = "GB") -> Regist
         ).first()
     else:
         try:
-            number, _ = contacts._parse_phone(text, region)
+            number = contacts.normalise_phone(text, region)
         except InvalidInput:
             raise NotFound(
                 f"'{ref}' is not a registrant id, email address or phone number"

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from broadcast.channels import PermanentChannelError, SendResult, TransientChannelError
-from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel
+from broadcast.channels.email.channel import SmtpEmailChannel
+from broadcast.channels.email.config import SmtpConfig
 from tests.channels.conftest import PUBLIC_URL, email
 from tests.support.servers import free_port
 from tests.support.smtp_server import SmtpTestServer, smtp_test_server

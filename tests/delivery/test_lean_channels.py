@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from broadcast.channels import OutboundMessage, TransientChannelError
-from broadcast.channels.email.channel import SmtpConfig, SmtpEmailChannel
+from broadcast.channels.email.channel import SmtpEmailChannel
+from broadcast.channels.email.config import SmtpConfig
 from broadcast.channels.twilio.sms import TwilioSmsChannel, TwilioSmsConfig
 from tests.support.servers import free_port
 from tests.support.smtp_server import smtp_test_server

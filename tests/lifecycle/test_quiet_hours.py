@@ -75,7 +75,7 @@ def test_hold_released_at_local_end_across_spring_dst(tmp_path, redis_url) -> No
     rt, voice = build(tmp_path, redis_url)
     # 22:00 GMT on Saturday 28 March 2026; at 01:00 GMT the clocks go forward to 02:00 BST
     clock = FixedClock(datetime(2026, 3, 28, 22, 0, tzinfo=UTC))
-    rt.clock = clock  # type: ignore[attr-defined]
+    rt.clock = clock
     night_owl, late, default = add_people(rt.engine, [Person(channels=("voice",))] * 3)
     with rt.engine.begin() as conn:
         conn.execute(update(Registrant).where(Registrant.id == night_owl).values(quiet_hours="off"))
@@ -104,7 +104,7 @@ def test_hold_released_at_local_end_across_spring_dst(tmp_path, redis_url) -> No
 def test_urgent_goes_through_and_embedded_holds_for_the_scheduler(tmp_path) -> None:  # type: ignore[no-untyped-def]
     rt, voice = build(tmp_path, None)
     clock = FixedClock(datetime(2026, 11, 23, 23, 0, tzinfo=UTC))
-    rt.clock = clock  # type: ignore[attr-defined]
+    rt.clock = clock
     add_people(rt.engine, [Person(channels=("voice",))] * 2)
     _, [urgent_chunk] = send(rt, urgent=True)
     deliver_chunk(rt, urgent_chunk)

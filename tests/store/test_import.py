@@ -16,7 +16,8 @@ from broadcast.importing import batch as import_batch
 from broadcast.importing import topics as import_topics
 from broadcast.importing.batch import existing_owners, write_batch
 from broadcast.importing.csv_source import CsvRow, read_registrant_csv
-from broadcast.importing.importer import ImportOptions, batches_in_flight, import_registrants
+from broadcast.importing.importer import batches_in_flight, import_registrants
+from broadcast.importing.options import ImportOptions
 from broadcast.importing.rows import PARALLEL_THRESHOLD, RowRules, ValidRow, validated_chunks
 from broadcast.registrants import people as store
 from broadcast.registrants.consent import ConsentSource

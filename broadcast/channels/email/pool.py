@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import aiosmtplib
 
-if TYPE_CHECKING:
-    from broadcast.channels.email.channel import SmtpConfig
+from broadcast.channels.email.config import SmtpConfig
 
 
 class SmtpPool:

@@ -48,7 +48,7 @@ def make_client(
         # urllib3 directly: the requests layer was most of the CPU per SMS (twilio_transport).
         http_client = LeanHttpClient(timeout=timeout, pool_size=pool_size, ca_bundle=ca_bundle)
     else:
-        http_client = _requests_client(proxies, ca_bundle, timeout, pool_size)
+        http_client = requests_client(proxies, ca_bundle, timeout, pool_size)
     client = Client(account_sid, auth_token, http_client=http_client)
     if api_url:
         # The Api domain builds every v2010 URL from base_url; swapping it redirects the client.
@@ -56,7 +56,7 @@ def make_client(
     return client
 
 
-def _requests_client(
+def requests_client(
     proxies: dict[str, str], ca_bundle: str | None, timeout: float, pool_size: int
 ) -> TwilioHttpClient:
     """The stock requests transport, kept for proxies (which urllib3 would need set up apart)."""

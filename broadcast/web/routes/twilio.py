@@ -1,7 +1,7 @@
 """Twilio webhooks: status callbacks, inbound SMS and the voice keypress.
 
 Every request must carry a valid `X-Twilio-Signature` for BROADCAST_PUBLIC_URL + the path (so
-it works behind a proxy that rewrites the host), computed by the official RequestValidator;
+it works behind a proxy that rewrites the host), checked by `channels.twilio.webhooks.is_signed`;
 otherwise 403 and nothing changes. A signed request seen before is a replay and is refused too:
 it is claimed (remembered atomically) before it is handled, and released if handling fails.
 """
@@ -16,15 +16,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
-from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
-from twilio.twiml.voice_response import VoiceResponse
 
+from broadcast.channels.twilio.webhooks import (
+    TWIML_MEDIA_TYPE,
+    is_signed,
+    sms_reply,
+    spoken_reply,
+)
 from broadcast.delivery import inbound
+from broadcast.delivery.deliver import call_completed
 from broadcast.web import pages
 
 router = APIRouter(prefix="/twilio")
-XML = "application/xml"
 
 
 async def _signed(request: Request) -> tuple[FormData | None, str]:
@@ -41,7 +44,7 @@ async def _signed(request: Request) -> tuple[FormData | None, str]:
     url = ctx.settings.public_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
+    if not is_signed(token.get_secret_value(), url, form, signature):
         return None, ""
     fingerprint = hashlib.sha256(f"{url}\n{signature}".encode()).hexdigest()
     if not ctx.replays.claim(fingerprint):
@@ -86,8 +89,6 @@ async def _status(request: Request, id_field: str, status_field: str) -> Respons
     )
     if id_field == "CallSid" and inbound.delivery_state(status) is not None:
         # The call has ended: give its voice line back to the delivery engine's capacity.
-        from broadcast.delivery.deliver import call_completed
-
         try:
             await run_in_threadpool(call_completed, ctx.runtime(), provider_id)
         except BaseException:
@@ -120,9 +121,7 @@ async def sms_inbound(request: Request) -> Response:
             session=s, from_number=sender, body=body, settings=ctx.settings
         ),
     )
-    reply = MessagingResponse()
-    reply.message(outcome.reply)
-    return Response(str(reply), media_type=XML)
+    return Response(sms_reply(outcome.reply), media_type=TWIML_MEDIA_TYPE)
 
 
 @router.post("/voice/gather")
@@ -139,7 +138,4 @@ async def voice_gather(request: Request) -> Response:
             session=s, number=called, digits=digits, settings=ctx.settings
         ),
     )
-    reply = VoiceResponse()
-    reply.say(outcome.reply, language="en-GB")
-    reply.hangup()
-    return Response(str(reply), media_type=XML)
+    return Response(spoken_reply(outcome.reply), media_type=TWIML_MEDIA_TYPE)
