@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -26,20 +25,9 @@ from broadcast.delivery.records import load_alert
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.runtime import Runtime
 from broadcast.store.tables import Alert, AlertLifecycle, AlertTransition, utcnow
+from broadcast.vocabulary import AlertState
 
-
-class State(StrEnum):
-    DRAFT = "draft"
-    PENDING_APPROVAL = "pending-approval"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    COMPLETED = "done"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-S = State
+S = AlertState
 ALLOWED: dict[str, frozenset[str]] = {
     S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.SENDING, S.CANCELLED}),
     S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.SENDING, S.REJECTED, S.CANCELLED, S.EXPIRED}),

@@ -33,7 +33,8 @@ from broadcast.errors import BroadcastError
 from broadcast.messages.render import AlertTemplate, RecipientContext
 from broadcast.registrants.suppression import suppressed_among
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.store.tables import Alert, Delivery, utcnow
+from broadcast.vocabulary import OPEN_STATES, AlertState, DeliveryState, split_channels
 
 # A routine chunk that stepped aside for urgent work looks again after this long.
 YIELD_AGAIN_AFTER = 1.0
@@ -79,7 +80,7 @@ def deliver_chunk(
     if alert is None:
         return outcome
     with rt.engine.begin() as conn:
-        if alert.status == AlertStatus.CANCELLED:
+        if alert.status == AlertState.CANCELLED:
             outcome.ended += move_range(conn, chunk, DeliveryState.CANCELLED)
             return outcome
         if utcnow() >= aware(alert.expires_at):
@@ -234,14 +235,14 @@ def message_for(  # type: ignore[no-untyped-def]
 
 def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
     """Mark the alert done once no delivery of it is queued, sending or waiting to be settled."""
-    for channel in alert.channels.split(","):
+    for channel in split_channels(alert.channels):
         busy = conn.execute(
             select(Delivery.id)
             .where(
                 Delivery.alert_id == alert.id,
                 Delivery.channel == channel,
                 or_(
-                    Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+                    Delivery.state.in_(OPEN_STATES),
                     # In doubt and still to be settled by the sweep: not finished yet.
                     and_(
                         Delivery.state == DeliveryState.IN_DOUBT,
@@ -255,8 +256,8 @@ def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
             return False
     conn.execute(
         update(Alert)
-        .where(Alert.id == alert.id, Alert.status == AlertStatus.SENDING)
-        .values(status=AlertStatus.DONE, finished_at=utcnow())
+        .where(Alert.id == alert.id, Alert.status == AlertState.SENDING)
+        .values(status=AlertState.COMPLETED, finished_at=utcnow())
     )
     return True
 

@@ -22,19 +22,10 @@ from broadcast.delivery.records import load_alert
 from broadcast.delivery.recovery import give_up_chunk
 from broadcast.ops import audit
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.store.tables import Alert, Delivery, utcnow
+from broadcast.vocabulary import PROBLEM_STATES, AlertState, DeliveryState
 
 REQUEUED_IN_DOUBT = "sent again by an operator after the send was in doubt"
-
-# What `failures list` shows; only `failed` (minus render errors) is ever put back. Expired
-# deliveries are listed too: a call held past its alert's expiry never reached anyone.
-PROBLEM_STATES = (
-    DeliveryState.EXPIRED,
-    DeliveryState.FAILED,
-    DeliveryState.UNDELIVERABLE,
-    DeliveryState.IN_DOUBT,
-    DeliveryState.SUPPRESSED,
-)
 
 
 @dataclass(frozen=True)
@@ -221,7 +212,7 @@ def requeue_failures(
     find = _filtered(
         select(Delivery.alert_id, Delivery.channel)
         .join(Alert, Alert.id == Delivery.alert_id)
-        .where(*retryable, Alert.status != AlertStatus.CANCELLED)
+        .where(*retryable, Alert.status != AlertState.CANCELLED)
         .distinct(),
         alert_id,
         channel,
@@ -251,7 +242,7 @@ def requeue_failures(
                 update(Alert)
                 .where(Alert.id == one_alert)
                 .values(
-                    status=AlertStatus.SENDING,
+                    status=AlertState.SENDING,
                     finished_at=None,
                     expires_at=max(_aware(alert.expires_at), expiry),
                 )
