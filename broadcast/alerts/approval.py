@@ -113,4 +113,4 @@ def cancel(rt: Runtime, alert_id: int, *, operator: str, reason: str | None = No
     if not moved and alert.status in lifecycle.UNRELEASED:
         return 0
     # The engine's cancel ends every queued delivery (workers claim only queued rows).
-    return alerts.cancel_alert(rt, alert_id)
+    return alerts.cancel_alert(rt, alert_id, operator=operator)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
 
+from broadcast.alerts import lifecycle
 from broadcast.alerts.eta import ChannelEta, channel_eta, expiry_line, preview_mine, queued_mine
 from broadcast.alerts.outcome import status_label, unreached
 from broadcast.capacity.rate import Rate
@@ -341,15 +342,12 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
     return view
 
 
-def cancel_alert(rt: Runtime, alert_id: int) -> int:
-    """Stop the alert: every delivery not yet claimed by a worker ends `cancelled` now."""
+def cancel_alert(rt: Runtime, alert_id: int, *, operator: str = "unknown") -> int:
+    """Stop the alert: every delivery not yet claimed by a worker ends `cancelled` now. The
+    alert moves to `cancelled` unless it has finished (or `approval.cancel` moved it already)."""
     get_alert(rt, alert_id)
     with rt.engine.begin() as conn:
-        conn.execute(
-            update(Alert)
-            .where(Alert.id == alert_id, Alert.status != AlertState.COMPLETED)
-            .values(status=AlertState.CANCELLED, finished_at=utcnow())
-        )
+        lifecycle.transition(conn, alert_id, AlertState.CANCELLED, operator=operator)
         # Workers claim only `queued` rows, so after this commit nothing more goes out.
         result = conn.execute(
             update(Delivery)
@@ -360,7 +358,12 @@ def cancel_alert(rt: Runtime, alert_id: int) -> int:
 
 
 def retry_failed(
-    rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, extend: timedelta | None = None
+    rt: Runtime,
+    dispatcher: Dispatcher,
+    alert_id: int,
+    *,
+    extend: timedelta | None = None,
+    operator: str = "unknown",
 ) -> int:
     """Queue again the deliveries that ended `failed` (transient failures that ran out of tries);
     permanent failures (`undeliverable`) stay. An expired alert gets `extend` more time."""
@@ -380,11 +383,12 @@ def retry_failed(
         )
         count = int(result.rowcount or 0)
         if count:
-            conn.execute(
-                update(Alert)
-                .where(Alert.id == alert_id)
-                .values(status=AlertState.SENDING, finished_at=None, expires_at=new_expiry)
+            # A finished alert is sending again; one still sending stays so.
+            reason = f"{count} failed deliveries queued again"
+            lifecycle.transition(
+                conn, alert_id, AlertState.SENDING, operator=operator, reason=reason
             )
+            conn.execute(update(Alert).where(Alert.id == alert_id).values(expires_at=new_expiry))
     if count:
         alert.expires_at = new_expiry
         with rt.engine.connect() as conn:

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 
 from broadcast.channels import OutboundMessage
 from broadcast.clock import aware
@@ -33,9 +33,12 @@ from broadcast.errors import BroadcastError
 from broadcast.messages.render import AlertTemplate, RecipientContext
 from broadcast.registrants.suppression import suppressed_among
 from broadcast.runtime import Runtime
+from broadcast.store.alert_status import set_status
 from broadcast.store.tables import Alert, Delivery, utcnow
 from broadcast.vocabulary import OPEN_STATES, AlertState, DeliveryState, split_channels
 
+# Who the alert log says finished an alert.
+ENGINE = "delivery engine"
 # A routine chunk that stepped aside for urgent work looks again after this long.
 YIELD_AGAIN_AFTER = 1.0
 
@@ -254,11 +257,9 @@ def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
         ).first()
         if busy is not None:
             return False
-    conn.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status == AlertState.SENDING)
-        .values(status=AlertState.COMPLETED, finished_at=utcnow())
-    )
+    assert alert.id is not None
+    # Logged like every other move (docs/lifecycle.md); a second finisher finds it done already.
+    set_status(conn, alert.id, AlertState.COMPLETED, expect=AlertState.SENDING, operator=ENGINE)
     return True
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, case, func, select, update
 
+from broadcast.alerts import lifecycle
 from broadcast.alerts.compose import parse_duration
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Chunk, Dispatcher
@@ -238,14 +239,14 @@ def requeue_failures(
             ).rowcount
             alert = load_alert(rt.engine, one_alert)
             assert alert is not None
+            # A finished alert is sending again; one still sending stays so.
+            lifecycle.transition(
+                conn, one_alert, AlertState.SENDING, operator=operator, reason="failures requeued"
+            )
             conn.execute(
                 update(Alert)
                 .where(Alert.id == one_alert)
-                .values(
-                    status=AlertState.SENDING,
-                    finished_at=None,
-                    expires_at=max(_aware(alert.expires_at), expiry),
-                )
+                .values(expires_at=max(_aware(alert.expires_at), expiry))
             )
         report.deliveries += int(moved or 0)
         with rt.engine.connect() as conn:
