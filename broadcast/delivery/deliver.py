@@ -11,7 +11,6 @@ provider is called. See docs/delivery.md.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ from broadcast.clock import aware
 from broadcast.delivery import outcomes as delivery_outcomes
 from broadcast.delivery import quiet_hours
 from broadcast.delivery.dispatch import Chunk
-from broadcast.delivery.lanes import LEASE_PREFIX, Capacity, ClaimFeed, run_feed
+from broadcast.delivery.lanes import Capacity, ClaimFeed, lease_id, run_feed
 from broadcast.delivery.records import (
     Recipient,
     load_alert,
@@ -35,7 +34,7 @@ from broadcast.registrants.suppression import suppressed_among
 from broadcast.runtime import Runtime
 from broadcast.store.alert_status import set_status
 from broadcast.store.tables import Alert, Delivery, utcnow
-from broadcast.vocabulary import OPEN_STATES, AlertState, DeliveryState, split_channels
+from broadcast.vocabulary import OPEN_STATES, AlertState, ChannelName, DeliveryState, split_channels
 
 # Who the alert log says finished an alert.
 ENGINE = "delivery engine"
@@ -43,9 +42,7 @@ ENGINE = "delivery engine"
 YIELD_AGAIN_AFTER = 1.0
 
 __all__ = [
-    "LEASE_PREFIX",
     "ChunkOutcome",
-    "backoff",
     "deliver_chunk",
     "finish_if_done",
     "message_for",
@@ -61,12 +58,6 @@ class ChunkOutcome:
     retry_after: float | None = None
     reason: str = ""  # "throttled", "transient", "yield"
     counts: dict[str, int] = field(default_factory=dict)
-
-
-def backoff(attempts: int, base: float) -> float:
-    """Exponential backoff with jitter: about base * 2^(attempts-1), capped at 10 minutes."""
-    ceiling = min(base * 2 ** max(0, attempts - 1), 600.0)
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def deliver_chunk(
@@ -144,7 +135,9 @@ def deliver_chunk(
             )
         after = min(m.delivery_id for m in feed.unsent) - 1 if feed.unsent else last
     if retry_attempts and outcome.retry_after is None:
-        outcome.retry_after = backoff(retry_attempts, rt.settings.delivery_retry_base)
+        outcome.retry_after = delivery_outcomes.backoff(
+            retry_attempts, rt.settings.delivery_retry_base
+        )
         outcome.reason = "transient"
     if held is not None and outcome.retry_after is None:
         outcome.retry_after, outcome.reason = held, "quiet-hours"
@@ -271,4 +264,4 @@ def call_completed(rt: Runtime, provider_id: str) -> bool:
         ).first()
     if row is None or row.channel != "voice":
         return False
-    return rt.concurrency().release("voice", f"{LEASE_PREFIX}{row.id}")
+    return rt.concurrency().release(ChannelName.VOICE, lease_id(row.id))
