@@ -11,9 +11,10 @@ import dramatiq
 from dramatiq import Broker
 
 from broadcast.delivery.deliver import deliver_chunk
-from broadcast.delivery.dispatch import CHANNELS, Chunk, queue_for
+from broadcast.delivery.dispatch import Chunk, queue_for
 from broadcast.delivery.recovery import give_up_chunk
 from broadcast.runtime import Runtime
+from broadcast.vocabulary import CHANNELS
 from workers.broker import forget_workers, pending, worker_beats
 
 logger = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ from sqlalchemy import update
 
 from broadcast.alerts import compose as alerts
 from broadcast.alerts import lifecycle
-from broadcast.alerts.lifecycle import State
 from broadcast.clock import aware, clock_of
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.errors import InvalidInput
 from broadcast.runtime import Runtime
 from broadcast.store.tables import Alert, AlertLifecycle
+from broadcast.vocabulary import AlertState
 
 
 def submit(
@@ -48,8 +48,8 @@ def submit(
             )
     if rt.settings.require_approval and not emergency:
         with rt.engine.begin() as conn:
-            lifecycle.transition(conn, alert.id, State.PENDING_APPROVAL, operator=operator)
-        return State.PENDING_APPROVAL
+            lifecycle.transition(conn, alert.id, AlertState.PENDING_APPROVAL, operator=operator)
+        return AlertState.PENDING_APPROVAL
     return _schedule_or_release(rt, dispatcher, alert.id, operator=operator)
 
 
@@ -59,15 +59,15 @@ def _schedule_or_release(
     when = lifecycle.info(rt.engine, alert_id).scheduled_at
     if when is not None and aware(when) > clock_of(rt).now():
         with rt.engine.begin() as conn:
-            lifecycle.transition(conn, alert_id, State.SCHEDULED, operator=operator)
-        return State.SCHEDULED
+            lifecycle.transition(conn, alert_id, AlertState.SCHEDULED, operator=operator)
+        return AlertState.SCHEDULED
     return lifecycle.release(rt, dispatcher, alert_id, operator=operator)
 
 
 def approve(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str) -> str:
     """A second operator releases a pending alert (to its schedule, or out now)."""
     alert = alerts.get_alert(rt, alert_id)
-    lifecycle.require(alert, State.PENDING_APPROVAL, doing="approve")
+    lifecycle.require(alert, AlertState.PENDING_APPROVAL, doing="approve")
     if operator.strip().lower() == alert.operator.strip().lower():
         raise InvalidInput(
             f"{operator} created alert {alert_id} and cannot approve it: another operator must "
@@ -80,19 +80,19 @@ def approve(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
             .values(approved_by=operator)
         )
     state = _schedule_or_release(rt, dispatcher, alert_id, operator=operator)
-    if state == State.PENDING_APPROVAL:
+    if state == AlertState.PENDING_APPROVAL:
         raise InvalidInput(f"alert {alert_id} changed while approving; look at `alert status`")
     return state
 
 
 def reject(rt: Runtime, alert_id: int, *, operator: str, reason: str) -> None:
     alert = alerts.get_alert(rt, alert_id)
-    lifecycle.require(alert, State.PENDING_APPROVAL, doing="reject")
+    lifecycle.require(alert, AlertState.PENDING_APPROVAL, doing="reject")
     if not reason.strip():
         raise InvalidInput("say why: --reason '...'")
     with rt.engine.begin() as conn:
         if not lifecycle.transition(
-            conn, alert_id, State.REJECTED, operator=operator, reason=reason
+            conn, alert_id, AlertState.REJECTED, operator=operator, reason=reason
         ):
             raise InvalidInput(f"alert {alert_id} changed meanwhile; look at `alert status`")
         conn.execute(
@@ -104,13 +104,13 @@ def cancel(rt: Runtime, alert_id: int, *, operator: str, reason: str | None = No
     """Stop the alert, whatever stage it is at; the deliveries that will no longer be sent.
     Cancelling a finished (or already ended) alert changes nothing and returns 0."""
     alert = alerts.get_alert(rt, alert_id)
-    if alert.status not in (*lifecycle.UNRELEASED, State.SENDING):
+    if alert.status not in (*lifecycle.UNRELEASED, AlertState.SENDING):
         return 0
     with rt.engine.begin() as conn:
         moved = lifecycle.transition(
-            conn, alert_id, State.CANCELLED, operator=operator, reason=reason
+            conn, alert_id, AlertState.CANCELLED, operator=operator, reason=reason
         )
     if not moved and alert.status in lifecycle.UNRELEASED:
         return 0
     # The engine's cancel ends every queued delivery (workers claim only queued rows).
-    return alerts.cancel_alert(rt, alert_id)
+    return alerts.cancel_alert(rt, alert_id, operator=operator)

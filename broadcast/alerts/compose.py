@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
 
+from broadcast.alerts import lifecycle
 from broadcast.alerts.eta import ChannelEta, channel_eta, expiry_line, preview_mine, queued_mine
 from broadcast.alerts.outcome import status_label, unreached
 from broadcast.capacity.rate import Rate
@@ -25,16 +26,15 @@ from broadcast.delivery.records import load_alert, recent_alerts
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.messages.render import RecipientContext, RenderedMessage, preview
 from broadcast.runtime import Runtime
-from broadcast.store.tables import (
-    Alert,
-    AlertStatus,
-    Delivery,
+from broadcast.store.tables import Alert, Delivery, new_public_id, utcnow
+from broadcast.vocabulary import (
+    CHANNELS,
+    OPEN_STATES,
+    PROBLEM_STATES,
+    AlertState,
     DeliveryState,
-    new_public_id,
-    utcnow,
+    split_channels,
 )
-
-CHANNEL_ORDER = ("sms", "email", "voice")
 
 
 @dataclass
@@ -76,7 +76,7 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_channels(text: str) -> tuple[str, ...]:
     wanted = tuple(dict.fromkeys(c.strip().lower() for c in text.split(",") if c.strip()))
-    unknown = [c for c in wanted if c not in CHANNEL_ORDER]
+    unknown = [c for c in wanted if c not in CHANNELS]
     if unknown or not wanted:
         raise InvalidInput(
             f"unknown channel {', '.join(unknown) or '(none)'}; use sms, email, voice"
@@ -172,7 +172,7 @@ def create_alert(
     urgent: bool = False,
     expires: timedelta | None = None,
     sms_segments: int = 1,
-    status: str = AlertStatus.SENDING,
+    status: str = AlertState.SENDING,
     starts_at: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> Alert:
@@ -257,9 +257,8 @@ class AlertStatusView:
 
     @property
     def done(self) -> bool:
-        return not self.settling and all(
-            not counts.get(DeliveryState.QUEUED) and not counts.get(DeliveryState.SENDING)
-            for counts in self.states.values()
+        return not self.settling and not any(
+            counts.get(s) for counts in self.states.values() for s in OPEN_STATES
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -311,13 +310,6 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
             .group_by(Delivery.channel, call.state)
         ):
             view.households.setdefault(channel, {})[state] = int(n)
-        problems = [
-            DeliveryState.EXPIRED,
-            DeliveryState.FAILED,
-            DeliveryState.UNDELIVERABLE,
-            DeliveryState.IN_DOUBT,
-            DeliveryState.SUPPRESSED,
-        ]
         for channel, state, code, text, n in conn.execute(
             select(
                 Delivery.channel,
@@ -326,14 +318,14 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
                 Delivery.error_text,
                 func.count(),
             )
-            .where(Delivery.alert_id == alert_id, Delivery.state.in_(problems))
+            .where(Delivery.alert_id == alert_id, Delivery.state.in_(PROBLEM_STATES))
             .group_by(Delivery.channel, Delivery.state, Delivery.error_code, Delivery.error_text)
             .order_by(func.count().desc())
         ):
             view.failures.append(
                 {"channel": channel, "state": state, "code": code, "reason": text, "count": int(n)}
             )
-    for channel in alert.channels.split(","):
+    for channel in split_channels(alert.channels):
         if view.states.get(channel, {}).get(DeliveryState.QUEUED, 0):
             found = channel_eta(
                 rt,
@@ -350,15 +342,12 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
     return view
 
 
-def cancel_alert(rt: Runtime, alert_id: int) -> int:
-    """Stop the alert: every delivery not yet claimed by a worker ends `cancelled` now."""
+def cancel_alert(rt: Runtime, alert_id: int, *, operator: str = "unknown") -> int:
+    """Stop the alert: every delivery not yet claimed by a worker ends `cancelled` now. The
+    alert moves to `cancelled` unless it has finished (or `approval.cancel` moved it already)."""
     get_alert(rt, alert_id)
     with rt.engine.begin() as conn:
-        conn.execute(
-            update(Alert)
-            .where(Alert.id == alert_id, Alert.status != AlertStatus.DONE)
-            .values(status=AlertStatus.CANCELLED, finished_at=utcnow())
-        )
+        lifecycle.transition(conn, alert_id, AlertState.CANCELLED, operator=operator)
         # Workers claim only `queued` rows, so after this commit nothing more goes out.
         result = conn.execute(
             update(Delivery)
@@ -369,12 +358,17 @@ def cancel_alert(rt: Runtime, alert_id: int) -> int:
 
 
 def retry_failed(
-    rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, extend: timedelta | None = None
+    rt: Runtime,
+    dispatcher: Dispatcher,
+    alert_id: int,
+    *,
+    extend: timedelta | None = None,
+    operator: str = "unknown",
 ) -> int:
     """Queue again the deliveries that ended `failed` (transient failures that ran out of tries);
     permanent failures (`undeliverable`) stay. An expired alert gets `extend` more time."""
     alert = get_alert(rt, alert_id)
-    if alert.status == AlertStatus.CANCELLED:
+    if alert.status == AlertState.CANCELLED:
         raise InvalidInput(f"alert {alert_id} was cancelled; send a new alert instead")
     expires = alert.expires_at if alert.expires_at.tzinfo else alert.expires_at.replace(tzinfo=UTC)
     new_expiry = max(
@@ -389,11 +383,12 @@ def retry_failed(
         )
         count = int(result.rowcount or 0)
         if count:
-            conn.execute(
-                update(Alert)
-                .where(Alert.id == alert_id)
-                .values(status=AlertStatus.SENDING, finished_at=None, expires_at=new_expiry)
+            # A finished alert is sending again; one still sending stays so.
+            reason = f"{count} failed deliveries queued again"
+            lifecycle.transition(
+                conn, alert_id, AlertState.SENDING, operator=operator, reason=reason
             )
+            conn.execute(update(Alert).where(Alert.id == alert_id).values(expires_at=new_expiry))
     if count:
         alert.expires_at = new_expiry
         with rt.engine.connect() as conn:

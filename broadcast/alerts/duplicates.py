@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlmodel import Session
 
-from broadcast.alerts.lifecycle import State
 from broadcast.capacity import Rate
 from broadcast.clock import aware
 from broadcast.delivery.planning import Targeting
 from broadcast.store.tables import Alert, AlertLifecycle, Delivery, utcnow
+from broadcast.vocabulary import AlertState, split_channels
 
 # An alert in one of these states has gone, is going, or will go out.
-LIVE = (State.PENDING_APPROVAL, State.SCHEDULED, State.SENDING, State.COMPLETED)
+LIVE = (AlertState.PENDING_APPROVAL, AlertState.SCHEDULED, AlertState.SENDING, AlertState.COMPLETED)
 
 
 def window(text: str) -> timedelta | None:
@@ -51,7 +51,7 @@ def same_request(
     return (
         alert.template == template
         and json.loads(alert.variables or "{}") == dict(variables)
-        and items(alert.channels) == set(channels)
+        and set(split_channels(alert.channels)) == set(channels)
         and items(alert.areas) == set(targeting.areas)
         and items(alert.topics) == set(targeting.topics)
         and bool(alert.everyone) == targeting.everyone
@@ -83,7 +83,7 @@ def recent_twin(
         .where(
             or_(
                 Alert.status.in_(LIVE),
-                and_(Alert.status == State.CANCELLED, AlertLifecycle.released_at.is_not(None)),
+                and_(Alert.status == AlertState.CANCELLED, AlertLifecycle.released_at.is_not(None)),
             )
         )
         .where(or_(AlertLifecycle.kind.is_(None), AlertLifecycle.kind == "alert"))

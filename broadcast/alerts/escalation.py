@@ -16,8 +16,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
 from broadcast.alerts import lifecycle
-from broadcast.alerts.compose import CHANNEL_ORDER, parse_duration
-from broadcast.alerts.lifecycle import State
+from broadcast.alerts.compose import parse_duration
 from broadcast.clock import clock_of
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
@@ -25,20 +24,24 @@ from broadcast.delivery.planning import insert_queued
 from broadcast.delivery.records import load_alert
 from broadcast.errors import InvalidInput
 from broadcast.runtime import Runtime
+from broadcast.store.addresses import has_address
 from broadcast.store.tables import (
     Alert,
     AlertLifecycle,
     Delivery,
-    DeliveryState,
     Registrant,
     Subscription,
     SubscriptionStatus,
     utcnow,
 )
+from broadcast.vocabulary import (
+    CHANNELS,
+    ENDED_BADLY_STATES,
+    NOT_CONFIRMED_STATES,
+    AlertState,
+)
 
 ENGINE = "escalation"
-ENDED_BADLY = (DeliveryState.FAILED, DeliveryState.UNDELIVERABLE)
-NOT_CONFIRMED = (DeliveryState.SENT, DeliveryState.IN_DOUBT)
 
 
 def parse_chain(text: str, channels: tuple[str, ...]) -> str:
@@ -46,7 +49,7 @@ def parse_chain(text: str, channels: tuple[str, ...]) -> str:
     steps = [s.strip().lower() for s in text.split(">") if s.strip()]
     if len(steps) < 2 or len(set(steps)) != len(steps):
         raise InvalidInput(f"--escalate {text!r}: give two or more channels, e.g. sms>voice")
-    unknown = [s for s in steps if s not in CHANNEL_ORDER]
+    unknown = [s for s in steps if s not in CHANNELS]
     if unknown:
         raise InvalidInput(f"--escalate: unknown channel {', '.join(unknown)}")
     if steps[0] not in channels:
@@ -58,14 +61,6 @@ def window_seconds(text: str | None, default: str) -> int:
     return int(parse_duration(text or default).total_seconds())
 
 
-def _address(channel: str):  # type: ignore[no-untyped-def]
-    if channel == "sms":
-        return Registrant.mobile.is_not(None)
-    if channel == "email":
-        return Registrant.email.is_not(None)
-    return or_(Registrant.landline.is_not(None), Registrant.mobile.is_not(None))
-
-
 def escalate_due(rt: Runtime, dispatcher: Dispatcher) -> dict[int, int]:
     """Run every escalation step that has candidates; new deliveries per escalation alert."""
     with rt.engine.connect() as conn:
@@ -74,7 +69,7 @@ def escalate_due(rt: Runtime, dispatcher: Dispatcher) -> dict[int, int]:
             .join(Alert, Alert.id == AlertLifecycle.alert_id)
             .where(
                 AlertLifecycle.escalate.is_not(None),
-                Alert.status.in_([State.SENDING, State.COMPLETED]),
+                Alert.status.in_([AlertState.SENDING, AlertState.COMPLETED]),
                 Alert.expires_at > clock_of(rt).now(),
             )
         ).scalars()
@@ -109,7 +104,7 @@ def escalate_alert(rt: Runtime, dispatcher: Dispatcher, alert_id: int) -> tuple[
         added = insert_queued(conn, child, due, channel=target)
         if added:
             reason = f"{added} not reached by {source}"
-            lifecycle.transition(conn, child, State.SENDING, operator=ENGINE, reason=reason)
+            lifecycle.transition(conn, child, AlertState.SENDING, operator=ENGINE, reason=reason)
     if added:
         child_alert = load_alert(rt.engine, child)
         assert child_alert is not None
@@ -123,7 +118,7 @@ def _child(conn, alert: Alert, info: AlertLifecycle, target: str, rest: str | No
     """The escalation alert: the same message, on the next channel, for the same time."""
     values = alert.model_dump(exclude={"id", "created_at", "finished_at"})
     values |= {"channels": target, "areas": "", "topics": "", "everyone": False, "source": None}
-    values |= {"status": State.DRAFT, "created_at": utcnow()}
+    values |= {"status": AlertState.DRAFT, "created_at": utcnow()}
     child = conn.execute(insert(Alert).values(**values)).inserted_primary_key[0]
     lifecycle.attach(
         conn,
@@ -147,7 +142,7 @@ def _candidates(alert_id: int, source: str, target: str, cutoff, child: int):  #
     other, call = aliased(Delivery), aliased(Delivery)
     state = func.coalesce(call.state, Delivery.state)
     late = and_(
-        state.in_(NOT_CONFIRMED),
+        state.in_(NOT_CONFIRMED_STATES),
         func.coalesce(call.sent_at, call.claimed_at, Delivery.sent_at, Delivery.claimed_at)
         <= cutoff,
     )
@@ -166,9 +161,9 @@ def _candidates(alert_id: int, source: str, target: str, cutoff, child: int):  #
         .where(
             Delivery.alert_id == alert_id,
             Delivery.channel == source,
-            or_(state.in_(ENDED_BADLY), late),
+            or_(state.in_(ENDED_BADLY_STATES), late),
             Registrant.erased_at.is_(None),
-            _address(target),
+            has_address(target),
             # Reached on that channel already, by the alert itself or by this step.
             ~exists().where(
                 other.alert_id.in_([alert_id, child]),

@@ -21,7 +21,8 @@ from broadcast.clock import clock_of
 from broadcast.delivery import planning, quiet_hours
 from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, Registrant
+from broadcast.store.tables import Alert, Delivery, Registrant
+from broadcast.vocabulary import AlertState, DeliveryState
 
 
 @dataclass(frozen=True)
@@ -120,9 +121,7 @@ def preview_mine(rt: Runtime, targeting: Targeting, channel: str) -> dict[str | 
     numbers (a household sharing a landline gets one call)."""
     sub = planning.recipients(targeting, (channel,)).subquery()
     counted = (
-        func.count(func.distinct(func.coalesce(Registrant.landline, Registrant.mobile)))
-        if channel == "voice"
-        else func.count()
+        func.count(func.distinct(planning.voice_number())) if channel == "voice" else func.count()
     )
     statement = (
         select(Registrant.quiet_hours, counted)
@@ -178,7 +177,7 @@ def _ahead(
         .where(
             Delivery.state == DeliveryState.QUEUED,
             Delivery.channel == channel,
-            Alert.status == AlertStatus.SENDING,
+            Alert.status == AlertState.SENDING,
             Alert.id != exclude,
         )
         .group_by(Alert.id, Alert.urgent, units, Registrant.quiet_hours)

@@ -14,8 +14,6 @@ from sqlalchemy.orm import aliased
 
 from broadcast.alerts import compose as alerts
 from broadcast.alerts import lifecycle
-from broadcast.alerts.compose import CHANNEL_ORDER
-from broadcast.alerts.lifecycle import State
 from broadcast.delivery.planning import Targeting, insert_queued
 from broadcast.errors import InvalidInput
 from broadcast.runtime import Runtime
@@ -23,15 +21,13 @@ from broadcast.store.tables import (
     Alert,
     AlertLifecycle,
     Delivery,
-    DeliveryState,
     Registrant,
     Subscription,
     SubscriptionStatus,
 )
+from broadcast.vocabulary import CHANNELS, MAY_HAVE_REACHED_STATES, AlertState, split_channels
 
 KINDS = lifecycle.FOLLOW_UP_KINDS
-# Sent, or maybe sent: an all-clear must reach everyone who may have had the alert.
-REACHED = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.IN_DOUBT)
 
 
 def family(conn: Connection, alert_id: int) -> list[int]:
@@ -66,7 +62,7 @@ def _reached(conn: Connection, parent_id: int, channels: tuple[str, ...] | None 
         )
         .where(
             Delivery.alert_id.in_(family(conn, parent_id)),
-            func.coalesce(call.state, Delivery.state).in_(REACHED),
+            func.coalesce(call.state, Delivery.state).in_(MAY_HAVE_REACHED_STATES),
             Subscription.status == SubscriptionStatus.ACTIVE,
             Registrant.erased_at.is_(None),
         )
@@ -82,13 +78,13 @@ def reached_counts(rt: Runtime, parent_id: int) -> dict[str, int]:
         sub = _reached(conn, parent_id).subquery()
         rows = conn.execute(select(sub.c.channel, func.count()).group_by(sub.c.channel))
         found = dict(rows.all())
-    return {c: int(found[c]) for c in CHANNEL_ORDER if found.get(c)}
+    return {c: int(found[c]) for c in CHANNELS if found.get(c)}
 
 
 def plan_followup(conn: Connection, alert: Alert, parent_id: int) -> int:
     """Insert the follow-up's deliveries (state queued); how many."""
     assert alert.id is not None
-    channels = tuple(c for c in alert.channels.split(",") if c)
+    channels = split_channels(alert.channels)
     return insert_queued(conn, alert.id, _reached(conn, parent_id, channels))
 
 
@@ -134,7 +130,7 @@ def create_followup(
         operator=operator,
         urgent=parent.urgent if urgent is None else urgent,
         sms_segments=sms_segments,
-        status=State.DRAFT,
+        status=AlertState.DRAFT,
     )
     assert alert.id is not None
     with rt.engine.begin() as conn:

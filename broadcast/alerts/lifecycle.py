@@ -3,10 +3,11 @@
     draft -> pending-approval -> scheduled | sending -> completed
                       \\-> rejected        \\-> cancelled | expired
 
-Every change goes through `transition`: a compare-and-set on `alert.status` plus a row in
-`alert_transition` with who and when, in one transaction, so two operators (or the scheduler
-and an operator) racing on one alert cannot both win. `completed` is stored as `done`, the
-value the delivery engine has always written (docs/lifecycle.md).
+Every change goes through `transition`: the machine's check, then `store.alert_status`'s
+compare-and-set on `alert.status` plus a row in `alert_transition` with who and when, in one
+transaction, so two operators (or the scheduler and an operator) racing on one alert cannot both
+win. The delivery engine's own move (sending -> done) goes through the same store writer.
+`completed` is stored as `done` (docs/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -25,21 +25,11 @@ from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.records import load_alert
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.runtime import Runtime
+from broadcast.store.alert_status import set_first_status, set_status
 from broadcast.store.tables import Alert, AlertLifecycle, AlertTransition, utcnow
+from broadcast.vocabulary import AlertState
 
-
-class State(StrEnum):
-    DRAFT = "draft"
-    PENDING_APPROVAL = "pending-approval"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    COMPLETED = "done"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-S = State
+S = AlertState
 ALLOWED: dict[str, frozenset[str]] = {
     S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.SENDING, S.CANCELLED}),
     S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.SENDING, S.REJECTED, S.CANCELLED, S.EXPIRED}),
@@ -77,59 +67,20 @@ def transition(
         raise NotFound(f"no alert {alert_id}")
     if to not in ALLOWED.get(current, ()) or (expect is not None and current not in set(expect)):
         return False
-    values: dict[str, object] = {"status": to}
-    if to in (S.COMPLETED, S.CANCELLED, S.REJECTED, S.EXPIRED):
-        values["finished_at"] = utcnow()
-    elif to == S.SENDING:
-        values["finished_at"] = None
-    moved = conn.execute(
-        update(Alert).where(Alert.id == alert_id, Alert.status == current).values(**values)
-    ).rowcount
-    if moved:
-        record(conn, alert_id, current, to, operator=operator, reason=reason)
-    return bool(moved)
-
-
-def record(
-    conn: Connection,
-    alert_id: int,
-    from_state: str | None,
-    to: str,
-    *,
-    operator: str,
-    reason: str | None = None,
-) -> None:
-    conn.execute(
-        insert(AlertTransition).values(
-            alert_id=alert_id,
-            from_state=from_state,
-            to_state=to,
-            operator=operator or "unknown",
-            reason=(reason or None) and reason[:300],
-            occurred_at=utcnow(),
-        )
-    )
+    return set_status(conn, alert_id, to, expect=current, operator=operator, reason=reason)
 
 
 def history(engine: Engine, alert_id: int) -> list[Step]:
-    """The alert's transitions, oldest first. The delivery engine marks an alert done without
-    logging it; that step is shown from `finished_at`, by "delivery engine"."""
+    """The alert's transitions, oldest first."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(AlertTransition)
             .where(AlertTransition.alert_id == alert_id)
             .order_by(AlertTransition.id)
         ).all()
-    steps = [
+    return [
         Step(r.from_state, r.to_state, r.operator, r.reason, aware(r.occurred_at)) for r in rows
     ]
-    alert = load_alert(engine, alert_id)
-    logged = bool(steps) and steps[-1].to_state == S.COMPLETED
-    if alert and alert.status == S.COMPLETED and alert.finished_at is not None and not logged:
-        steps.append(
-            Step(S.SENDING, S.COMPLETED, "delivery engine", None, aware(alert.finished_at))
-        )
-    return steps
 
 
 def info(engine: Engine, alert_id: int) -> AlertLifecycle:
@@ -158,8 +109,7 @@ def children(engine: Engine, alert_id: int, kind: str | None = None) -> list[Ale
 def attach(conn: Connection, lifecycle: AlertLifecycle, *, operator: str) -> None:
     """Store a new alert's lifecycle row and the draft state's first log line."""
     conn.execute(insert(AlertLifecycle).values(**lifecycle.model_dump()))
-    conn.execute(update(Alert).where(Alert.id == lifecycle.alert_id).values(status=S.DRAFT))
-    record(conn, lifecycle.alert_id, None, S.DRAFT, operator=operator)
+    set_first_status(conn, lifecycle.alert_id, S.DRAFT, operator=operator)
 
 
 def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str) -> str:

@@ -9,32 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from broadcast.store.tables import AlertStatus, DeliveryState
-
-REACHED = (DeliveryState.SENT, DeliveryState.DELIVERED)
-UNREACHED = (
-    DeliveryState.EXPIRED,
-    DeliveryState.FAILED,
-    DeliveryState.UNDELIVERABLE,
-    DeliveryState.IN_DOUBT,
-)
+from broadcast.vocabulary import REACHED_STATES, UNREACHED_STATES, AlertState
 
 
 def unreached(channels: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
     """{state: deliveries} that ended without reaching anyone, over every channel, biggest first."""
-    totals = {s: sum(states.get(s, 0) for states in channels.values()) for s in UNREACHED}
+    totals = {s: sum(states.get(s, 0) for states in channels.values()) for s in UNREACHED_STATES}
     return {s: n for s, n in sorted(totals.items(), key=lambda kv: -kv[1]) if n}
 
 
 def reached(states: Mapping[str, int]) -> int:
     """Deliveries of one channel handed to the provider (sent) or confirmed delivered."""
-    return sum(states.get(s, 0) for s in REACHED)
+    return sum(states.get(s, 0) for s in REACHED_STATES)
 
 
 def status_label(status: str, channels: Mapping[str, Mapping[str, int]]) -> str:
     """ "done", "done, 103 expired", "done, 2 failed, 1 undeliverable"; a sending alert is
     "sending" whatever it has lost so far (it is not over yet)."""
-    if status == AlertStatus.SENDING:
+    if status == AlertState.SENDING:
         return str(status)
     lost = unreached(channels)
     return ", ".join([str(status), *(f"{n:,} {s}" for s, n in lost.items())])

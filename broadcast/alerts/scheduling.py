@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, select
 
 from broadcast.alerts import escalation, lifecycle
-from broadcast.alerts.lifecycle import State
 from broadcast.clock import aware, clock_of
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.records import load_alert
 from broadcast.errors import InvalidInput
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertLifecycle, Delivery, DeliveryState
+from broadcast.store.tables import Alert, AlertLifecycle, Delivery
+from broadcast.vocabulary import AlertState, DeliveryState
 
 logger = logging.getLogger(__name__)
 SCHEDULER = "scheduler"
@@ -79,13 +79,13 @@ def release_due(rt: Runtime, dispatcher: Dispatcher) -> list[int]:
             conn.execute(
                 select(Alert.id)
                 .join(AlertLifecycle, AlertLifecycle.alert_id == Alert.id)
-                .where(Alert.status == State.SCHEDULED, AlertLifecycle.scheduled_at <= now)
+                .where(Alert.status == AlertState.SCHEDULED, AlertLifecycle.scheduled_at <= now)
                 .order_by(AlertLifecycle.scheduled_at)
             ).scalars()
         )
     released = []
     for alert_id in due:
-        if lifecycle.release(rt, dispatcher, alert_id, operator=SCHEDULER) != State.SCHEDULED:
+        if lifecycle.release(rt, dispatcher, alert_id, operator=SCHEDULER) != AlertState.SCHEDULED:
             released.append(alert_id)
     return released
 
@@ -97,7 +97,7 @@ def expire_unreleased(rt: Runtime) -> list[int]:
         ids = list(
             conn.execute(
                 select(Alert.id).where(
-                    Alert.status.in_([State.PENDING_APPROVAL, State.SCHEDULED]),
+                    Alert.status.in_([AlertState.PENDING_APPROVAL, AlertState.SCHEDULED]),
                     Alert.expires_at <= now,
                 )
             ).scalars()
@@ -105,7 +105,9 @@ def expire_unreleased(rt: Runtime) -> list[int]:
         return [
             i
             for i in ids
-            if lifecycle.transition(conn, i, State.EXPIRED, operator=SCHEDULER, reason="expired")
+            if lifecycle.transition(
+                conn, i, AlertState.EXPIRED, operator=SCHEDULER, reason="expired"
+            )
         ]
 
 
@@ -116,7 +118,7 @@ def requeue_held(rt: Runtime, dispatcher: Dispatcher) -> int:
         ids = list(
             conn.execute(
                 select(Alert.id).where(
-                    Alert.status == State.SENDING,
+                    Alert.status == AlertState.SENDING,
                     exists().where(
                         Delivery.alert_id == Alert.id, Delivery.state == DeliveryState.QUEUED
                     ),

@@ -23,8 +23,9 @@ from broadcast.capacity.eta import (
 )
 from broadcast.capacity.limiter import Attempt, CapacityLimiter, ExceedsCapacity
 from broadcast.capacity.memory_limiter import MemoryLimiter
-from broadcast.capacity.rate import CHANNELS, Rate, channel_rate, guarded, parse_rate
+from broadcast.capacity.rate import Rate, channel_rate, guarded, parse_rate
 from broadcast.capacity.redis_limiter import RedisLimiter
+from broadcast.vocabulary import CHANNELS
 
 __all__ = [
     "CHANNELS",

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from broadcast.errors import ConfigurationError
+from broadcast.vocabulary import CHANNELS
 
 if TYPE_CHECKING:
     from broadcast.settings import Settings
 
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-CHANNELS = ("sms", "email", "voice")
 
 # "500/1h", "30/10s", "500/h", "20/0.5s"; spaces around the parts are tolerated.
 _PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([smhd])\s*$", re.IGNORECASE)

@@ -8,7 +8,6 @@ import logging
 from broadcast.channels.base import (
     Channel,
     ChannelError,
-    ChannelName,
     LaneFeed,
     ListFeed,
     OutboundMessage,
@@ -19,11 +18,11 @@ from broadcast.channels.base import (
 )
 from broadcast.channels.outbox import OutboxChannel
 from broadcast.settings import Settings
+from broadcast.vocabulary import CHANNELS, ChannelLiteral
 
 __all__ = [
     "Channel",
     "ChannelError",
-    "ChannelName",
     "LaneFeed",
     "ListFeed",
     "OutboundMessage",
@@ -35,12 +34,10 @@ __all__ = [
     "build_channel",
 ]
 
-CHANNEL_NAMES: tuple[ChannelName, ...] = ("sms", "email", "voice")
-
 logger = logging.getLogger(__name__)
 
 
-def build_channel(name: ChannelName, settings: Settings) -> Channel:
+def build_channel(name: ChannelLiteral, settings: Settings) -> Channel:
     """The real provider channel when its settings are present, else the outbox (with a loud
     warning, because nothing will reach anyone)."""
     if name == "sms" and settings.sms_configured:
@@ -56,8 +53,8 @@ def build_channel(name: ChannelName, settings: Settings) -> Channel:
         from broadcast.channels.email.config import SmtpConfig
 
         return SmtpEmailChannel(SmtpConfig.from_settings(settings))
-    if name not in CHANNEL_NAMES:
-        raise ValueError(f"unknown channel {name!r}; expected one of {', '.join(CHANNEL_NAMES)}")
+    if name not in CHANNELS:
+        raise ValueError(f"unknown channel {name!r}; expected one of {', '.join(CHANNELS)}")
     outbox = OutboxChannel.from_settings(name, settings)
     logger.warning(
         "%s is NOT configured: messages are written to the outbox at %s and NOT sent to anyone",

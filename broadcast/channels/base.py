@@ -12,11 +12,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
 from broadcast.errors import BroadcastError
-
-ChannelName = Literal["sms", "email", "voice"]
+from broadcast.vocabulary import ChannelLiteral
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +35,7 @@ class OutboundMessage:
     """
 
     delivery_id: int
-    channel: ChannelName
+    channel: ChannelLiteral
     to: str
     body: str
     subject: str | None = None
@@ -156,7 +155,7 @@ class Channel(abc.ABC):
     """Sends messages for one channel. Implementations are thread-safe: ``send`` is called from
     worker threads concurrently, so any connection pool lives inside the instance."""
 
-    name: ChannelName
+    name: ChannelLiteral
     # Requests one instance has in flight at once (per process); ``run_lanes`` keeps to it.
     lanes: int = 1
 

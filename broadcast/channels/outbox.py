@@ -17,7 +17,6 @@ from pathlib import Path
 
 from broadcast.channels.base import (
     Channel,
-    ChannelName,
     OutboundMessage,
     SendResult,
     SentQuery,
@@ -25,6 +24,7 @@ from broadcast.channels.base import (
 from broadcast.channels.email.message import build_email
 from broadcast.channels.twilio.voice import voice_twiml
 from broadcast.settings import Settings
+from broadcast.vocabulary import ChannelLiteral
 
 DEFAULT_EMAIL_FROM = "alerts@localhost"
 
@@ -34,7 +34,7 @@ class OutboxChannel(Channel):
 
     def __init__(
         self,
-        name: ChannelName,
+        name: ChannelLiteral,
         directory: Path,
         *,
         sender: str | None = None,
@@ -46,7 +46,7 @@ class OutboxChannel(Channel):
         self.public_url = public_url.rstrip("/")
 
     @classmethod
-    def from_settings(cls, name: ChannelName, settings: Settings) -> OutboxChannel:
+    def from_settings(cls, name: ChannelLiteral, settings: Settings) -> OutboxChannel:
         sender = {"sms": settings.sms_from, "voice": settings.voice_from}.get(name)
         if name == "email":
             sender = settings.email_sender(DEFAULT_EMAIL_FROM)

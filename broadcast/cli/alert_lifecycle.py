@@ -13,7 +13,6 @@ import typer
 
 from broadcast.alerts import approval, escalation, followups, lifecycle, scheduling
 from broadcast.alerts import compose as core
-from broadcast.alerts.lifecycle import State
 from broadcast.cli import common, handover
 from broadcast.cli.alert_common import (
     OPERATOR,
@@ -27,6 +26,7 @@ from broadcast.cli.progress import watch_progress
 from broadcast.clock import aware, clock_of
 from broadcast.delivery import quiet_hours
 from broadcast.runtime import Runtime
+from broadcast.vocabulary import AlertState
 
 
 def local(rt: Runtime, when: Any) -> str:
@@ -37,14 +37,14 @@ def local(rt: Runtime, when: Any) -> str:
 def after_submit(rt: Runtime, backend: Any, alert_id: int, state: str, *, wait: bool) -> None:
     """Say what happened to a submitted or approved alert; embedded, deliver it here."""
     out = common.console
-    if state == State.PENDING_APPROVAL:
+    if state == AlertState.PENDING_APPROVAL:
         out.print(
             f"Alert {alert_id} awaits approval: another operator runs "
             f"`broadcast alert approve {alert_id}`. Nothing was sent.",
             highlight=False,
         )
         return
-    if state == State.SCHEDULED:
+    if state == AlertState.SCHEDULED:
         when = scheduling.scheduled_at(rt, alert_id)
         out.print(
             f"Alert {alert_id} scheduled for {local(rt, when)}; the scheduler releases it "
@@ -91,7 +91,7 @@ def approve(
     state, queue_down = handover.release(
         alert_id, approval.approve, rt, backend.dispatcher, alert_id, operator=who
     )
-    audit_alert(rt, "alert.approved", alert_id, who, state=state or State.SENDING)
+    audit_alert(rt, "alert.approved", alert_id, who, state=state or AlertState.SENDING)
     if state is None:
         handover.saved_not_queued(rt, alert_id, queue_down)
     after_submit(rt, backend, alert_id, state, wait=wait)

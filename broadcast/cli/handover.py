@@ -18,7 +18,7 @@ from broadcast.alerts import compose as core
 from broadcast.cli import common
 from broadcast.cli.outages import broker_down, unreachable
 from broadcast.runtime import Runtime
-from broadcast.store.tables import AlertStatus
+from broadcast.vocabulary import AlertState
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def release(
     try:
         return step(rt, *args, **kwargs), None
     except Exception as exc:
-        if not broker_down(exc) or core.get_alert(rt, alert_id).status != AlertStatus.SENDING:
+        if not broker_down(exc) or core.get_alert(rt, alert_id).status != AlertState.SENDING:
             raise
         return None, unreachable(exc, rt.settings)
 

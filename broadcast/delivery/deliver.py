@@ -11,18 +11,17 @@ provider is called. See docs/delivery.md.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 
 from broadcast.channels import OutboundMessage
 from broadcast.clock import aware
 from broadcast.delivery import outcomes as delivery_outcomes
 from broadcast.delivery import quiet_hours
 from broadcast.delivery.dispatch import Chunk
-from broadcast.delivery.lanes import LEASE_PREFIX, Capacity, ClaimFeed, run_feed
+from broadcast.delivery.lanes import Capacity, ClaimFeed, lease_id, run_feed
 from broadcast.delivery.records import (
     Recipient,
     load_alert,
@@ -33,15 +32,17 @@ from broadcast.errors import BroadcastError
 from broadcast.messages.render import AlertTemplate, RecipientContext
 from broadcast.registrants.suppression import suppressed_among
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.store.alert_status import set_status
+from broadcast.store.tables import Alert, Delivery, utcnow
+from broadcast.vocabulary import OPEN_STATES, AlertState, ChannelName, DeliveryState, split_channels
 
+# Who the alert log says finished an alert.
+ENGINE = "delivery engine"
 # A routine chunk that stepped aside for urgent work looks again after this long.
 YIELD_AGAIN_AFTER = 1.0
 
 __all__ = [
-    "LEASE_PREFIX",
     "ChunkOutcome",
-    "backoff",
     "deliver_chunk",
     "finish_if_done",
     "message_for",
@@ -59,12 +60,6 @@ class ChunkOutcome:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def backoff(attempts: int, base: float) -> float:
-    """Exponential backoff with jitter: about base * 2^(attempts-1), capped at 10 minutes."""
-    ceiling = min(base * 2 ** max(0, attempts - 1), 600.0)
-    return random.uniform(ceiling / 2, ceiling)
-
-
 def deliver_chunk(
     rt: Runtime, chunk: Chunk, *, should_yield: Callable[[], bool] | None = None
 ) -> ChunkOutcome:
@@ -79,7 +74,7 @@ def deliver_chunk(
     if alert is None:
         return outcome
     with rt.engine.begin() as conn:
-        if alert.status == AlertStatus.CANCELLED:
+        if alert.status == AlertState.CANCELLED:
             outcome.ended += move_range(conn, chunk, DeliveryState.CANCELLED)
             return outcome
         if utcnow() >= aware(alert.expires_at):
@@ -140,7 +135,9 @@ def deliver_chunk(
             )
         after = min(m.delivery_id for m in feed.unsent) - 1 if feed.unsent else last
     if retry_attempts and outcome.retry_after is None:
-        outcome.retry_after = backoff(retry_attempts, rt.settings.delivery_retry_base)
+        outcome.retry_after = delivery_outcomes.backoff(
+            retry_attempts, rt.settings.delivery_retry_base
+        )
         outcome.reason = "transient"
     if held is not None and outcome.retry_after is None:
         outcome.retry_after, outcome.reason = held, "quiet-hours"
@@ -234,14 +231,14 @@ def message_for(  # type: ignore[no-untyped-def]
 
 def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
     """Mark the alert done once no delivery of it is queued, sending or waiting to be settled."""
-    for channel in alert.channels.split(","):
+    for channel in split_channels(alert.channels):
         busy = conn.execute(
             select(Delivery.id)
             .where(
                 Delivery.alert_id == alert.id,
                 Delivery.channel == channel,
                 or_(
-                    Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+                    Delivery.state.in_(OPEN_STATES),
                     # In doubt and still to be settled by the sweep: not finished yet.
                     and_(
                         Delivery.state == DeliveryState.IN_DOUBT,
@@ -253,11 +250,9 @@ def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
         ).first()
         if busy is not None:
             return False
-    conn.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status == AlertStatus.SENDING)
-        .values(status=AlertStatus.DONE, finished_at=utcnow())
-    )
+    assert alert.id is not None
+    # Logged like every other move (docs/lifecycle.md); a second finisher finds it done already.
+    set_status(conn, alert.id, AlertState.COMPLETED, expect=AlertState.SENDING, operator=ENGINE)
     return True
 
 
@@ -269,4 +264,4 @@ def call_completed(rt: Runtime, provider_id: str) -> bool:
         ).first()
     if row is None or row.channel != "voice":
         return False
-    return rt.concurrency().release("voice", f"{LEASE_PREFIX}{row.id}")
+    return rt.concurrency().release(ChannelName.VOICE, lease_id(row.id))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-CHANNELS = ("sms", "email", "voice")
+from broadcast.vocabulary import CHANNELS
 
 
 def queue_for(channel: str, urgent: bool) -> str:

@@ -17,12 +17,8 @@ from broadcast.registrants import confirmation, contacts, suppression
 from broadcast.registrants import people as registrants
 from broadcast.registrants.consent import ConsentSource
 from broadcast.settings import Settings
-from broadcast.store.tables import (
-    Channel,
-    ConsentEvent,
-    Registrant,
-    SubscriptionStatus,
-)
+from broadcast.store.tables import ConsentEvent, Registrant, SubscriptionStatus
+from broadcast.vocabulary import CALLBACK_MOVABLE_STATES, ChannelName, address_for
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
@@ -31,8 +27,6 @@ CONFIRM_DIGIT, UNSUBSCRIBE_DIGIT = "1", "9"
 # Twilio message and call statuses that end a delivery, and what they mean for us.
 DELIVERED = frozenset({"delivered", "read", "completed"})
 UNDELIVERABLE = frozenset({"undelivered", "failed", "busy", "no-answer", "canceled"})
-# Delivery states a callback may still move on: the provider has (or may have) the message.
-CALLBACK_MOVABLE = frozenset({"queued", "sending", "sent", "in-doubt"})
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ def _voice_holders(session: Session, number: str) -> list[Registrant]:
         .order_by(Registrant.id)
     ).all()
     # Voice calls the landline when there is one, so the mobile only counts without one.
-    return [r for r in found if registrants.address_for(r, Channel.VOICE) == number]
+    return [r for r in found if address_for(ChannelName.VOICE, r) == number]
 
 
 def _opt_out(
@@ -106,7 +100,7 @@ def handle_sms(
     registrant = _by_mobile(session, number) if number else None
     source = ConsentSource("sms-keyword", detail=word or None)
     if word in STOP_WORDS:
-        _opt_out(session, registrant, Channel.SMS, number, source, key)
+        _opt_out(session, registrant, ChannelName.SMS, number, source, key)
         return InboundOutcome(
             "unsubscribed",
             f"You will no longer get {force} community alerts by text. Reply START to sign up "
@@ -137,12 +131,13 @@ def _start(
 ) -> InboundOutcome:
     force, key = settings.force_name, settings.suppression_secret
     assert registrant.id is not None
-    sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(Channel.SMS)
+    subs = registrants.subscriptions(session=session, registrant_id=registrant.id)
+    sub = subs.get(ChannelName.SMS)
     if sub is not None and sub.status == SubscriptionStatus.PENDING:
         # YES, START or UNSTOP from the number itself proves the owner wants it: this confirms
         # the sign-up and lifts the number's own earlier opt-out (confirmation.confirm).
         confirmation.confirm(
-            session=session, registrant=registrant, channel=Channel.SMS, key=key, source=source
+            session=session, registrant=registrant, channel=ChannelName.SMS, key=key, source=source
         )
         return InboundOutcome(
             "confirmed",
@@ -155,14 +150,14 @@ def _start(
     # The person texted from the number themselves: the strongest proof of consent there is, so
     # any suppression of it for SMS goes (a provider opt-out too, which START also clears).
     row = session.get(
-        suppression.SuppressedAddress, (suppression.address_hash(number, key), Channel.SMS)
+        suppression.SuppressedAddress, (suppression.address_hash(number, key), ChannelName.SMS)
     )
     if row is not None:
         session.delete(row)
     registrants.set_status(
         session=session,
         registrant=registrant,
-        channel=Channel.SMS,
+        channel=ChannelName.SMS,
         status=SubscriptionStatus.ACTIVE,
         event=ConsentEvent.RESUBSCRIBED if sub is not None else ConsentEvent.SUBSCRIBED,
         source=source,
@@ -187,9 +182,9 @@ def handle_voice_digit(
         # One call reaches everyone on the number (planning calls a household once), so the
         # number stops getting calls for all of them: whoever answered cannot say who they are.
         for holder in holders:
-            _opt_out(session, holder, Channel.VOICE, called, source, key)
+            _opt_out(session, holder, ChannelName.VOICE, called, source, key)
         if not holders:
-            _opt_out(session, None, Channel.VOICE, called, source, key)
+            _opt_out(session, None, ChannelName.VOICE, called, source, key)
         return InboundOutcome(
             "unsubscribed",
             f"This number will get no more calls from {settings.force_name}, for anyone "
@@ -197,7 +192,7 @@ def handle_voice_digit(
         )
     if pressed == CONFIRM_DIGIT and any(
         confirmation.confirm(
-            session=session, registrant=holder, channel=Channel.VOICE, key=key, source=source
+            session=session, registrant=holder, channel=ChannelName.VOICE, key=key, source=source
         )
         for holder in holders
     ):
@@ -237,7 +232,7 @@ def apply_status_callback(
     if state is None or not provider_id:
         return False
     row = session.scalars(select(Delivery).where(Delivery.provider_id == provider_id)).first()
-    if row is None or row.state not in CALLBACK_MOVABLE:
+    if row is None or row.state not in CALLBACK_MOVABLE_STATES:
         return False
     row.state = state
     if state == "undeliverable" and error_code:

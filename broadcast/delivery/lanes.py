@@ -20,6 +20,7 @@ from broadcast.channels import ChannelError, OutboundMessage, SendResult
 from broadcast.channels.base import Finished
 from broadcast.delivery.records import claim, record_sent, release
 from broadcast.runtime import Runtime
+from broadcast.vocabulary import ChannelName
 
 # Concurrency leases free only when a call ends: look again after about this long.
 LEASE_POLL = 1.0
@@ -31,16 +32,20 @@ def lease_id(delivery_id: int) -> str:
     return f"{LEASE_PREFIX}{delivery_id}"
 
 
+def voice_leases(rt: Runtime) -> ConcurrencyLimiter | None:
+    """The voice line leases, or None when calls are not limited (BROADCAST_VOICE_CONCURRENCY
+    unset): the one test of "is voice concurrency on?"."""
+    leases = rt.concurrency()
+    return leases if leases.limit is not None else None
+
+
 class Capacity:
     """The channel's rate limiter and, for voice with a line limit, its concurrency leases."""
 
     def __init__(self, rt: Runtime, channel: str) -> None:
         self.rt, self.channel = rt, channel
         self.limiter: CapacityLimiter = rt.limiter(channel)
-        leases = rt.concurrency() if channel == "voice" else None
-        self.leases: ConcurrencyLimiter | None = (
-            leases if leases is not None and leases.limit is not None else None
-        )
+        self.leases = voice_leases(rt) if channel == ChannelName.VOICE else None
 
     @property
     def unlimited(self) -> bool:

@@ -10,6 +10,7 @@ subscription is `suppressed`.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import UTC, timedelta
 
@@ -23,19 +24,29 @@ from broadcast.channels import (
     SendResult,
     TransientChannelError,
 )
-from broadcast.delivery.lanes import lease_id
+from broadcast.delivery.lanes import lease_id, voice_leases
 from broadcast.delivery.records import record_sent, record_state, schedule_settling
 from broadcast.registrants import suppression
 from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.people import suppress_channel
-from broadcast.store.tables import (
-    Delivery,
-    DeliveryState,
-    Registrant,
-    utcnow,
-)
+from broadcast.store.tables import Delivery, Registrant, utcnow
+from broadcast.vocabulary import ChannelName, DeliveryState
 
 SUPPRESS_REASON = {"sms": "opted-out", "voice": "opted-out", "email": "bounced"}
+# The longest wait between two tries of a delivery.
+RETRY_CAP = 600.0
+
+
+def retry_ceiling(attempts: int, base: float) -> float:
+    """The longest wait after try number `attempts`: base * 2^(attempts-1), capped at 10 min."""
+    return min(base * 2 ** max(0, attempts - 1), RETRY_CAP)
+
+
+def backoff(attempts: int, base: float) -> float:
+    """The wait before the next try: a random point in the upper half of `retry_ceiling`, so
+    chunks that failed together do not all come back together."""
+    ceiling = retry_ceiling(attempts, base)
+    return random.uniform(ceiling / 2, ceiling)
 
 
 def record_rejected(conn: Connection, rejected: Sequence[tuple[int, str | None, str, str]]) -> None:
@@ -77,7 +88,8 @@ def record_results(rt, alert, chunk, sent_messages, results, attempts, outcome) 
             )
         else:
             tries = attempts.get(message.delivery_id, 1)
-            next_try = now + timedelta(seconds=settings.delivery_retry_base * 2 ** (tries - 1))
+            # The latest the retry can come (backoff's ceiling, not its random draw).
+            next_try = now + timedelta(seconds=retry_ceiling(tries, settings.delivery_retry_base))
             if tries >= settings.delivery_max_attempts or next_try >= expires:
                 reason = f"gave up after {tries} attempt{'s' if tries > 1 else ''}: "
                 kinds[DeliveryState.FAILED].append((row[0], row[1], reason + _reason(result)))
@@ -106,8 +118,8 @@ def _reason(error: ChannelError) -> str:
 
 
 def _release_line(rt, chunk, message: OutboundMessage) -> None:  # type: ignore[no-untyped-def]
-    if chunk.channel == "voice" and rt.settings.voice_concurrency:
-        rt.concurrency().release("voice", lease_id(message.delivery_id))
+    if chunk.channel == ChannelName.VOICE and (leases := voice_leases(rt)) is not None:
+        leases.release(ChannelName.VOICE, lease_id(message.delivery_id))
 
 
 def _suppress(rt, channel: str, messages: Sequence[OutboundMessage]) -> None:  # type: ignore[no-untyped-def]

@@ -31,14 +31,13 @@ from sqlalchemy import (
 )
 
 from broadcast.delivery.dispatch import Chunk, Dispatcher
+from broadcast.store.addresses import address_column, has_subscription_address
 from broadcast.store.bulk import refresh_statistics
 from broadcast.store.tables import (
     Alert,
-    Channel,
     ConsentEvent,
     ConsentLedgerEntry,
     Delivery,
-    DeliveryState,
     Registrant,
     RegistrantArea,
     RegistrantTopic,
@@ -46,6 +45,7 @@ from broadcast.store.tables import (
     SubscriptionStatus,
     utcnow,
 )
+from broadcast.vocabulary import ChannelName, DeliveryState, split_channels
 
 DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
 SECTOR = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ([0-9])$")
@@ -82,17 +82,6 @@ def area_condition(areas: tuple[str, ...]) -> ColumnElement[bool]:
     return exists().where(RegistrantArea.registrant_id == Subscription.registrant_id, or_(*matches))
 
 
-def _has_address() -> ColumnElement[bool]:
-    return or_(
-        and_(Subscription.channel == "sms", Registrant.mobile.is_not(None)),
-        and_(Subscription.channel == "email", Registrant.email.is_not(None)),
-        and_(
-            Subscription.channel == "voice",
-            or_(Registrant.landline.is_not(None), Registrant.mobile.is_not(None)),
-        ),
-    )
-
-
 def source_file_names(source: str) -> list[str]:
     """What the import recorded for `source`: the file's name (`source_detail`), so the path
     the file was imported from names it too (`/data/pmb.csv` -> `pmb.csv`)."""
@@ -115,7 +104,7 @@ def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore
     conditions: list[ColumnElement[bool]] = [
         Subscription.channel.in_(channels),
         Registrant.erased_at.is_(None),
-        _has_address(),
+        has_subscription_address(),
     ]
     if targeting.source is not None:
         # The transfer notice is the data-protection notice owed to everyone transferred,
@@ -163,7 +152,7 @@ def count_recipients(
 
 def count_calls(connection: Connection, targeting: Targeting) -> int:
     """The calls a voice alert makes: one per number, however many people share it."""
-    reached = recipients(targeting, (Channel.VOICE.value,)).subquery()
+    reached = recipients(targeting, (ChannelName.VOICE.value,)).subquery()
     numbers = (
         select(voice_number().label("number"))
         .join(reached, reached.c.registrant_id == Registrant.id)
@@ -188,7 +177,7 @@ def refresh_delivery_statistics(connection: Connection, planned: int) -> None:
 def plan_deliveries(connection: Connection, alert: Alert) -> int:
     """Insert the alert's delivery rows (state queued) in one statement; the number inserted."""
     assert alert.id is not None
-    channels = tuple(c for c in alert.channels.split(",") if c)
+    channels = split_channels(alert.channels)
     return insert_queued(connection, alert.id, recipients(Targeting.of(alert), channels))
 
 
@@ -230,14 +219,14 @@ def insert_queued(
     # SQLAlchemy reports rowcount unconditionally only for UPDATE and DELETE (-1 here otherwise).
     result = connection.execute(statement, execution_options={"preserve_rowcount": True})
     added = max(int(result.rowcount or 0), 0)
-    if added and channel in (None, Channel.VOICE):
+    if added and channel in (None, ChannelName.VOICE):
         added -= share_household_calls(connection, alert_id)
     return added
 
 
 def voice_number() -> ColumnElement[str]:
     """The number a registrant's calls go to: the landline if there is one, else the mobile."""
-    return func.coalesce(Registrant.landline, Registrant.mobile)
+    return address_column(ChannelName.VOICE)
 
 
 def share_household_calls(connection: Connection, alert_id: int) -> int:
@@ -260,7 +249,7 @@ def share_household_calls(connection: Connection, alert_id: int) -> int:
         .join(Registrant, Registrant.id == Delivery.registrant_id)
         .where(
             Delivery.alert_id == alert_id,
-            Delivery.channel == Channel.VOICE,
+            Delivery.channel == ChannelName.VOICE,
             Delivery.state != DeliveryState.HOUSEHOLD,
             number.is_not(None),
         )
@@ -329,7 +318,7 @@ def enqueue_alert(
     """Queue a message per chunk of the alert's queued deliveries; the number of messages."""
     assert alert.id is not None
     sent = 0
-    for channel in channels or tuple(c for c in alert.channels.split(",") if c):
+    for channel in channels or split_channels(alert.channels):
         pending: list[Chunk] = []
         for chunk in chunks(connection, alert.id, channel, size, urgent=alert.urgent):
             pending.append(chunk)

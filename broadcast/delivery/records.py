@@ -12,7 +12,8 @@ from sqlmodel import Session
 
 from broadcast.delivery.dispatch import Chunk
 from broadcast.store.bulk import one_of
-from broadcast.store.tables import Alert, Delivery, DeliveryState, Registrant, utcnow
+from broadcast.store.tables import Alert, Delivery, Registrant, utcnow
+from broadcast.vocabulary import DeliveryState, address_for
 
 _T = Delivery.__table__
 
@@ -30,11 +31,7 @@ class Recipient:
     attempts: int
 
     def address(self, channel: str) -> str | None:
-        if channel == "sms":
-            return self.mobile
-        if channel == "email":
-            return self.email
-        return self.landline or self.mobile
+        return address_for(channel, self)
 
 
 # What rendering a delivery's message needs, in Recipient's field order.

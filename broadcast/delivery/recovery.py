@@ -39,7 +39,8 @@ from broadcast.delivery.records import (
 )
 from broadcast.registrants.confirmation import Policy, expire_pending
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.store.tables import Alert, Delivery, utcnow
+from broadcast.vocabulary import AlertState, DeliveryState, split_channels
 
 STOPPED = "the worker stopped mid-send"
 FOUND = "found at the provider after the send was in doubt"
@@ -206,7 +207,7 @@ def settle_in_doubt(
             requeue.add((group_alert, channel))
     for group_alert, channel in sorted(requeue):
         alert = alerts[group_alert]
-        if alert is not None and alert.status == AlertStatus.SENDING:
+        if alert is not None and alert.status == AlertState.SENDING:
             with rt.engine.connect() as conn:
                 report.requeued_messages += _enqueue(rt, conn, dispatcher, alert, channel)
     for alert in alerts.values():
@@ -325,7 +326,7 @@ def expire_alerts(rt: Runtime) -> int:
     with rt.engine.begin() as conn:
         ids = list(
             conn.execute(
-                select(Alert.id).where(Alert.status == AlertStatus.SENDING, Alert.expires_at <= now)
+                select(Alert.id).where(Alert.status == AlertState.SENDING, Alert.expires_at <= now)
             ).scalars()
         )
         if not ids:
@@ -359,7 +360,7 @@ def resume_alert(
     report.put_in_doubt = len(touched)
     report.expired = expire_alerts(rt)
     alert = load_alert(rt.engine, alert_id)
-    if alert is not None and alert.status == AlertStatus.SENDING:
+    if alert is not None and alert.status == AlertState.SENDING:
         with rt.engine.connect() as conn:
             report.requeued_messages = planning.enqueue_alert(
                 conn, dispatcher, alert, size=rt.settings.delivery_chunk_size
@@ -422,7 +423,7 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> Recove
         alerts = (
             conn.execute(
                 select(Alert.id).where(
-                    Alert.status == AlertStatus.SENDING, Alert.created_at <= cutoff
+                    Alert.status == AlertState.SENDING, Alert.created_at <= cutoff
                 )
             )
             .scalars()
@@ -431,7 +432,7 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> Recove
     for alert_id in alerts:
         alert = load_alert(rt.engine, alert_id)
         assert alert is not None
-        for channel in alert.channels.split(","):
+        for channel in split_channels(alert.channels):
             queue = queue_for(channel, alert.urgent)
             # A stopped worker's fetched messages come back only when Dramatiq's own heartbeat
             # times out (a minute): queue its work again now (claims make copies harmless).

@@ -15,6 +15,7 @@ from broadcast.delivery.dispatch import QUEUES
 from broadcast.errors import BroadcastError
 from broadcast.ops.monitoring import WorkerSeen
 from broadcast.settings import Settings
+from broadcast.vocabulary import CHANNELS
 
 # The workers registered in Redis (workers/monitor.py), handed in by the CLI: the core does not
 # import Dramatiq.
@@ -218,7 +219,7 @@ def _capacity(settings: Settings) -> list[Check]:
     from broadcast.capacity import channel_rate
 
     checks = []
-    for channel in ("sms", "email", "voice"):
+    for channel in CHANNELS:
         try:
             rate = channel_rate(settings, channel)
         except BroadcastError as exc:

@@ -11,14 +11,22 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, Integer, cast, func, or_, select
 
-from broadcast.alerts.outcome import REACHED, UNREACHED, status_label
+from broadcast.alerts.outcome import status_label
 from broadcast.capacity import channel_rate
 from broadcast.clock import clock_of
 from broadcast.delivery import quiet_hours
-from broadcast.delivery.dispatch import CHANNELS
-from broadcast.ops.monitoring import PROBLEM_STATES, QueueMonitor, failure_groups
+from broadcast.ops.monitoring import QueueMonitor, failure_groups
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, Registrant, utcnow
+from broadcast.store.tables import Alert, Delivery, Registrant, utcnow
+from broadcast.vocabulary import (
+    CHANNELS,
+    OPEN_STATES,
+    PROBLEM_STATES,
+    REACHED_STATES,
+    UNREACHED_STATES,
+    AlertState,
+    DeliveryState,
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ def waiting(engine: Engine) -> dict[str, tuple[int, float]]:
     statement = (
         select(Delivery.channel, func.count(), func.min(Delivery.created_at))
         .join(Alert, Alert.id == Delivery.alert_id)
-        .where(Delivery.state == DeliveryState.QUEUED, Alert.status == AlertStatus.SENDING)
+        .where(Delivery.state == DeliveryState.QUEUED, Alert.status == AlertState.SENDING)
         .group_by(Delivery.channel)
     )
     now = utcnow()
@@ -96,7 +104,7 @@ def held_for_quiet_hours(rt: Runtime) -> dict[str, dict[str, object]]:
         .where(
             Delivery.state == DeliveryState.QUEUED,
             Delivery.channel.in_(quiet_hours.HELD_CHANNELS),
-            Alert.status == AlertStatus.SENDING,
+            Alert.status == AlertState.SENDING,
             Alert.urgent.is_(False),
         )
         .group_by(Delivery.channel, Registrant.quiet_hours)
@@ -153,7 +161,7 @@ def live_alerts(
     statement = (
         select(Alert.id, Alert.template, Alert.status, Alert.urgent, Alert.operator)
         .add_columns(Alert.created_at)
-        .where(or_(Alert.status == AlertStatus.SENDING, Alert.finished_at >= recent))
+        .where(or_(Alert.status == AlertState.SENDING, Alert.finished_at >= recent))
         .order_by(Alert.id.desc())
         .limit(limit)
     )
@@ -166,14 +174,14 @@ def live_alerts(
         a["channels"] = {}
         for channel, states in sorted(counts.get(a["id"], {}).items()):
             total = sum(states.values())
-            open_ = states.get(DeliveryState.QUEUED, 0) + states.get(DeliveryState.SENDING, 0)
+            open_ = sum(states.get(s, 0) for s in OPEN_STATES)
             failed = sum(states.get(s, 0) for s in PROBLEM_STATES)
             a["channels"][channel] = {
                 "done": total - open_,
                 "total": total,
                 "failed": failed,
-                "reached": sum(states.get(s, 0) for s in REACHED),
-                "unreached": {s: states[s] for s in UNREACHED if states.get(s)},
+                "reached": sum(states.get(s, 0) for s in REACHED_STATES),
+                "unreached": {s: states[s] for s in UNREACHED_STATES if states.get(s)},
             }
     return alerts
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, case, func, select, update
 
+from broadcast.alerts import lifecycle
 from broadcast.alerts.compose import parse_duration
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Chunk, Dispatcher
@@ -22,19 +23,10 @@ from broadcast.delivery.records import load_alert
 from broadcast.delivery.recovery import give_up_chunk
 from broadcast.ops import audit
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, AlertStatus, Delivery, DeliveryState, utcnow
+from broadcast.store.tables import Alert, Delivery, utcnow
+from broadcast.vocabulary import PROBLEM_STATES, AlertState, DeliveryState
 
 REQUEUED_IN_DOUBT = "sent again by an operator after the send was in doubt"
-
-# What `failures list` shows; only `failed` (minus render errors) is ever put back. Expired
-# deliveries are listed too: a call held past its alert's expiry never reached anyone.
-PROBLEM_STATES = (
-    DeliveryState.EXPIRED,
-    DeliveryState.FAILED,
-    DeliveryState.UNDELIVERABLE,
-    DeliveryState.IN_DOUBT,
-    DeliveryState.SUPPRESSED,
-)
 
 
 @dataclass(frozen=True)
@@ -221,7 +213,7 @@ def requeue_failures(
     find = _filtered(
         select(Delivery.alert_id, Delivery.channel)
         .join(Alert, Alert.id == Delivery.alert_id)
-        .where(*retryable, Alert.status != AlertStatus.CANCELLED)
+        .where(*retryable, Alert.status != AlertState.CANCELLED)
         .distinct(),
         alert_id,
         channel,
@@ -247,14 +239,14 @@ def requeue_failures(
             ).rowcount
             alert = load_alert(rt.engine, one_alert)
             assert alert is not None
+            # A finished alert is sending again; one still sending stays so.
+            lifecycle.transition(
+                conn, one_alert, AlertState.SENDING, operator=operator, reason="failures requeued"
+            )
             conn.execute(
                 update(Alert)
                 .where(Alert.id == one_alert)
-                .values(
-                    status=AlertStatus.SENDING,
-                    finished_at=None,
-                    expires_at=max(_aware(alert.expires_at), expiry),
-                )
+                .values(expires_at=max(_aware(alert.expires_at), expiry))
             )
         report.deliveries += int(moved or 0)
         with rt.engine.connect() as conn:

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlmodel import Session
 
+from broadcast import vocabulary
 from broadcast.errors import Conflict, InvalidInput, NotFound, Suppressed
 from broadcast.registrants import consent, contacts, suppression
 from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.validation import RegistrantDraft
 from broadcast.store.tables import (
-    Channel,
     ConsentEvent,
     Registrant,
     RegistrantArea,
@@ -23,8 +23,7 @@ from broadcast.store.tables import (
     SubscriptionStatus,
     utcnow,
 )
-
-CHANNELS = tuple(c.value for c in Channel)
+from broadcast.vocabulary import CHANNELS as CHANNELS  # re-exported: registrants.CHANNELS
 
 
 def find_registrant(*, session: Session, ref: str, region: str = "GB") -> Registrant:
@@ -65,11 +64,8 @@ def find_registrant(*, session: Session, ref: str, region: str = "GB") -> Regist
 
 
 def address_for(registrant: Registrant, channel: str) -> str | None:
-    if channel == Channel.SMS:
-        return registrant.mobile
-    if channel == Channel.EMAIL:
-        return registrant.email
-    return registrant.landline or registrant.mobile
+    """`vocabulary.address_for` with the registrant first, as the web sign-up code calls it."""
+    return vocabulary.address_for(channel, registrant)
 
 
 def ensure_addresses_free(

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from broadcast.errors import InvalidInput
 from broadcast.registrants import contacts
-from broadcast.store.tables import Channel
 from broadcast.text_rules import control_character_problem
+from broadcast.vocabulary import CHANNELS, ChannelName, address_for
 
 
 class InvalidRegistrant(InvalidInput):
@@ -36,18 +36,14 @@ class RegistrantDraft:
     dropped_topics: tuple[str, ...] = ()
 
     def address_for(self, channel: str) -> str | None:
-        """The address a channel uses: voice prefers the landline and falls back to the mobile."""
-        if channel == Channel.SMS:
-            return self.mobile
-        if channel == Channel.EMAIL:
-            return self.email
-        return self.landline or self.mobile
+        """The address a channel uses (`vocabulary.address_for`)."""
+        return address_for(channel, self)
 
     def addresses(self) -> dict[str, str]:
         return {c: a for c in self.channels if (a := self.address_for(c)) is not None}
 
 
-CHANNEL_NAMES = frozenset(c.value for c in Channel)
+CHANNEL_NAMES = frozenset(CHANNELS)
 
 
 def parse_channels(raw: str | None) -> frozenset[str]:
@@ -132,11 +128,11 @@ def parse_registrant(
 
     if require_channels and not channels and raw_channels is None:
         problems.append("no channels given (use sms, email and/or voice)")
-    if Channel.SMS in channels and not raw_mobile:
+    if ChannelName.SMS in channels and not raw_mobile:
         problems.append("landline given for SMS" if raw_landline else "SMS needs a mobile number")
-    if Channel.EMAIL in channels and not raw_email:
+    if ChannelName.EMAIL in channels and not raw_email:
         problems.append("email channel needs an email address")
-    if Channel.VOICE in channels and not (raw_landline or raw_mobile):
+    if ChannelName.VOICE in channels and not (raw_landline or raw_mobile):
         problems.append("voice channel needs a landline or mobile number")
     if mobile and landline and mobile == landline:
         # The person wants calls on their mobile: voice uses the mobile when there is no

@@ -9,6 +9,12 @@ from enum import StrEnum
 from sqlalchemy import Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from broadcast.vocabulary import AlertState, ChannelName, DeliveryState
+
+# The web sign-up modules still say `Channel` (they are being edited elsewhere): an alias of
+# broadcast.vocabulary.ChannelName until they import it from there.
+Channel = ChannelName
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -27,12 +33,6 @@ def new_public_ids(count: int) -> list[str]:
     makes thousands at a time, and each read is a system call)."""
     raw = secrets.token_hex(16 * count)
     return [raw[start : start + 32] for start in range(0, 32 * count, 32)]
-
-
-class Channel(StrEnum):
-    SMS = "sms"
-    EMAIL = "email"
-    VOICE = "voice"
 
 
 class SubscriptionStatus(StrEnum):
@@ -165,44 +165,6 @@ class SuppressionKeying(SQLModel, table=True):
 # --- Alerts and deliveries (the delivery engine; see docs/delivery.md) -------------------------
 
 
-class AlertStatus(StrEnum):
-    SENDING = "sending"
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-
-class DeliveryState(StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    UNDELIVERABLE = "undeliverable"
-    SUPPRESSED = "suppressed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    IN_DOUBT = "in-doubt"
-    # Another registrant's call to the same number in the same alert (a household sharing a
-    # landline) is this one's call too: one call per number per alert (see planning).
-    HOUSEHOLD = "household"
-
-
-# States nothing moves a delivery out of by itself (status callbacks may still move sent on).
-FINAL_STATES = frozenset(
-    {
-        DeliveryState.SENT,
-        DeliveryState.DELIVERED,
-        DeliveryState.FAILED,
-        DeliveryState.UNDELIVERABLE,
-        DeliveryState.SUPPRESSED,
-        DeliveryState.CANCELLED,
-        DeliveryState.EXPIRED,
-        DeliveryState.IN_DOUBT,
-        DeliveryState.HOUSEHOLD,
-    }
-)
-
-
 class Alert(SQLModel, table=True):
     """One alert as the officer sent it: template, variables, targeting, channels."""
 
@@ -216,7 +178,7 @@ class Alert(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=300)  # transfer notice: import source
     urgent: bool = Field(default=False, nullable=False)
     operator: str = Field(max_length=120, nullable=False)
-    status: str = Field(default=AlertStatus.SENDING, max_length=16, nullable=False)
+    status: str = Field(default=AlertState.SENDING, max_length=16, nullable=False)
     sms_segments: int = Field(default=1, nullable=False)  # of the preview, for ETAs
     created_at: datetime = _timestamp(nullable=False)
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

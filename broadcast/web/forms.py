@@ -9,11 +9,11 @@ from typing import Any
 
 from broadcast.registrants.validation import InvalidRegistrant, RegistrantDraft, parse_registrant
 from broadcast.settings import Settings
-from broadcast.store.tables import Channel
+from broadcast.vocabulary import CHANNELS as CHANNELS  # re-exported: forms.CHANNELS
+from broadcast.vocabulary import ChannelName
 
 TEXT_FIELDS = ("name", "postcode", "email", "mobile", "landline", "areas")
 LIST_FIELDS = ("channels", "topics", "named_areas")
-CHANNELS = tuple(c.value for c in Channel)
 MAX_LENGTH = 400  # longer than any real value; refuses junk before it reaches the validators
 _AREA_LETTERS = re.compile(r"^([A-Z]{1,2})[0-9]")
 # Which field a validation message is about, when it does not quote the value typed.
@@ -103,9 +103,9 @@ def parse(
     fields = {
         "name": values["name"],
         "postcode": values["postcode"],
-        "email": values["email"] if Channel.EMAIL in channels else "",
-        "mobile": values["mobile"] if Channel.SMS in channels or values["mobile"] else "",
-        "landline": values["landline"] if Channel.VOICE in channels else "",
+        "email": values["email"] if ChannelName.EMAIL in channels else "",
+        "mobile": values["mobile"] if ChannelName.SMS in channels or values["mobile"] else "",
+        "landline": values["landline"] if ChannelName.VOICE in channels else "",
         "channels": ",".join(channels),
         "areas": ",".join([values["areas"], *named]),
         "topics": ",".join(values["topics"]),

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from broadcast.capacity import UNIT_NAMES
-from broadcast.delivery.dispatch import CHANNELS
 from broadcast.ops import figures as monitoring_figures
 from broadcast.ops import monitoring
+from broadcast.vocabulary import CHANNELS
 from broadcast.web.pages import ctx_of, templates
 
 router = APIRouter(include_in_schema=False)
