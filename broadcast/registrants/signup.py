@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from broadcast.clock import aware
 from broadcast.registrants import confirmation, suppression
@@ -105,7 +105,9 @@ def _sent_within(sent_at: datetime | None, window: timedelta) -> bool:
 def live_registrant(session: Session, public_id: str) -> Registrant | None:
     """The live registrant a link points to, or None (unknown or erased)."""
     return session.scalars(
-        select(Registrant).where(Registrant.public_id == public_id, Registrant.erased_at.is_(None))
+        select(Registrant).where(
+            col(Registrant.public_id) == public_id, col(Registrant.erased_at).is_(None)
+        )
     ).first()
 
 
@@ -127,9 +129,9 @@ def _owner(session: Session, draft: RegistrantDraft) -> Registrant | None:
     nobody (a household shares one), so a sign-up with only a landline is a new registrant."""
     clauses = []
     if draft.email:
-        clauses.append(Registrant.email == draft.email)
+        clauses.append(col(Registrant.email) == draft.email)
     if draft.mobile:
-        clauses.append(Registrant.mobile == draft.mobile)
+        clauses.append(col(Registrant.mobile) == draft.mobile)
     if not clauses:
         return None
     found = session.scalars(select(Registrant).where(or_(*clauses))).all()

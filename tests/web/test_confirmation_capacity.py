@@ -5,19 +5,24 @@ share one SMS window in Redis, and the provider never sees more than the rate be
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import redis
 
 from broadcast.alerts import compose as alerts
 from broadcast.alerts import lifecycle
+from broadcast.delivery.confirmations import CALL_SECONDS, LINE_RETRY, send_confirmation
 from broadcast.delivery.deliver import deliver_chunk
 from broadcast.delivery.dispatch import RecordingDispatcher
 from broadcast.delivery.planning import Targeting
 from broadcast.messages.sms_text import analyse
+from broadcast.registrants.signup import PendingMessage
 from broadcast.runtime import Runtime
-from tests.delivery.factories import Person, add_people
+from broadcast.settings import Settings
+from tests.delivery.factories import Person, RecordingChannel, add_people
 from tests.web.conftest import Web, csrf_token, sms_code
 
 RATE = 8  # units: SMS segments, as the provider bills them (a code takes 2)
@@ -111,3 +116,35 @@ def test_confirmation_codes_and_alert_texts_share_the_sms_capacity(
     assert units(web, before) <= RATE
     assert worker.limiter("sms").usage("sms") <= RATE
     worker.close()
+
+
+def test_a_confirmation_call_needs_a_free_voice_line_and_holds_it_briefly(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Given one voice line, taken by an alert call
+    redis.Redis.from_url(redis_url).flushdb()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'lines.db'}",
+        redis_url=redis_url,
+        voice_concurrency=1,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    voice = RecordingChannel(name="voice")  # type: ignore[arg-type]
+    rt = Runtime(settings, channels={"voice": voice})
+    lines = rt.concurrency()
+    assert lines.acquire("voice", lease_seconds=60, lease_id="delivery-1")
+    call = PendingMessage("ab" * 16, "voice", "+447911123456", "en")
+    # When a confirmation call is asked for
+    started = time.monotonic()
+    busy = send_confirmation(rt, call, max_wait=0.5)
+    # Then it waits briefly for the line, is not placed, and says to try again later
+    assert time.monotonic() - started >= 0.3
+    assert (busy.sent, busy.busy_for, voice.sent) == (False, LINE_RETRY, [])
+    # And once the alert call has ended, the confirmation call takes the line for a few minutes
+    assert lines.release("voice", "delivery-1")
+    assert send_confirmation(rt, call, max_wait=0.5).sent
+    assert [m.to for m in voice.sent] == ["+447911123456"]
+    assert lines.in_use("voice") == 1
+    ttl = redis.Redis.from_url(redis_url).pttl("broadcast:concurrency:{voice}:leases") / 1000
+    assert 0 < ttl <= CALL_SECONDS + 1
+    rt.close()

@@ -3,6 +3,8 @@ follow links confirm nothing) and the SMS code form (enter the code, or ask for 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,7 +25,7 @@ router = APIRouter()
 CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "voice": "by phone"}
 
 
-def _code_page(request: Request, token: str, status: int = 200, **values: object) -> Response:
+def _code_page(request: Request, token: str, status: int = 200, **values: Any) -> Response:
     also = [c for c in request.query_params.get("also", "").split(",") if c in CHANNEL_WORDS]
     return pages.page(
         request,
