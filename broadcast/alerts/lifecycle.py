@@ -26,7 +26,7 @@ from broadcast.delivery.records import load_alert
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.runtime import Runtime
 from broadcast.store.alert_status import set_first_status, set_status
-from broadcast.store.tables import Alert, AlertLifecycle, AlertTransition, utcnow
+from broadcast.store.tables import Alert, AlertLifecycle, AlertTransition
 from broadcast.vocabulary import AlertState
 
 S = AlertState

@@ -16,6 +16,7 @@ from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings, get_settings
 from broadcast.web import metrics, ops, pages
 from broadcast.web.context import WebContext
+from broadcast.web.deps import Refused
 from broadcast.web.routes import confirm, manage, subscribe, twilio, unsubscribe
 from broadcast.web.security import SecurityHeaders, security_headers
 
@@ -55,6 +56,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> Response:
         """The process is up and serving; /readyz checks the database and Redis."""
         return JSONResponse({"status": "ok"})
+
+    @app.exception_handler(Refused)
+    async def refused(_request: Request, exc: Refused) -> Response:
+        """A dependency refused the request (an invalid link, a stale form): its page."""
+        return exc.response
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlmodel import Session
 from broadcast.registrants.confirmation import Policy
 from broadcast.registrants.links import LinkSigner, signer_from_settings
 from broadcast.registrants.suppression import bind_keying
+from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.engine import engine_for, session_scope
 from broadcast.web.challenge import ChallengeGate
@@ -55,17 +57,18 @@ class WebContext:
         self.branding = Branding.from_settings(settings)
         self.limits = RateLimits.from_settings(settings)
         self.replays = ReplayGuard.from_settings(settings)
-        self.confirmations = Confirmations(settings, self.signer)
+        self.confirmations = Confirmations(settings, self.runtime)
         self.challenges = ChallengeGate(settings, self.secret)
-        self._runtime: object | None = None
+        self._runtime: Runtime | None = None
+        self._runtime_lock = threading.Lock()
 
-    def runtime(self):  # type: ignore[no-untyped-def]
-        """The delivery engine's runtime (voice-line leases), built on first use."""
-        if self._runtime is None:
-            from broadcast.runtime import Runtime
-
-            self._runtime = Runtime(self.settings, engine=self.engine)
-        return self._runtime
+    def runtime(self) -> Runtime:
+        """The delivery engine's runtime (channels, capacity, voice-line leases), built on first
+        use: confirmations take capacity from the same limiters as the delivery workers."""
+        with self._runtime_lock:
+            if self._runtime is None:
+                self._runtime = Runtime(self.settings, engine=self.engine)
+            return self._runtime
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -73,4 +76,7 @@ class WebContext:
             yield session
 
     def close(self) -> None:
-        self.confirmations.close()
+        with self._runtime_lock:
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.close()

@@ -24,8 +24,8 @@ from broadcast.alerts.outcome import unreached as unreached_states
 from broadcast.ops import figures as monitoring_figures
 from broadcast.ops import monitoring
 from broadcast.runtime import Runtime
+from broadcast.web.deps import Ctx
 from broadcast.web.ops import queue_monitor, refusal
-from broadcast.web.pages import ctx_of
 from broadcast.web.sms_caps import SCOPES, SmsCaps
 
 router = APIRouter(include_in_schema=False)
@@ -136,13 +136,12 @@ class BroadcastCollector(Collector):
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    ctx = ctx_of(request)
+async def metrics(request: Request, ctx: Ctx) -> Response:
     if (refused := refusal(request, public=ctx.settings.metrics_public)) is not None:
         return refused
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        BroadcastCollector(ctx.runtime(), queue_monitor(request), ctx.confirmations.caps)
+        BroadcastCollector(ctx.runtime(), queue_monitor(request, ctx), ctx.confirmations.caps)
     )
     body = await run_in_threadpool(generate_latest, registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,6 +25,8 @@ from broadcast.capacity import UNIT_NAMES
 from broadcast.ops import figures as monitoring_figures
 from broadcast.ops import monitoring
 from broadcast.vocabulary import CHANNELS
+from broadcast.web.context import WebContext
+from broadcast.web.deps import Ctx, Refused
 from broadcast.web.pages import ctx_of, templates
 
 router = APIRouter(include_in_schema=False)
@@ -50,6 +52,12 @@ def refusal(request: Request, *, public: bool = False) -> Response | None:
     )
 
 
+async def operator_only(request: Request) -> None:
+    """The dependency of every operator page: refuses with the 404 or 401 of `refusal`."""
+    if (refused := refusal(request)) is not None:
+        raise Refused(refused)
+
+
 def _credential(header: str) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
@@ -63,19 +71,19 @@ def _credential(header: str) -> str | None:
     return None
 
 
-def queue_monitor(request: Request) -> monitoring.QueueMonitor | None:
+def queue_monitor(request: Request, ctx: WebContext) -> monitoring.QueueMonitor | None:
     """The broker's figures, built on first use. The web app sits on top like cli.py, so it may
     reach the workers' monitor; imported here so the sign-up pages never load Dramatiq."""
     state = request.app.state
     if not hasattr(state, "ops_monitor"):
         from workers.monitor import monitor_for_settings
 
-        state.ops_monitor = monitor_for_settings(ctx_of(request).settings)
+        state.ops_monitor = monitor_for_settings(ctx.settings)
     return state.ops_monitor  # type: ignore[no-any-return]
 
 
-async def _snapshot(request: Request) -> dict[str, Any]:
-    ctx, monitor = ctx_of(request), queue_monitor(request)
+async def _snapshot(request: Request, ctx: WebContext) -> dict[str, Any]:
+    monitor = queue_monitor(request, ctx)
     view = await run_in_threadpool(monitoring_figures.snapshot, ctx.runtime(), monitor)
     view["charts"] = charts(view["history"])
     # Confirmation SMS caps reached in the last hour (SMS pumping; broadcast/web/sms_caps.py).
@@ -113,7 +121,9 @@ def charts(history: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _page(request: Request, name: str, view: dict[str, Any], nonce: str = "") -> HTMLResponse:
+def _page(
+    request: Request, ctx: WebContext, name: str, view: dict[str, Any], nonce: str = ""
+) -> HTMLResponse:
     headers = {
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
@@ -126,7 +136,7 @@ def _page(request: Request, name: str, view: dict[str, Any], nonce: str = "") ->
     }
     values = {
         "view": view,
-        "force": ctx_of(request).settings.force_name,
+        "force": ctx.settings.force_name,
         "nonce": nonce,
         "refresh": REFRESH_SECONDS,
         "chart_w": CHART_W,
@@ -135,32 +145,26 @@ def _page(request: Request, name: str, view: dict[str, Any], nonce: str = "") ->
     return templates.TemplateResponse(request, name, values, headers=headers)
 
 
-@router.get("/ops")
-async def dashboard(request: Request) -> Response:
-    if (refused := refusal(request)) is not None:
-        return refused
-    return _page(request, "ops.html", await _snapshot(request), nonce=secrets.token_urlsafe(16))
+@router.get("/ops", dependencies=[Depends(operator_only)])
+async def dashboard(request: Request, ctx: Ctx) -> Response:
+    view = await _snapshot(request, ctx)
+    return _page(request, ctx, "ops.html", view, nonce=secrets.token_urlsafe(16))
 
 
-@router.get("/ops/panels")
-async def panels(request: Request) -> Response:
-    if (refused := refusal(request)) is not None:
-        return refused
-    return _page(request, "ops_panels.html", await _snapshot(request))
+@router.get("/ops/panels", dependencies=[Depends(operator_only)])
+async def panels(request: Request, ctx: Ctx) -> Response:
+    return _page(request, ctx, "ops_panels.html", await _snapshot(request, ctx))
 
 
-@router.get("/ops/data")
-async def data(request: Request) -> Response:
-    if (refused := refusal(request)) is not None:
-        return refused
-    view = await _snapshot(request)
+@router.get("/ops/data", dependencies=[Depends(operator_only)])
+async def data(request: Request, ctx: Ctx) -> Response:
+    view = await _snapshot(request, ctx)
     return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> Response:
+async def readyz(ctx: Ctx) -> Response:
     """Ready when the database and (if configured) Redis answer; says which one does not."""
-    ctx = ctx_of(request)
 
     def check() -> dict[str, str]:
         status = {"database": "ok", "redis": "not configured"}

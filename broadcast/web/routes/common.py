@@ -1,40 +1,15 @@
-"""What the form routes share: reading a form with its CSRF check and the per-IP limit."""
+"""What the form routes share: reading form fields, the per-contact limit, and telling the
+person when a confirmation could not go out for lack of capacity."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.datastructures import FormData
-from starlette.requests import Request
-from starlette.responses import Response
 
-from broadcast.web import csrf, pages
+from broadcast.delivery.confirmations import ConfirmationResult
 from broadcast.web.context import WebContext
-
-
-@dataclass
-class Posted:
-    """A form that passed CSRF and the per-IP limit; `refusal` is the response otherwise."""
-
-    form: FormData | None
-    refusal: Response | None = None
-
-
-def client_ip(request: Request) -> str:
-    # uvicorn has already applied X-Forwarded-For from BROADCAST_FORWARDED_ALLOW_IPS proxies.
-    return request.client.host if request.client else "unknown"
-
-
-async def read_post(request: Request, *, check_csrf: bool = True) -> Posted:
-    ctx = pages.ctx_of(request)
-    form = await request.form()
-    if check_csrf and not csrf.valid(request, form.get(csrf.FIELD), ctx.secret):
-        return Posted(None, pages.csrf_failed(request))
-    wait = ctx.limits.per_ip.try_acquire(client_ip(request))
-    if wait:
-        return Posted(None, pages.too_many(request, wait))
-    return Posted(form)
 
 
 def over_limit(ctx: WebContext, keys: list[str]) -> float:
@@ -48,12 +23,12 @@ def text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def registrant_by_public_id(session: Any, public_id: str) -> Any:
-    """The live registrant a link points to, or None (unknown or erased)."""
-    from sqlalchemy import select
+def busy_for(results: Sequence[ConfirmationResult]) -> float | None:
+    """The longest wait among confirmations refused for lack of capacity; None if none was."""
+    waits = [r.busy_for for r in results if r.busy_for is not None]
+    return max(waits) if waits else None
 
-    from broadcast.store.tables import Registrant
 
-    return session.scalars(
-        select(Registrant).where(Registrant.public_id == public_id, Registrant.erased_at.is_(None))
-    ).first()
+def in_minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

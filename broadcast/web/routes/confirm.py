@@ -3,36 +3,29 @@ follow links confirm nothing) and the SMS code form (enter the code, or ask for 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from broadcast.registrants import confirmation
-from broadcast.registrants.consent import ConsentSource
-from broadcast.registrants.links import InvalidLink, LinkClaims
-from broadcast.store.tables import Channel, Registrant
-from broadcast.web import pages, signup
-from broadcast.web.messages import PendingMessage
-from broadcast.web.routes.common import over_limit, read_post, text
+from broadcast.delivery.confirmations import capacity_wait
+from broadcast.registrants import signup
+from broadcast.registrants.links import LinkClaims
+from broadcast.registrants.signup import PendingMessage
+from broadcast.store.tables import Channel
+from broadcast.web import pages
+from broadcast.web.context import WebContext
+from broadcast.web.deps import CheckedForm, ConfirmLink, Ctx
+from broadcast.web.routes.common import in_minutes, over_limit, text
 
 router = APIRouter()
 # "... get community alerts by text message."
 CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "voice": "by phone"}
 
 
-def _claims(request: Request, token: str) -> LinkClaims | Response:
-    try:
-        claims = pages.ctx_of(request).signer.verify(token, "confirm")
-    except InvalidLink as exc:
-        return pages.invalid_link(request, exc.expired)
-    if claims.channel not in (Channel.EMAIL, Channel.SMS):
-        return pages.invalid_link(request, expired=False)
-    return claims
-
-
-def _code_page(request: Request, token: str, status: int = 200, **values: object) -> Response:
+def _code_page(request: Request, token: str, status: int = 200, **values: Any) -> Response:
     also = [c for c in request.query_params.get("also", "").split(",") if c in CHANNEL_WORDS]
     return pages.page(
         request,
@@ -44,49 +37,50 @@ def _code_page(request: Request, token: str, status: int = 200, **values: object
     )
 
 
+def _busy_notice(wait: float) -> str:
+    return (
+        "We could not send a new code just now because we are sending a lot of messages. "
+        f"Please ask again in {in_minutes(wait)}."
+    )
+
+
 @router.get("/confirm/{token}")
-def confirm_page(request: Request, token: str) -> Response:
-    claims = _claims(request, token)
-    if isinstance(claims, Response):
-        return claims
+def confirm_page(request: Request, token: str, claims: ConfirmLink) -> Response:
     if claims.channel == Channel.SMS:
         return _code_page(request, token)
     return pages.page(request, "confirm_email.html", token=token)
 
 
 @router.post("/confirm/{token}")
-async def confirm(request: Request, token: str) -> Response:
-    claims = _claims(request, token)
-    if isinstance(claims, Response):
-        return claims
-    posted = await read_post(request)
-    if posted.form is None:
-        return posted.refusal  # type: ignore[return-value]
-    ctx = pages.ctx_of(request)
-    if text(posted.form, "action") == "resend" and claims.channel == Channel.SMS:
+async def confirm(
+    request: Request, token: str, claims: ConfirmLink, ctx: Ctx, form: CheckedForm
+) -> Response:
+    if text(form, "action") == "resend" and claims.channel == Channel.SMS:
         wait = over_limit(ctx, [f"resend:{claims.public_id}"])
         if wait:
             return pages.too_many(request, wait)
-        message = await run_in_threadpool(_resend, ctx, claims.public_id)
-        if message is not None:
-            await run_in_threadpool(ctx.confirmations.send, message)
+        busy = await run_in_threadpool(_resend, ctx, claims.public_id)
+        if busy is not None:
+            return _code_page(request, token, notice=_busy_notice(busy))
         return _code_page(request, token, notice="We have sent you a new code.")
     wait = ctx.limits.per_code.try_acquire(claims.public_id)
     if wait:
         return pages.too_many(request, wait)
-    secret = token if claims.channel == Channel.EMAIL else text(posted.form, "code")
+    secret = token if claims.channel == Channel.EMAIL else text(form, "code")
     failure, held_code = await run_in_threadpool(_verify, ctx, claims, secret)
     if failure is None:
-        code_url = None
+        code_url = code_busy = None
         if held_code is not None:  # email first: the SMS code goes out now (signup.py)
-            await run_in_threadpool(ctx.confirmations.send, held_code)
+            sent = await run_in_threadpool(ctx.confirmations.send, held_code)
             code_url = "/confirm/" + ctx.signer.token(claims.public_id, "confirm", Channel.SMS)
+            code_busy = in_minutes(sent.busy_for) if sent.busy_for is not None else None
         return pages.page(
             request,
             "confirmed.html",
             channel=CHANNEL_WORDS[claims.channel or "email"],
             manage_url=ctx.signer.url(claims.public_id, "manage"),
             code_url=code_url,
+            code_busy=code_busy,
         )
     if claims.channel == Channel.EMAIL:
         return pages.message(
@@ -107,49 +101,30 @@ async def confirm(request: Request, token: str) -> Response:
     return _code_page(request, token, 400, error=errors[failure])
 
 
-def _registrant(session, public_id: str) -> Registrant | None:  # type: ignore[no-untyped-def]
-    return session.scalars(
-        select(Registrant).where(Registrant.public_id == public_id, Registrant.erased_at.is_(None))
-    ).first()
-
-
-def _verify(ctx, claims: LinkClaims, secret: str) -> tuple[str | None, PendingMessage | None]:  # type: ignore[no-untyped-def]
-    """(None, the SMS code held back for email first, if any) when confirmed, else (why not,
-    None). Unknown sign-ups fail exactly like a wrong code."""
-    source = ConsentSource("web", detail=f"confirmed by {claims.channel}")
+def _verify(
+    ctx: WebContext, claims: LinkClaims, secret: str
+) -> tuple[str | None, PendingMessage | None]:
     with ctx.session() as session:
-        registrant = _registrant(session, claims.public_id)
-        if registrant is None:
-            return "wrong", None
-        try:
-            confirmation.verify(
-                session=session,
-                registrant=registrant,
-                channel=claims.channel,
-                secret=secret,
-                key=ctx.key,
-                source=source,
-                policy=ctx.policy,
-            )
-        except confirmation.ConfirmationFailed as exc:
-            return exc.reason, None
-        if claims.channel != Channel.EMAIL:
-            return None, None
-        held = signup.after_email_confirmed(
-            session=session, registrant=registrant, key=ctx.key, signer=ctx.signer
-        )
-    return None, held
-
-
-def _resend(ctx, public_id: str) -> PendingMessage | None:  # type: ignore[no-untyped-def]
-    with ctx.session() as session:
-        registrant = _registrant(session, public_id)
-        if registrant is None:
-            return None
-        return signup.prepare(
+        return signup.confirm(
             session=session,
-            registrant=registrant,
-            channel=Channel.SMS,
+            claims=claims,
+            secret=secret,
             key=ctx.key,
+            policy=ctx.policy,
             signer=ctx.signer,
         )
+
+
+def _resend(ctx: WebContext, public_id: str) -> float | None:
+    """Send a new code if one is due; seconds until SMS has room when it had none, else None.
+
+    With no code due (a decoy page, a sign-up that is not pending) the channel's capacity still
+    decides the answer, so the page says the same as it would for a real sign-up.
+    """
+    with ctx.session() as session:
+        message = signup.resend_code(
+            session=session, public_id=public_id, key=ctx.key, signer=ctx.signer
+        )
+    if message is None:
+        return capacity_wait(ctx.runtime(), Channel.SMS)
+    return ctx.confirmations.send(message).busy_for

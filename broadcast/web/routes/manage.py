@@ -15,26 +15,22 @@ from broadcast.delivery import quiet_hours
 from broadcast.errors import BroadcastError, Conflict
 from broadcast.registrants import people as registrants
 from broadcast.registrants.consent import ConsentSource
-from broadcast.registrants.links import InvalidLink, LinkClaims
+from broadcast.registrants.manage import save_changes
+from broadcast.registrants.signup import PendingMessage, live_registrant
+from broadcast.registrants.validation import RegistrantDraft
 from broadcast.store.tables import SubscriptionStatus
 from broadcast.web import forms, pages
-from broadcast.web.manage_ops import save_changes
-from broadcast.web.routes.common import read_post, registrant_by_public_id, text
+from broadcast.web.context import WebContext
+from broadcast.web.deps import CheckedForm, Ctx, ManageLink
+from broadcast.web.routes.common import busy_for, in_minutes, text
 
 router = APIRouter()
 SOURCE = ConsentSource("web", detail="manage page")
 
 
-def _claims(request: Request, token: str) -> LinkClaims | Response:
-    try:
-        return pages.ctx_of(request).signer.verify(token, "manage")
-    except InvalidLink as exc:
-        return pages.invalid_link(request, exc.expired)
-
-
-def _current(ctx: Any, public_id: str) -> dict[str, Any] | None:
+def _current(ctx: WebContext, public_id: str) -> dict[str, Any] | None:
     with ctx.session() as session:
-        registrant = registrant_by_public_id(session, public_id)
+        registrant = live_registrant(session, public_id)
         if registrant is None:
             return None
         view = registrants.export(session=session, registrant=registrant)
@@ -58,9 +54,13 @@ def _values(view: dict[str, Any], named: frozenset[str]) -> dict[str, Any]:
 
 
 def _form(
-    request: Request, token: str, view: dict[str, Any], status: int = 200, **extra: Any
+    request: Request,
+    ctx: WebContext,
+    token: str,
+    view: dict[str, Any],
+    status: int = 200,
+    **extra: Any,
 ) -> Response:
-    ctx = pages.ctx_of(request)
     extra.setdefault("values", _values(view, ctx.settings.named_area_set))
     return pages.page(
         request,
@@ -78,22 +78,16 @@ def _form(
 
 
 @router.get("/manage/{token}")
-async def manage_page(request: Request, token: str) -> Response:
-    claims = _claims(request, token)
-    if isinstance(claims, Response):
-        return claims
-    view = await run_in_threadpool(_current, pages.ctx_of(request), claims.public_id)
+async def manage_page(request: Request, token: str, claims: ManageLink, ctx: Ctx) -> Response:
+    view = await run_in_threadpool(_current, ctx, claims.public_id)
     if view is None:
         return pages.invalid_link(request, expired=False)
-    return _form(request, token, view)
+    return _form(request, ctx, token, view)
 
 
 @router.get("/manage/{token}/data.json")
-async def download(request: Request, token: str) -> Response:
-    claims = _claims(request, token)
-    if isinstance(claims, Response):
-        return claims
-    view = await run_in_threadpool(_current, pages.ctx_of(request), claims.public_id)
+async def download(request: Request, claims: ManageLink, ctx: Ctx) -> Response:
+    view = await run_in_threadpool(_current, ctx, claims.public_id)
     if view is None:
         return pages.invalid_link(request, expired=False)
     view.pop("id", None)  # the database id is ours, not theirs, and must not leave
@@ -108,23 +102,18 @@ async def download(request: Request, token: str) -> Response:
 
 
 @router.post("/manage/{token}")
-async def manage(request: Request, token: str) -> Response:
-    claims = _claims(request, token)
-    if isinstance(claims, Response):
-        return claims
-    posted = await read_post(request)
-    if posted.form is None:
-        return posted.refusal  # type: ignore[return-value]
-    ctx = pages.ctx_of(request)
-    action = text(posted.form, "action")
+async def manage(
+    request: Request, token: str, claims: ManageLink, ctx: Ctx, form: CheckedForm
+) -> Response:
+    action = text(form, "action")
     view = await run_in_threadpool(_current, ctx, claims.public_id)
     if view is None:
         return pages.invalid_link(request, expired=False)
     if action in ("unsubscribe", "unsubscribe_all"):
-        channel = text(posted.form, "channel")
+        channel = text(form, "channel")
         wanted = None if action == "unsubscribe_all" else [channel]
         if wanted and channel not in forms.CHANNELS:
-            return _form(request, token, view, 400, notice="Choose a channel to stop.")
+            return _form(request, ctx, token, view, 400, notice="Choose a channel to stop.")
         await run_in_threadpool(_unsubscribe, ctx, claims.public_id, wanted)
         return pages.page(
             request,
@@ -133,9 +122,10 @@ async def manage(request: Request, token: str) -> Response:
             manage_url=f"/manage/{token}",
         )
     if action == "erase":
-        if text(posted.form, "confirm_erase") != "yes":
+        if text(form, "confirm_erase") != "yes":
             return _form(
                 request,
+                ctx,
                 token,
                 view,
                 400,
@@ -152,41 +142,61 @@ async def manage(request: Request, token: str) -> Response:
         action == "quiet_hours"
     ):  # routine calls held in these hours (broadcast/delivery/quiet_hours.py)
         error = await run_in_threadpool(
-            _quiet_hours, ctx, claims.public_id, text(posted.form, "quiet_hours")
+            _quiet_hours, ctx, claims.public_id, text(form, "quiet_hours")
         )
         view = await run_in_threadpool(_current, ctx, claims.public_id) or view
         if error:
-            return _form(request, token, view, 400, errors={"quiet_hours": error})
-        return _form(request, token, view, notice="Your quiet hours have been saved.")
+            return _form(request, ctx, token, view, 400, errors={"quiet_hours": error})
+        return _form(request, ctx, token, view, notice="Your quiet hours have been saved.")
     if action != "save":
-        return _form(request, token, view, 400)
-    result = forms.parse(
-        forms.read(posted.form, posted.form.getlist), ctx.settings, require_consent=False
-    )
+        return _form(request, ctx, token, view, 400)
+    result = forms.parse(forms.read(form, form.getlist), ctx.settings, require_consent=False)
     if result.draft is None:
-        return _form(request, token, view, 400, values=result.values, errors=result.errors)
+        return _form(request, ctx, token, view, 400, values=result.values, errors=result.errors)
     try:
-        messages = await run_in_threadpool(
-            save_changes, ctx, claims.public_id, result.draft, SOURCE
-        )
+        messages = await run_in_threadpool(_save, ctx, claims.public_id, result.draft)
     except Conflict:
         errors = {
             "email": "That email address or phone number cannot be used here. Use another one."
         }
-        return _form(request, token, view, 400, values=result.values, errors=errors)
+        return _form(request, ctx, token, view, 400, values=result.values, errors=errors)
     except BroadcastError as exc:
-        return _form(request, token, view, 400, values=result.values, errors={"channels": str(exc)})
-    await run_in_threadpool(ctx.confirmations.send_all, messages)
+        return _form(
+            request, ctx, token, view, 400, values=result.values, errors={"channels": str(exc)}
+        )
+    results = await run_in_threadpool(ctx.confirmations.send_all, messages)
     view = await run_in_threadpool(_current, ctx, claims.public_id)
     if view is None:
         return pages.invalid_link(request, expired=False)
+    busy = busy_for(results)
+    if busy is not None:
+        # The link proved who they are, so the page may say what did not go out, and how to
+        # get it: a sign-up with the same details sends a fresh confirmation (signup.reopen).
+        notice = (
+            "Your changes have been saved. We could not send every message to confirm a new "
+            "way to contact you just now, because we are sending a lot of messages. In "
+            f"{in_minutes(busy)}, sign up again with the same details to get one."
+        )
+        return _form(request, ctx, token, view, notice=notice)
     pending = [m.channel for m in messages]
-    return _form(request, token, view, notice="Your changes have been saved.", sent=pending)
+    return _form(request, ctx, token, view, notice="Your changes have been saved.", sent=pending)
 
 
-def _unsubscribe(ctx: Any, public_id: str, channels: list[str] | None) -> None:
+def _save(ctx: WebContext, public_id: str, draft: RegistrantDraft) -> list[PendingMessage]:
     with ctx.session() as session:
-        registrant = registrant_by_public_id(session, public_id)
+        return save_changes(
+            session=session,
+            public_id=public_id,
+            draft=draft,
+            source=SOURCE,
+            key=ctx.key,
+            signer=ctx.signer,
+        )
+
+
+def _unsubscribe(ctx: WebContext, public_id: str, channels: list[str] | None) -> None:
+    with ctx.session() as session:
+        registrant = live_registrant(session, public_id)
         if registrant is not None:
             registrants.unsubscribe(
                 session=session,
@@ -197,17 +207,17 @@ def _unsubscribe(ctx: Any, public_id: str, channels: list[str] | None) -> None:
             )
 
 
-def _erase(ctx: Any, public_id: str) -> None:
+def _erase(ctx: WebContext, public_id: str) -> None:
     with ctx.session() as session:
-        registrant = registrant_by_public_id(session, public_id)
+        registrant = live_registrant(session, public_id)
         if registrant is not None:
             registrants.erase(session=session, registrant=registrant, source=SOURCE, key=ctx.key)
 
 
-def _quiet_hours(ctx: Any, public_id: str, value: str) -> str | None:
+def _quiet_hours(ctx: WebContext, public_id: str, value: str) -> str | None:
     """Save the registrant's quiet hours; an error message for the form, or None."""
     with ctx.session() as session:
-        registrant = registrant_by_public_id(session, public_id)
+        registrant = live_registrant(session, public_id)
         if registrant is None:
             return None
         try:

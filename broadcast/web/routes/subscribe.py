@@ -9,21 +9,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from broadcast.registrants import signup
 from broadcast.registrants.consent import ConsentSource
-from broadcast.store.tables import Channel
-from broadcast.web import forms, pages, signup
-from broadcast.web.context import WEB_TEMPLATES
+from broadcast.store.tables import Channel, new_public_id
+from broadcast.web import forms, pages
+from broadcast.web.context import WEB_TEMPLATES, WebContext
+from broadcast.web.deps import CheckedForm, Ctx
 from broadcast.web.limits import contact_key
-from broadcast.web.routes.common import over_limit, read_post, text
+from broadcast.web.routes.common import over_limit, text
 
 router = APIRouter()
 CHALLENGE_JS = WEB_TEMPLATES / "challenge.js"
 
 
 def _form_page(
-    request: Request, result: forms.FormResult, status: int = 200, challenge: str = ""
+    request: Request,
+    ctx: WebContext,
+    result: forms.FormResult,
+    status: int = 200,
+    challenge: str = "",
 ) -> Response:
-    ctx = pages.ctx_of(request)
     return pages.page(
         request,
         "subscribe.html",
@@ -63,29 +68,25 @@ def home() -> Response:
 
 
 @router.get("/subscribe")
-def subscribe_form(request: Request) -> Response:
+def subscribe_form(request: Request, ctx: Ctx) -> Response:
     empty = forms.read({}, lambda _name: [])
     empty["channels"] = ["email"]
-    return _form_page(request, forms.FormResult(empty))
+    return _form_page(request, ctx, forms.FormResult(empty))
 
 
 @router.post("/subscribe")
-async def subscribe(request: Request) -> Response:
-    posted = await read_post(request)
-    if posted.form is None:
-        return posted.refusal  # type: ignore[return-value]
-    ctx = pages.ctx_of(request)
-    values = forms.read(posted.form, posted.form.getlist)
+async def subscribe(request: Request, ctx: Ctx, form: CheckedForm) -> Response:
+    values = forms.read(form, form.getlist)
     result = forms.parse(values, ctx.settings)
-    challenge = text(posted.form, "challenge")
+    challenge = text(form, "challenge")
     if result.draft is None:
-        return _form_page(request, result, 400, challenge)
+        return _form_page(request, ctx, result, 400, challenge)
     draft = result.draft
     if ctx.challenges.required():
-        verdict = ctx.challenges.check(challenge, text(posted.form, "proof"))
+        verdict = ctx.challenges.check(challenge, text(form, "proof"))
         if not verdict.ok:
             result.errors = {"challenge": _challenge_message(verdict.wait)}
-            return _form_page(request, result, 400, challenge)
+            return _form_page(request, ctx, result, 400, challenge)
     wait = over_limit(ctx, [contact_key(a, ctx.secret) for a in draft.addresses().values()])
     if wait:
         return pages.too_many(request, wait)
@@ -104,7 +105,9 @@ async def subscribe(request: Request) -> Response:
     except IntegrityError:
         # Two sign-ups with the same address at the same moment: the other one won.
         decoy = Channel.SMS in draft.channels and not signup.email_first(draft)
-        outcome = signup.SignupOutcome(signup.new_public_id() if decoy else None)
+        outcome = signup.SignupOutcome(new_public_id() if decoy else None)
+    # Whatever went out (a confirmation refused for lack of capacity included), the next page is
+    # the same: it already says to ask for a new code, or sign up again, if nothing arrives.
     await run_in_threadpool(ctx.confirmations.send_all, outcome.messages)
     channels = sorted(draft.channels)
     if outcome.code_public_id is not None:

@@ -9,8 +9,6 @@ so a mail scanner following the link unsubscribes nobody.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,23 +16,16 @@ from starlette.responses import Response
 
 from broadcast.registrants import people as registrants
 from broadcast.registrants.consent import ConsentSource
-from broadcast.registrants.links import InvalidLink, LinkClaims
+from broadcast.registrants.links import LinkClaims
+from broadcast.registrants.signup import live_registrant
 from broadcast.web import pages
-from broadcast.web.routes.common import registrant_by_public_id, text
+from broadcast.web.context import WebContext
+from broadcast.web.deps import Ctx, UnsubscribeLink
+from broadcast.web.routes.common import text
 
 router = APIRouter()
 ONE_CLICK = "One-Click"
 CHANNEL_NAMES = {"email": "emails", "sms": "text messages", "voice": "phone calls"}
-
-
-def _claims(request: Request, token: str) -> LinkClaims | Response:
-    try:
-        claims = pages.ctx_of(request).signer.verify(token, "unsubscribe")
-    except InvalidLink as exc:
-        return pages.invalid_link(request, exc.expired)
-    if claims.channel is not None and claims.channel not in CHANNEL_NAMES:
-        return pages.invalid_link(request, expired=False)
-    return claims
 
 
 def _what(claims: LinkClaims) -> str:
@@ -42,19 +33,12 @@ def _what(claims: LinkClaims) -> str:
 
 
 @router.get("/unsubscribe/{token}")
-def unsubscribe_page(request: Request, token: str) -> Response:
-    claims = _claims(request, token)
-    if isinstance(claims, Response):
-        return claims
+def unsubscribe_page(request: Request, token: str, claims: UnsubscribeLink) -> Response:
     return pages.page(request, "unsubscribe.html", token=token, what=_what(claims))
 
 
 @router.post("/unsubscribe/{token}")
-async def unsubscribe(request: Request, token: str) -> Response:
-    claims = _claims(request, token)
-    if isinstance(claims, Response):
-        return claims
-    ctx = pages.ctx_of(request)
+async def unsubscribe(request: Request, claims: UnsubscribeLink, ctx: Ctx) -> Response:
     form = await request.form()
     if text(form, "List-Unsubscribe") != ONE_CLICK:
         return pages.message(
@@ -73,10 +57,10 @@ async def unsubscribe(request: Request, token: str) -> Response:
     )
 
 
-def _apply(ctx: Any, claims: LinkClaims) -> None:
+def _apply(ctx: WebContext, claims: LinkClaims) -> None:
     source = ConsentSource("web", detail="one-click unsubscribe")
     with ctx.session() as session:
-        registrant = registrant_by_public_id(session, claims.public_id)
+        registrant = live_registrant(session, claims.public_id)
         if registrant is not None:
             registrants.unsubscribe(
                 session=session,

@@ -1,8 +1,9 @@
-"""Sign-up and re-confirmation: the web app's use of the store and double opt-in.
+"""Sign-up and re-confirmation: the self-service policy over the store and double opt-in.
 
 No enumeration: `subscribe` does the same visible thing whether the addresses are new, already
 registered or suppressed; only the messages that go out differ, and they go to the addresses'
-owners. Confirmations are sent after the transaction commits, so a slow provider never holds a
+owners. Functions here only prepare confirmations (`PendingMessage`); the caller sends them after
+the transaction commits (broadcast/delivery/confirmations.py), so a slow provider never holds a
 database connection.
 
 Against SMS pumping and strangers' sign-ups (docs/security-pumping.md): where both an email
@@ -15,15 +16,16 @@ the confirmation lifts the suppression.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from broadcast.clock import aware
 from broadcast.registrants import confirmation, suppression
 from broadcast.registrants import people as registrants
 from broadcast.registrants.consent import ConsentSource
-from broadcast.registrants.links import LinkSigner
+from broadcast.registrants.links import LinkClaims, LinkSigner
 from broadcast.registrants.validation import RegistrantDraft
 from broadcast.store.tables import (
     Channel,
@@ -33,12 +35,24 @@ from broadcast.store.tables import (
     new_public_id,
     utcnow,
 )
-from broadcast.web.messages import PendingMessage
 
 OWN_OPT_OUTS = suppression.OWN_OPT_OUTS
 # An opted-out address gets at most one code in this long, whoever signs up with it.
 OPTED_OUT_RESEND = timedelta(hours=24)
 REOPENABLE = (None, SubscriptionStatus.PENDING, SubscriptionStatus.UNSUBSCRIBED)
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """One confirmation to send once the database transaction has committed."""
+
+    public_id: str
+    channel: str
+    to: str
+    language: str
+    code: str | None = None
+    confirm_token: str | None = None
+    opted_out: bool = False  # the address had opted out: the message says what confirming does
 
 
 @dataclass
@@ -85,9 +99,16 @@ def prepare(
 def _sent_within(sent_at: datetime | None, window: timedelta) -> bool:
     if sent_at is None:
         return False
-    if sent_at.tzinfo is None:  # SQLite returns naive UTC datetimes
-        sent_at = sent_at.replace(tzinfo=UTC)
-    return utcnow() - sent_at < window
+    return utcnow() - aware(sent_at) < window
+
+
+def live_registrant(session: Session, public_id: str) -> Registrant | None:
+    """The live registrant a link points to, or None (unknown or erased)."""
+    return session.scalars(
+        select(Registrant).where(
+            col(Registrant.public_id) == public_id, col(Registrant.erased_at).is_(None)
+        )
+    ).first()
 
 
 def after_email_confirmed(
@@ -108,9 +129,9 @@ def _owner(session: Session, draft: RegistrantDraft) -> Registrant | None:
     nobody (a household shares one), so a sign-up with only a landline is a new registrant."""
     clauses = []
     if draft.email:
-        clauses.append(Registrant.email == draft.email)
+        clauses.append(col(Registrant.email) == draft.email)
     if draft.mobile:
-        clauses.append(Registrant.mobile == draft.mobile)
+        clauses.append(col(Registrant.mobile) == draft.mobile)
     if not clauses:
         return None
     found = session.scalars(select(Registrant).where(or_(*clauses))).all()
@@ -211,3 +232,48 @@ def subscribe(
 def email_first(draft: RegistrantDraft) -> bool:
     """Both an email address and SMS given: confirm the email before any code is texted."""
     return Channel.SMS in draft.channels and Channel.EMAIL in draft.channels
+
+
+def confirm(
+    *,
+    session: Session,
+    claims: LinkClaims,
+    secret: str,
+    key: bytes,
+    policy: confirmation.Policy,
+    signer: LinkSigner,
+) -> tuple[str | None, PendingMessage | None]:
+    """Check a confirmation link or code. (None, the SMS code held back for email first, if
+    any) when confirmed, else (why not, None). Unknown sign-ups fail exactly like a wrong code."""
+    registrant = live_registrant(session, claims.public_id)
+    if registrant is None or claims.channel is None:
+        return "wrong", None
+    try:
+        confirmation.verify(
+            session=session,
+            registrant=registrant,
+            channel=claims.channel,
+            secret=secret,
+            key=key,
+            source=ConsentSource("web", detail=f"confirmed by {claims.channel}"),
+            policy=policy,
+        )
+    except confirmation.ConfirmationFailed as exc:
+        return exc.reason, None
+    if claims.channel != Channel.EMAIL:
+        return None, None
+    return None, after_email_confirmed(
+        session=session, registrant=registrant, key=key, signer=signer
+    )
+
+
+def resend_code(
+    *, session: Session, public_id: str, key: bytes, signer: LinkSigner
+) -> PendingMessage | None:
+    """A fresh SMS code for a pending sign-up ("send me a new code"), or None."""
+    registrant = live_registrant(session, public_id)
+    if registrant is None:
+        return None
+    return prepare(
+        session=session, registrant=registrant, channel=Channel.SMS, key=key, signer=signer
+    )
