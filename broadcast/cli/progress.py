@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from broadcast.cli import common
 from broadcast.store.tables import DeliveryState
@@ -67,7 +67,7 @@ def _bars(status: Callable[[], object], worker: threading.Thread | None, every: 
         TextColumn("{task.fields[eta]}"),
     )
     with Progress(*columns, console=common.console, transient=False) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
         while True:
             view = status()
             for channel, states in sorted(view.states.items()):  # type: ignore[attr-defined]

@@ -117,7 +117,9 @@ def _open(path: Path, handle: BinaryIO) -> RegistrantCsv:
     return source
 
 
-def _data_rows(source: RegistrantCsv, reader: Iterator[list[str]], handle: BinaryIO) -> Iterator:
+def _data_rows(
+    source: RegistrantCsv, reader: Iterator[list[str]], handle: BinaryIO
+) -> Iterator[CsvRow]:
     width = len(source.header)
     columns = source.columns
     with handle:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mypy.nodes import NameExpr, TypeInfo, Var
+from mypy.nodes import ClassDef, NameExpr, TypeInfo, Var
 from mypy.plugin import AttributeContext, ClassDefContext, Plugin
 from mypy.plugins.common import add_attribute_to_class
 from mypy.types import Instance, Type
@@ -23,13 +23,17 @@ COLUMN = "sqlalchemy.orm.attributes.InstrumentedAttribute"
 TABLE = "sqlalchemy.sql.schema.Table"
 
 
+MARK = "broadcast_sqlmodel_table"  # in TypeInfo.metadata, which mypy's cache keeps
+
+
 def is_table(info: TypeInfo) -> bool:
     """True for a class declared `class X(SQLModel, table=True)` (or a subclass of one)."""
-    for klass in info.mro:
-        table = klass.defn.keywords.get("table")
-        if isinstance(table, NameExpr) and table.fullname == "builtins.True":
-            return True
-    return False
+    return any(MARK in klass.metadata for klass in info.mro)
+
+
+def declares_table(cls: ClassDef) -> bool:
+    table = cls.keywords.get("table")
+    return isinstance(table, NameExpr) and table.fullname == "builtins.True"
 
 
 class SQLModelPlugin(PydanticPlugin):
@@ -44,6 +48,8 @@ class SQLModelPlugin(PydanticPlugin):
         def hook(ctx: ClassDefContext) -> None:
             if pydantic_hook is not None:
                 pydantic_hook(ctx)
+            if declares_table(ctx.cls):
+                ctx.cls.info.metadata[MARK] = {}
             if is_table(ctx.cls.info) and "__table__" not in ctx.cls.info.names:
                 table = ctx.api.named_type_or_none(TABLE)
                 if table is None:
