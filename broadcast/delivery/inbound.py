@@ -22,6 +22,7 @@ from broadcast.store.tables import (
     ConsentEvent,
     Registrant,
     SubscriptionStatus,
+    SuppressedAddress,
 )
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -154,9 +155,7 @@ def _start(
         )
     # The person texted from the number themselves: the strongest proof of consent there is, so
     # any suppression of it for SMS goes (a provider opt-out too, which START also clears).
-    row = session.get(
-        suppression.SuppressedAddress, (suppression.address_hash(number, key), Channel.SMS)
-    )
+    row = session.get(SuppressedAddress, (suppression.address_hash(number, key), Channel.SMS))
     if row is not None:
         session.delete(row)
     registrants.set_status(
