@@ -81,7 +81,7 @@ def reached_counts(rt: Runtime, parent_id: int) -> dict[str, int]:
     with rt.engine.connect() as conn:
         sub = _reached(conn, parent_id).subquery()
         rows = conn.execute(select(sub.c.channel, func.count()).group_by(sub.c.channel))
-        found = dict(rows.all())
+        found: dict[str, int] = dict(rows.all())
     return {c: int(found[c]) for c in CHANNEL_ORDER if found.get(c)}
 
 

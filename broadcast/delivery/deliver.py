@@ -14,8 +14,9 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from broadcast.channels import OutboundMessage
 from broadcast.clock import aware
@@ -169,11 +170,19 @@ def _first_grant(
     return capacity.take(message, max_wait=rt.settings.delivery_capacity_wait)
 
 
-def _prepare(rt, conn, alert, template, variables, channel, batch):  # type: ignore[no-untyped-def]
+def _prepare(
+    rt: Runtime,
+    conn: Connection,
+    alert: Alert,
+    template: AlertTemplate,
+    variables: dict[str, Any],
+    channel: str,
+    batch: list[Recipient],
+) -> tuple[list[OutboundMessage], list[tuple[int, str | None, str, str]]]:
     """Render each recipient's message; rows that cannot be sent come back as rejected."""
     messages: list[OutboundMessage] = []
     rejected: list[tuple[int, str | None, str, str]] = []
-    pairs = [(channel, r.address(channel)) for r in batch if r.address(channel)]
+    pairs = [(channel, address) for r in batch if (address := r.address(channel))]
     blocked = suppressed_among(connection=conn, pairs=pairs, key=rt.key) if pairs else {}
     for r in batch:
         address = r.address(channel)
@@ -191,11 +200,11 @@ def _prepare(rt, conn, alert, template, variables, channel, batch):  # type: ign
     return messages, rejected
 
 
-def message_for(  # type: ignore[no-untyped-def]
+def message_for(
     rt: Runtime,
     alert: Alert,
     template: AlertTemplate,
-    variables,
+    variables: dict[str, Any],
     channel: str,
     r: Recipient,
     address: str,
@@ -232,7 +241,7 @@ def message_for(  # type: ignore[no-untyped-def]
     )
 
 
-def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
+def finish_if_done(conn: Connection, alert: Alert) -> bool:
     """Mark the alert done once no delivery of it is queued, sending or waiting to be settled."""
     for channel in alert.channels.split(","):
         busy = conn.execute(
