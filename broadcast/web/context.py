@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -19,6 +20,9 @@ from broadcast.store.engine import engine_for, session_scope
 from broadcast.web.challenge import ChallengeGate
 from broadcast.web.limits import RateLimits, ReplayGuard
 from broadcast.web.messages import Confirmations
+
+if TYPE_CHECKING:
+    from broadcast.runtime import Runtime
 
 WEB_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$|^#[0-9a-fA-F]{3}$")
@@ -57,9 +61,9 @@ class WebContext:
         self.replays = ReplayGuard.from_settings(settings)
         self.confirmations = Confirmations(settings, self.signer)
         self.challenges = ChallengeGate(settings, self.secret)
-        self._runtime: object | None = None
+        self._runtime: Runtime | None = None
 
-    def runtime(self):  # type: ignore[no-untyped-def]
+    def runtime(self) -> Runtime:
         """The delivery engine's runtime (voice-line leases), built on first use."""
         if self._runtime is None:
             from broadcast.runtime import Runtime

@@ -3,8 +3,11 @@ follow links confirm nothing) and the SMS code form (enter the code, or ask for 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +35,7 @@ def _claims(request: Request, token: str) -> LinkClaims | Response:
     return claims
 
 
-def _code_page(request: Request, token: str, status: int = 200, **values: object) -> Response:
+def _code_page(request: Request, token: str, status: int = 200, **values: Any) -> Response:
     also = [c for c in request.query_params.get("also", "").split(",") if c in CHANNEL_WORDS]
     return pages.page(
         request,
@@ -107,7 +110,7 @@ async def confirm(request: Request, token: str) -> Response:
     return _code_page(request, token, 400, error=errors[failure])
 
 
-def _registrant(session, public_id: str) -> Registrant | None:  # type: ignore[no-untyped-def]
+def _registrant(session: Session, public_id: str) -> Registrant | None:
     return session.scalars(
         select(Registrant).where(Registrant.public_id == public_id, Registrant.erased_at.is_(None))
     ).first()
@@ -116,6 +119,7 @@ def _registrant(session, public_id: str) -> Registrant | None:  # type: ignore[n
 def _verify(ctx, claims: LinkClaims, secret: str) -> tuple[str | None, PendingMessage | None]:  # type: ignore[no-untyped-def]
     """(None, the SMS code held back for email first, if any) when confirmed, else (why not,
     None). Unknown sign-ups fail exactly like a wrong code."""
+    assert claims.channel is not None  # _claims lets only email and SMS links through
     source = ConsentSource("web", detail=f"confirmed by {claims.channel}")
     with ctx.session() as session:
         registrant = _registrant(session, claims.public_id)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from broadcast.registrants.consent import ConsentSource
-from broadcast.store.tables import Channel
+from broadcast.store.tables import Channel, new_public_id
 from broadcast.web import forms, pages, signup
 from broadcast.web.context import WEB_TEMPLATES
 from broadcast.web.limits import contact_key
@@ -104,7 +104,7 @@ async def subscribe(request: Request) -> Response:
     except IntegrityError:
         # Two sign-ups with the same address at the same moment: the other one won.
         decoy = Channel.SMS in draft.channels and not signup.email_first(draft)
-        outcome = signup.SignupOutcome(signup.new_public_id() if decoy else None)
+        outcome = signup.SignupOutcome(new_public_id() if decoy else None)
     await run_in_threadpool(ctx.confirmations.send_all, outcome.messages)
     channels = sorted(draft.channels)
     if outcome.code_public_id is not None:
