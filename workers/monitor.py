@@ -20,12 +20,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
-from dramatiq import Broker, Middleware
+from dramatiq import Broker, Middleware, Worker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
@@ -258,7 +258,7 @@ class WorkerRegistry(Middleware):
         self.interval = interval
         self._stop = threading.Event()
 
-    def after_worker_boot(self, broker: Broker, worker) -> None:  # type: ignore[no-untyped-def]
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         if not isinstance(broker, RedisBroker):
             return
         queues = sorted(worker.consumer_whitelist or broker.get_declared_queues())
@@ -284,7 +284,7 @@ class WorkerRegistry(Middleware):
             if self._stop.wait(self.interval):
                 return
 
-    def before_worker_shutdown(self, broker: Broker, worker) -> None:  # type: ignore[no-untyped-def]
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         self._stop.set()
         if isinstance(broker, RedisBroker):
             key = f"{broker.namespace}:{REGISTRY}"
@@ -310,7 +310,7 @@ def add_prometheus(broker: Broker, settings: Settings) -> bool:
 
     class BroadcastPrometheus(Prometheus):
         @property
-        def forks(self):  # type: ignore[no-untyped-def]
+        def forks(self) -> list[Callable[[], int]]:
             return [exposition_server]
 
     if not any(isinstance(m, Prometheus) for m in broker.middleware):

@@ -111,7 +111,7 @@ def _export_progress(output_format: str) -> Iterator[Progress | None]:
         yield progress
 
 
-def _write_json_array(rows) -> None:  # type: ignore[no-untyped-def]
+def _write_json_array(rows: Iterable[dict[str, Any]]) -> None:
     """Stream a JSON array so a million registrants never sit in memory at once."""
     out = sys.stdout
     out.write("[")

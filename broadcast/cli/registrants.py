@@ -14,7 +14,7 @@ from broadcast.delivery.quiet_hours import set_preference as set_quiet_hours
 from broadcast.ops import audit
 from broadcast.registrants import people as store
 from broadcast.registrants.consent import ConsentSource
-from broadcast.registrants.validation import parse_channels, parse_registrant
+from broadcast.registrants.validation import RegistrantDraft, parse_channels, parse_registrant
 from broadcast.store.tables import SubscriptionStatus
 
 app = typer.Typer(help="Manage registrants: the people who receive alerts.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def _key() -> bytes:
     return common.suppression_key()
 
 
-def _parse(fields: dict[str, str | None], *, require_channels: bool = True):  # type: ignore[no-untyped-def]
+def _parse(fields: dict[str, str | None], *, require_channels: bool = True) -> RegistrantDraft:
     settings = common.settings()
     return parse_registrant(
         fields,

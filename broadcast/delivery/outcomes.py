@@ -23,11 +23,13 @@ from broadcast.channels import (
     SendResult,
     TransientChannelError,
 )
+from broadcast.delivery.dispatch import Chunk
 from broadcast.delivery.lanes import lease_id
 from broadcast.delivery.records import record_sent, record_state, schedule_settling
 from broadcast.registrants import suppression
 from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.people import suppress_channel
+from broadcast.runtime import Runtime
 from broadcast.store.tables import (
     Delivery,
     DeliveryState,
@@ -105,12 +107,12 @@ def _reason(error: ChannelError) -> str:
     return f"{error.reason} (code {error.code})" if error.code else error.reason
 
 
-def _release_line(rt, chunk, message: OutboundMessage) -> None:  # type: ignore[no-untyped-def]
+def _release_line(rt: Runtime, chunk: Chunk, message: OutboundMessage) -> None:
     if chunk.channel == "voice" and rt.settings.voice_concurrency:
         rt.concurrency().release("voice", lease_id(message.delivery_id))
 
 
-def _suppress(rt, channel: str, messages: Sequence[OutboundMessage]) -> None:  # type: ignore[no-untyped-def]
+def _suppress(rt: Runtime, channel: str, messages: Sequence[OutboundMessage]) -> None:
     """The recipient said stop (or the mailbox bounced): never use the address on this channel."""
     source = ConsentSource(source="delivery", detail="provider reported opt-out or bounce")
     with Session(rt.engine) as session:
