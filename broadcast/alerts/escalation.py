@@ -10,9 +10,9 @@ and a NOT EXISTS make "at most once per step" hold whoever runs the check, and a
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
 from broadcast.alerts import lifecycle
@@ -58,7 +58,7 @@ def window_seconds(text: str | None, default: str) -> int:
     return int(parse_duration(text or default).total_seconds())
 
 
-def _address(channel: str):  # type: ignore[no-untyped-def]
+def _address(channel: str) -> ColumnElement[bool]:
     if channel == "sms":
         return Registrant.mobile.is_not(None)
     if channel == "email":
@@ -141,7 +141,9 @@ def _child(conn, alert: Alert, info: AlertLifecycle, target: str, rest: str | No
     return int(child)
 
 
-def _candidates(alert_id: int, source: str, target: str, cutoff, child: int):  # type: ignore[no-untyped-def]
+def _candidates(
+    alert_id: int, source: str, target: str, cutoff: datetime, child: int
+) -> Select[int]:
     """SELECT DISTINCT registrant_id of those due this step and not yet given it. A household
     delivery (voice shared with others on the number) fares as the call it shared."""
     other, call = aliased(Delivery), aliased(Delivery)

@@ -113,7 +113,7 @@ def import_sources(connection: Connection) -> list[str]:
     return sorted(f for f in found if f)
 
 
-def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def recipients(targeting: Targeting, channels: tuple[str, ...]) -> Select[int, str]:
     """SELECT registrant_id, channel of every subscription the alert reaches."""
     conditions: list[ColumnElement[bool]] = [
         Subscription.channel.in_(channels),
@@ -207,7 +207,11 @@ DELIVERY_COLUMNS = [
 
 
 def insert_queued(
-    connection: Connection, alert_id: int, source: Select[Any], *, channel: str | None = None
+    connection: Connection,
+    alert_id: int,
+    source: Select[*tuple[Any, ...]],
+    *,
+    channel: str | None = None,
 ) -> int:
     """Queued deliveries of `alert_id` for every row of `source`, in one INSERT ... SELECT;
     the number of them that will be sent.
