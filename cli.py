@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,6 +16,11 @@ from broadcast.cli import ops as ops_cli
 from broadcast.cli import scheduler as scheduler_cli
 from broadcast.cli.dev_database import open_announced
 from broadcast.store.engine import current_revision, head_revision, upgrade
+
+if TYPE_CHECKING:
+    from broadcast.runtime import Runtime
+    from workers.embedded import Backend
+    from workers.monitor import OpsBackend
 
 log_scrub.install()  # no token, email or phone number in any log line the commands write
 
@@ -30,7 +36,7 @@ app.add_typer(scheduler_cli.app, name="scheduler")
 app.add_typer(web.app)
 
 
-def _worker_backend(rt):  # type: ignore[no-untyped-def]
+def _worker_backend(rt: Runtime) -> Backend:
     # Imported on use: only alert commands need Dramatiq, and the core never imports it.
     from workers.embedded import backend
 
@@ -40,7 +46,7 @@ def _worker_backend(rt):  # type: ignore[no-untyped-def]
 alert_common.set_backend(_worker_backend)
 
 
-def _ops_backend(rt):  # type: ignore[no-untyped-def]
+def _ops_backend(rt: Runtime) -> OpsBackend:
     # Imported on use, like _worker_backend: the queue monitor reads Dramatiq's broker.
     from workers.monitor import ops_backend
 

@@ -15,12 +15,23 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
+
+from pydantic import SecretStr
 
 from broadcast.errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from broadcast.settings import Settings
+
+class Settings(Protocol):
+    """What this module reads of `broadcast.settings.Settings` (which imports this module)."""
+
+    @property
+    def secret_key(self) -> SecretStr | None: ...
+    @property
+    def database_url(self) -> str: ...
+    @property
+    def env(self) -> str: ...
+
 
 HOW_TO_MAKE_ONE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 MIN_LENGTH = 43  # secrets.token_urlsafe(32): 32 random bytes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import dramatiq
 from dramatiq import Broker
@@ -35,8 +36,9 @@ class DramatiqDispatcher:
     def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
         for chunk in chunks:
             actor = self.app.deliver[chunk.queue]
-            options = {"delay": int(delay * 1000)} if delay > 0 else {}
-            actor.send_with_options(args=chunk.as_args(), **options)
+            actor.send_with_options(
+                args=chunk.as_args(), delay=int(delay * 1000) if delay > 0 else None
+            )
 
     def pending(self, queue: str) -> int | None:
         return pending(self.app.broker, queue)
@@ -55,19 +57,18 @@ class WorkerApp:
         self.broker = broker
         self.runtime = runtime
         self.dispatcher = DramatiqDispatcher(self)
-        self.deliver: dict[str, dramatiq.Actor] = {}
+        self.deliver: dict[str, dramatiq.Actor[..., None]] = {}
+        # dramatiq.actor(...)(fn): the form its type hints know for an actor with options.
         self.exhausted = dramatiq.actor(
-            self._exhausted,
             actor_name="deliveries_exhausted",
             queue_name="maintenance",
             broker=broker,
             max_retries=3,
-        )
+        )(self._exhausted)
         for channel in CHANNELS:
             for urgent in (False, True):
                 queue = queue_for(channel, urgent)
                 self.deliver[queue] = dramatiq.actor(
-                    self._deliver_function(urgent),
                     actor_name=f"deliver_{queue}",
                     queue_name=queue,
                     broker=broker,
@@ -77,7 +78,7 @@ class WorkerApp:
                     max_backoff=60_000,
                     time_limit=TIME_LIMIT_MS,
                     on_retry_exhausted="deliveries_exhausted",
-                )
+                )(self._deliver_function(urgent))
 
     def _deliver_function(self, urgent: bool) -> Callable[..., None]:
         def deliver(
@@ -97,7 +98,7 @@ class WorkerApp:
 
         return deliver
 
-    def _exhausted(self, message: dict, retry_info: dict) -> None:
+    def _exhausted(self, message: dict[str, Any], retry_info: dict[str, Any]) -> None:
         alert_id, channel, after_id, upto_id, urgent = message["args"]
         trace = (message.get("options", {}).get("traceback") or "").strip().splitlines()
         reason = trace[-1] if trace else "the worker kept failing"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from dramatiq import Broker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 # Our worker registry (workers/monitor.py): hash id -> JSON; "<REGISTRY>.beats": id -> ms.
 REGISTRY = "__broadcast_workers__"
+# A sorted set read with its scores. The broker's client speaks bytes (no decode_responses), but
+# redis-py types every reply as `bytes | str`, so the readers say which one they get.
+Scored = list[tuple[bytes, float]]
 
 
 def build_broker(redis_url: str | None) -> Broker:
@@ -43,7 +48,8 @@ def worker_beats(broker: Broker) -> dict[str, float] | None:
     """Registered worker processes' last beats (epoch seconds), by broker id."""
     if not isinstance(broker, RedisBroker):
         return None
-    beats = broker.client.zrange(f"{broker.namespace}:{REGISTRY}.beats", 0, -1, withscores=True)
+    key = f"{broker.namespace}:{REGISTRY}.beats"
+    beats = cast(Scored, broker.client.zrange(key, 0, -1, withscores=True))
     return {key.decode(): score / 1000 for key, score in beats}
 
 

@@ -20,11 +20,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import redis
-from dramatiq import Broker, Middleware
+from dramatiq import Broker, Middleware, Worker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
@@ -32,7 +33,7 @@ from broadcast.delivery.dispatch import QUEUES, Chunk
 from broadcast.ops.monitoring import DeadLetter, QueueFigures, QueueMonitor, WorkerSeen
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
-from workers.broker import REGISTRY
+from workers.broker import REGISTRY, Scored
 from workers.embedded import Backend
 
 NAMESPACE = "dramatiq"
@@ -57,7 +58,10 @@ class RedisMonitor:
         pipe = self.client.pipeline(transaction=False)
         for q in self.queue_names:
             key = f"{self.ns}:{q}"
-            pipe.llen(key).hlen(f"{key}.msgs").hlen(f"{key}.DQ.msgs").zcard(f"{key}.XQ")
+            pipe.llen(key)
+            pipe.hlen(f"{key}.msgs")
+            pipe.hlen(f"{key}.DQ.msgs")
+            pipe.zcard(f"{key}.XQ")
         values = pipe.execute()
         out = []
         for i, q in enumerate(self.queue_names):
@@ -68,9 +72,14 @@ class RedisMonitor:
 
     def workers(self) -> list[WorkerSeen]:
         now = time.time() * 1000
-        beats = dict(self.client.zrange(f"{self.ns}:__heartbeats__", 0, -1, withscores=True))
-        ours = dict(self.client.zrange(f"{self.ns}:{REGISTRY}.beats", 0, -1, withscores=True))
-        info = self.client.hgetall(f"{self.ns}:{REGISTRY}")
+        client = self.client
+        beats = dict(
+            cast(Scored, client.zrange(f"{self.ns}:__heartbeats__", 0, -1, withscores=True))
+        )
+        ours = dict(
+            cast(Scored, client.zrange(f"{self.ns}:{REGISTRY}.beats", 0, -1, withscores=True))
+        )
+        info = cast(dict[bytes, bytes], client.hgetall(f"{self.ns}:{REGISTRY}"))
         held: dict[bytes, set[str]] = {}
         prefix = f"{self.ns}:__acks__."
         for key in self.client.scan_iter(match=f"{prefix}*", count=1000):
@@ -101,11 +110,13 @@ class RedisMonitor:
         reasons: dict[str, str] | None = None
         for q in self.queue_names:
             key = f"{self.ns}:{q}.XQ"
-            scored = self.client.zrange(key, 0, limit - 1, withscores=True)
+            scored = cast(Scored, self.client.zrange(key, 0, limit - 1, withscores=True))
             if not scored:
                 continue
             reasons = self._exhausted_reasons() if reasons is None else reasons
-            bodies = self.client.hmget(f"{key}.msgs", [m for m, _ in scored])
+            bodies = cast(
+                list[bytes | None], self.client.hmget(f"{key}.msgs", [m for m, _ in scored])
+            )
             for (message_id, score), body in zip(scored, bodies, strict=True):
                 when = datetime.fromtimestamp(score / 1000, UTC)
                 out.append(_letter(q, message_id.decode(), body, when, reasons))
@@ -134,7 +145,8 @@ class RedisMonitor:
             removed += int(self.client.zrem(key, letter.message_id))
             self.client.hdel(f"{key}.msgs", letter.message_id)
         queue = f"{self.ns}:maintenance"
-        for redis_id, body in self.client.hgetall(f"{queue}.msgs").items():
+        waiting = cast(dict[bytes, bytes], self.client.hgetall(f"{queue}.msgs"))
+        for redis_id, body in waiting.items():
             message = json.loads(body)
             args = message.get("args") or [{}]
             origin = args[0].get("message_id") if isinstance(args[0], dict) else None
@@ -142,7 +154,7 @@ class RedisMonitor:
             if (
                 message.get("actor_name") == "deliveries_exhausted"
                 and origin in origins
-                and self.client.lrem(queue, 0, redis_id)
+                and self.client.lrem(queue, 0, redis_id)  # type: ignore[arg-type]  # bytes: as read
             ):
                 self.client.hdel(f"{queue}.msgs", redis_id)
         return removed
@@ -201,7 +213,7 @@ def _letter(
     return DeadLetter(queue, message_id, actor, chunk, when, reason or UNKNOWN_REASON)
 
 
-def _last_line(message: dict) -> str:
+def _last_line(message: dict[str, Any]) -> str:
     trace = (message.get("options", {}).get("traceback") or "").strip().splitlines()
     return trace[-1] if trace else ""
 
@@ -246,7 +258,7 @@ class WorkerRegistry(Middleware):
         self.interval = interval
         self._stop = threading.Event()
 
-    def after_worker_boot(self, broker: Broker, worker) -> None:  # type: ignore[no-untyped-def]
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         if not isinstance(broker, RedisBroker):
             return
         queues = sorted(worker.consumer_whitelist or broker.get_declared_queues())
@@ -272,7 +284,7 @@ class WorkerRegistry(Middleware):
             if self._stop.wait(self.interval):
                 return
 
-    def before_worker_shutdown(self, broker: Broker, worker) -> None:  # type: ignore[no-untyped-def]
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         self._stop.set()
         if isinstance(broker, RedisBroker):
             key = f"{broker.namespace}:{REGISTRY}"
@@ -298,7 +310,7 @@ def add_prometheus(broker: Broker, settings: Settings) -> bool:
 
     class BroadcastPrometheus(Prometheus):
         @property
-        def forks(self):  # type: ignore[no-untyped-def]
+        def forks(self) -> list[Callable[[], int]]:
             return [exposition_server]
 
     if not any(isinstance(m, Prometheus) for m in broker.middleware):
@@ -315,4 +327,4 @@ def exposition_server() -> int:
     from broadcast.settings import get_settings
 
     prometheus.HTTP_PORT = get_settings().worker_metrics_port or prometheus.HTTP_PORT
-    return prometheus._run_exposition_server()
+    return int(prometheus._run_exposition_server())  # 0 when the server stops

@@ -198,7 +198,9 @@ def create_alert(
     )
     with rt.engine.begin() as conn:
         values = alert.model_dump(exclude={"id"})
-        alert.id = conn.execute(Alert.__table__.insert().values(**values)).inserted_primary_key[0]
+        key = conn.execute(Alert.__table__.insert().values(**values)).inserted_primary_key
+        assert key is not None  # a single-row INSERT has one
+        alert.id = key[0]
     return alert
 
 

@@ -96,6 +96,7 @@ def recent_twin(
                 continue
             if same_request(alert, template, variables, channels, targeting):
                 session.expunge(alert)
+                assert isinstance(alert, Alert)  # Session.execute types its rows as Any
                 return alert
     return None
 

@@ -10,9 +10,9 @@ and a NOT EXISTS make "at most once per step" hold whoever runs the check, and a
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, or_, select
+from sqlalchemy import Select, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
 from broadcast.alerts import lifecycle
@@ -136,7 +136,9 @@ def _child(conn, alert: Alert, info: AlertLifecycle, target: str, rest: str | No
     return int(child)
 
 
-def _candidates(alert_id: int, source: str, target: str, cutoff, child: int):  # type: ignore[no-untyped-def]
+def _candidates(
+    alert_id: int, source: str, target: str, cutoff: datetime, child: int
+) -> Select[int]:
     """SELECT DISTINCT registrant_id of those due this step and not yet given it. A household
     delivery (voice shared with others on the number) fares as the call it shared."""
     other, call = aliased(Delivery), aliased(Delivery)

@@ -10,9 +10,10 @@ or the force's), and so does any held backlog ahead. docs/capacity.md
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -196,7 +197,7 @@ def _ahead(
 
 
 def _routine_shares(
-    conn: Connection, channel: str, rows: list, size: int, largest_chunk: int
+    conn: Connection, channel: str, rows: Sequence[Any], size: int, largest_chunk: int
 ) -> dict[int, float]:
     """Per other alert: the part of its queued messages done before our largest chunk is."""
     queued: dict[int, int] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from broadcast.alerts import compose as alerts
@@ -45,7 +45,9 @@ def family(conn: Connection, alert_id: int) -> list[int]:
     return out
 
 
-def _reached(conn: Connection, parent_id: int, channels: tuple[str, ...] | None = None):  # type: ignore[no-untyped-def]
+def _reached(
+    conn: Connection, parent_id: int, channels: tuple[str, ...] | None = None
+) -> Select[int, str]:
     """SELECT DISTINCT registrant_id, channel of those the parent reached, still subscribed. A
     household delivery reached its registrant if the call it shared did."""
     call = aliased(Delivery)
@@ -77,7 +79,7 @@ def reached_counts(rt: Runtime, parent_id: int) -> dict[str, int]:
     with rt.engine.connect() as conn:
         sub = _reached(conn, parent_id).subquery()
         rows = conn.execute(select(sub.c.channel, func.count()).group_by(sub.c.channel))
-        found = dict(rows.all())
+        found: dict[str, int] = {str(c): int(n) for c, n in rows}
     return {c: int(found[c]) for c in CHANNELS if found.get(c)}
 
 

@@ -121,14 +121,14 @@ class RedisConcurrencyLimiter(ConcurrencyLimiter):
         return f"{self.prefix}{{{key}}}:leases"
 
     def _acquire(self, key: str, lease_id: str, lease_seconds: float, limit: int) -> bool:
-        args = [limit, _micros(lease_seconds), lease_id]
+        args: list[int | str] = [limit, _micros(lease_seconds), lease_id]
         return bool(self._acquire_script(keys=[self._key(key)], args=args))
 
     def release(self, key: str, lease_id: str) -> bool:
         return bool(self._release_script(keys=[self._key(key)], args=[lease_id]))
 
     def extend(self, key: str, lease_id: str, *, lease_seconds: float) -> bool:
-        args = [_micros(lease_seconds), lease_id]
+        args: list[int | str] = [_micros(lease_seconds), lease_id]
         return bool(self._extend_script(keys=[self._key(key)], args=args))
 
     def in_use(self, key: str) -> int:

@@ -54,6 +54,7 @@ def _print_preview(preview: core.AlertPreview) -> None:
             )
             print_wrapped(out, message.body)  # a link is never cut, so it can be copied
         elif channel == "email":
+            assert message.subject is not None  # an email always renders a subject
             out.print(f"\n[bold]Email subject[/] {escape(message.subject)}", highlight=False)
         elif channel == "voice":
             out.print("\n[bold]Voice script[/]")
@@ -90,13 +91,15 @@ def send(
     area: list[str] = typer.Option([], "--area", help="Postcode district/sector or named area."),
     topic: list[str] = typer.Option([], "--topic", help="Only registrants following a topic."),
     everyone: bool = typer.Option(False, "--all", help="Every active registrant."),
-    source: str = typer.Option(
+    source: str | None = typer.Option(
         None, "--source", help="transfer-notice: the file imported (its path or name) or origin."
     ),
     channels: str = typer.Option("sms,email,voice", "--channels"),
     var: list[str] = typer.Option([], "--var", help="Template variable, name=value."),
     urgent: bool = typer.Option(False, "--urgent", help="Go ahead of routine backlog."),
-    expires: str = typer.Option(None, "--expires", help="Give up after this long (6h, 90m)."),
+    expires: str | None = typer.Option(
+        None, "--expires", help="Give up after this long (6h, 90m)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     as_json: bool = typer.Option(False, "--json", help="With --dry-run: the preview as JSON."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
@@ -106,16 +109,20 @@ def send(
         help="Send even if the ETA says some deliveries would expire unsent (needed with --yes).",
     ),
     wait: bool = typer.Option(False, "--wait", help="Stay and show progress until done."),
-    operator: str = typer.Option(
+    operator: str | None = typer.Option(
         None, "--operator", help="Who sends (default: BROADCAST_OPERATOR or the OS user)."
     ),
-    at: str = typer.Option(None, "--at", help="Send later: '2026-11-23 07:30' (local) or ISO."),
+    at: str | None = typer.Option(
+        None, "--at", help="Send later: '2026-11-23 07:30' (local) or ISO."
+    ),
     emergency: bool = typer.Option(False, "--emergency", help="No second approval (audited)."),
-    escalate: str = typer.Option(
+    escalate: str | None = typer.Option(
         None, "--escalate", help="Next channels if not reached: sms>voice"
     ),
-    escalate_after: str = typer.Option(None, "--escalate-after", help="Window (default 15m)."),
-    idempotency_key: str = typer.Option(
+    escalate_after: str | None = typer.Option(
+        None, "--escalate-after", help="Window (default 15m)."
+    ),
+    idempotency_key: str | None = typer.Option(
         None,
         "--idempotency-key",
         help="Run again with the same key: the first alert, not a new one.",
@@ -206,6 +213,7 @@ def send(
         idempotency_key=idempotency_key,
     )
     if not created:  # another command took the same key a moment ago
+        assert idempotency_key is not None  # only a key finds an earlier alert
         return send_guard.report_already_sent(rt, alert, idempotency_key)
     assert alert.id is not None
     backend = worker_backend(rt)
@@ -308,11 +316,11 @@ def status(
 @common.one_line_errors
 def cancel(
     alert_id: int,
-    notify_sent: str = typer.Option(
+    notify_sent: str | None = typer.Option(
         None, "--notify-sent", help="Send this template as a correction to those already reached."
     ),
     var: list[str] = typer.Option([], "--var", help="Variable of the correction, name=value."),
-    reason: str = typer.Option(None, "--reason", help="Why (kept in the transition log)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept in the transition log)."),
     operator: str = OPERATOR,
 ) -> None:
     """Nothing not yet handed to a provider goes out after this returns (scheduled or awaiting
@@ -353,7 +361,9 @@ def retry_failed(alert_id: int, operator: str = OPERATOR) -> None:
 @common.one_line_errors
 def resume(
     alert_id: int,
-    stale_after: float = typer.Option(None, help="Seconds before a `sending` delivery is stale."),
+    stale_after: float | None = typer.Option(
+        None, help="Seconds before a `sending` delivery is stale."
+    ),
     operator: str = OPERATOR,
 ) -> None:
     """After a broker loss or a worker crash: queue what is left, settle stale sends.

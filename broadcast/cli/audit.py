@@ -12,8 +12,10 @@ from broadcast.ops import audit
 
 @common.one_line_errors
 def audit_command(
-    since: str = typer.Option(None, "--since", help="Only since then: 24h, 7d, or a date."),
-    action: str = typer.Option(None, "--action", help="Only this action (or prefix: 'alert')."),
+    since: str | None = typer.Option(None, "--since", help="Only since then: 24h, 7d, or a date."),
+    action: str | None = typer.Option(
+        None, "--action", help="Only this action (or prefix: 'alert')."
+    ),
     limit: int = typer.Option(1000, "--limit", help="At most this many (the newest)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:

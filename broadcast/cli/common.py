@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -86,7 +86,7 @@ def one_line_errors(function: F) -> F:
                 raise fail(f"database error: {first}") from None
             raise
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _settings_or_none() -> Settings | None:

@@ -10,7 +10,7 @@ they do not send it a second time: one line naming the alert, and exit code 3.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -40,7 +40,7 @@ def release(
         return None, unreachable(exc, rt.settings)
 
 
-def saved_not_queued(rt: Runtime, alert_id: int, why: str | None, *, what: str = "") -> Any:
+def saved_not_queued(rt: Runtime, alert_id: int, why: str | None, *, what: str = "") -> NoReturn:
     """Say the alert is saved and will go out, print its id, and end with exit code 3.
 
     `what` is the opening of the line ("Alert 7: its failed deliveries are queued again and

@@ -25,7 +25,7 @@ from broadcast.errors import ConfigurationError
 from broadcast.ops import figures as monitoring_figures
 from broadcast.ops import monitoring
 from broadcast.runtime import Runtime
-from broadcast.store.tables import DeliveryState
+from broadcast.vocabulary import DeliveryState
 
 failures_app = typer.Typer(
     help="Failed and dead-lettered deliveries: list, requeue, purge.", no_args_is_help=True
@@ -52,12 +52,12 @@ def _monitor(backend: Any) -> monitoring.QueueMonitor | None:
     return None if backend.embedded else backend.monitor
 
 
-def _figures(snapshot: dict) -> dict:
+def _figures(snapshot: dict[str, Any]) -> dict[str, Any]:
     keys = ("at", "queues", "workers", "capacity", "waiting", "held", "dead_letters")
     return {k: snapshot[k] for k in keys}
 
 
-def render(view: dict) -> Group:
+def render(view: dict[str, Any]) -> Group:
     """The `queues` screen: queues, capacity and waiting work, workers."""
     parts: list[Any] = []
     if view["queues"] is None:
@@ -100,14 +100,14 @@ def render(view: dict) -> Group:
     return Group(*parts)
 
 
-def _held(view: dict, channel: str) -> str:
+def _held(view: dict[str, Any], channel: str) -> str:
     held = (view.get("held") or {}).get(channel)
     if not held:
         return ""
     return f" ({held['held']:,} held for quiet hours until {held['until_local']})"
 
 
-def plain_line(view: dict) -> str:
+def plain_line(view: dict[str, Any]) -> str:
     """The `queues --watch` line when output is not a terminal (a pipe or a log)."""
     parts = []
     for q in view["queues"] or []:
@@ -138,7 +138,10 @@ def queues_command(
     """Queues (ready, delayed, in progress, dead), send rate against capacity, live workers."""
     rt, backend = _open()
     monitor = _monitor(backend)
-    view = lambda: _figures(monitoring_figures.snapshot(rt, monitor, minutes=1))  # noqa: E731
+
+    def view() -> dict[str, Any]:
+        return _figures(monitoring_figures.snapshot(rt, monitor, minutes=1))
+
     if as_json:
         typer.echo(json.dumps(view(), indent=2, default=str))
         return
@@ -165,8 +168,8 @@ def queues_command(
 @failures_app.command("list")
 @common.one_line_errors
 def list_failures(
-    alert: int = typer.Option(None, "--alert", help="Only this alert."),
-    channel: str = typer.Option(None, "--channel", help="sms, email or voice."),
+    alert: int | None = typer.Option(None, "--alert", help="Only this alert."),
+    channel: str | None = typer.Option(None, "--channel", help="sms, email or voice."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Failed deliveries grouped by reason, and dead-lettered messages, with counts."""
@@ -211,8 +214,8 @@ def list_failures(
 @failures_app.command("requeue")
 @common.one_line_errors
 def requeue(
-    alert: int = typer.Option(None, "--alert", help="Only this alert."),
-    channel: str = typer.Option(None, "--channel", help="sms, email or voice."),
+    alert: int | None = typer.Option(None, "--alert", help="Only this alert."),
+    channel: str | None = typer.Option(None, "--channel", help="sms, email or voice."),
     include_in_doubt: bool = typer.Option(
         False,
         "--include-in-doubt",
@@ -220,7 +223,7 @@ def requeue(
         "reach someone twice).",
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    operator: str = typer.Option(
+    operator: str | None = typer.Option(
         None, "--operator", help="Who (default: BROADCAST_OPERATOR or the OS user)."
     ),
 ) -> None:
@@ -263,10 +266,10 @@ def requeue(
 @failures_app.command("purge")
 @common.one_line_errors
 def purge(
-    alert: int = typer.Option(None, "--alert", help="Only this alert's dead letters."),
-    channel: str = typer.Option(None, "--channel", help="sms, email or voice."),
+    alert: int | None = typer.Option(None, "--alert", help="Only this alert's dead letters."),
+    channel: str | None = typer.Option(None, "--channel", help="sms, email or voice."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    operator: str = typer.Option(
+    operator: str | None = typer.Option(
         None, "--operator", help="Who (default: BROADCAST_OPERATOR or the OS user)."
     ),
 ) -> None:

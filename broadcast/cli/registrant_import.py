@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,7 +30,7 @@ def import_csv(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what would happen; change nothing."
     ),
-    rejects: Path = typer.Option(
+    rejects: Path | None = typer.Option(
         None,
         "--rejects",
         help="Write rejected rows to this CSV (formula-like cells get a leading '; the import "
@@ -122,7 +123,9 @@ def import_csv(
         raise typer.Exit(common.EXIT_PARTIAL)
 
 
-def _audit(engine: Engine, operator: str | None, report: ImportReport, extra: dict) -> None:
+def _audit(
+    engine: Engine, operator: str | None, report: ImportReport, extra: dict[str, Any]
+) -> None:
     """One `registrants.imported` event; a partial one says so and which batch failed."""
     with engine.begin() as connection:
         audit.record(

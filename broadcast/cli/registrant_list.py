@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -27,10 +28,14 @@ TABLE_FIELDS = (*PERSON_FIELDS, "areas", "topics", "channels")
 
 @common.one_line_errors
 def list_registrants(
-    area: str = typer.Option(None, help="Only those following this area."),
-    topic: str = typer.Option(None, help="Only those following this topic."),
-    channel: str = typer.Option(None, help="Only those with this channel (sms, email, voice)."),
-    status: str = typer.Option(None, help="With --channel: only this status (active, pending...)."),
+    area: str | None = typer.Option(None, help="Only those following this area."),
+    topic: str | None = typer.Option(None, help="Only those following this topic."),
+    channel: str | None = typer.Option(
+        None, help="Only those with this channel (sms, email, voice)."
+    ),
+    status: str | None = typer.Option(
+        None, help="With --channel: only this status (active, pending...)."
+    ),
     output_format: str = typer.Option(
         "table",
         "--format",
@@ -50,9 +55,9 @@ def list_registrants(
 
     area = normalise_area(area, settings.named_area_set) if area else None
     topic = normalise_topic(topic, settings.topic_set) if topic else None
-    filters = {"area": area, "topic": topic, "channel": channel, "status": status}
+    filters: dict[str, Any] = {"area": area, "topic": topic, "channel": channel, "status": status}
     with common.session() as session, _export_progress(output_format) as progress:
-        rows = store.iter_views(session=session, **filters)
+        rows: Iterable[dict[str, Any]] = store.iter_views(session=session, **filters)
         if limit:
             rows = (row for i, row in zip(range(limit), rows, strict=False))
         if progress is not None:
@@ -106,7 +111,7 @@ def _export_progress(output_format: str) -> Iterator[Progress | None]:
         yield progress
 
 
-def _write_json_array(rows) -> None:  # type: ignore[no-untyped-def]
+def _write_json_array(rows: Iterable[dict[str, Any]]) -> None:
     """Stream a JSON array so a million registrants never sit in memory at once."""
     out = sys.stdout
     out.write("[")

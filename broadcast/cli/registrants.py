@@ -14,7 +14,7 @@ from broadcast.delivery.quiet_hours import set_preference as set_quiet_hours
 from broadcast.ops import audit
 from broadcast.registrants import people as store
 from broadcast.registrants.consent import ConsentSource
-from broadcast.registrants.validation import parse_channels, parse_registrant
+from broadcast.registrants.validation import RegistrantDraft, parse_channels, parse_registrant
 from broadcast.store.tables import SubscriptionStatus
 
 app = typer.Typer(help="Manage registrants: the people who receive alerts.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def _key() -> bytes:
     return common.suppression_key()
 
 
-def _parse(fields: dict[str, str | None], *, require_channels: bool = True):  # type: ignore[no-untyped-def]
+def _parse(fields: dict[str, str | None], *, require_channels: bool = True) -> RegistrantDraft:
     settings = common.settings()
     return parse_registrant(
         fields,
@@ -57,10 +57,10 @@ def _parse(fields: dict[str, str | None], *, require_channels: bool = True):  # 
 @common.one_line_errors
 def add(
     name: str = typer.Option(..., help="Full name."),
-    email: str = typer.Option(None, help="Email address (for the email channel)."),
-    mobile: str = typer.Option(None, help="Mobile number (SMS, and voice if no landline)."),
-    landline: str = typer.Option(None, help="Landline number (voice)."),
-    postcode: str = typer.Option(None, help="Home postcode."),
+    email: str | None = typer.Option(None, help="Email address (for the email channel)."),
+    mobile: str | None = typer.Option(None, help="Mobile number (SMS, and voice if no landline)."),
+    landline: str | None = typer.Option(None, help="Landline number (voice)."),
+    postcode: str | None = typer.Option(None, help="Home postcode."),
     channels: str = typer.Option(..., help="Channels to subscribe, e.g. 'sms,email,voice'."),
     areas: str = typer.Option("", help="Areas followed: postcode districts/sectors or names."),
     topics: str = typer.Option("", help="Topics followed, e.g. 'burglary,fraud'."),
@@ -138,21 +138,21 @@ app.command("list")(list_registrants)
 @common.one_line_errors
 def amend(
     ref: str = typer.Argument(..., help=REF_HELP),
-    name: str = typer.Option(None, help="New name."),
-    email: str = typer.Option(None, help="New email address."),
-    mobile: str = typer.Option(None, help="New mobile number."),
-    landline: str = typer.Option(None, help="New landline number."),
-    postcode: str = typer.Option(None, help="New postcode."),
-    areas: str = typer.Option(None, help="Replace the areas followed."),
-    topics: str = typer.Option(None, help="Replace the topics followed."),
-    language: str = typer.Option(None, help="New preferred language."),
-    add_channels: str = typer.Option(
+    name: str | None = typer.Option(None, help="New name."),
+    email: str | None = typer.Option(None, help="New email address."),
+    mobile: str | None = typer.Option(None, help="New mobile number."),
+    landline: str | None = typer.Option(None, help="New landline number."),
+    postcode: str | None = typer.Option(None, help="New postcode."),
+    areas: str | None = typer.Option(None, help="Replace the areas followed."),
+    topics: str | None = typer.Option(None, help="Replace the topics followed."),
+    language: str | None = typer.Option(None, help="New preferred language."),
+    add_channels: str | None = typer.Option(
         None, "--add-channels", help="Subscribe to these channels too (e.g. 'voice')."
     ),
     pending: bool = typer.Option(
         False, "--pending", help="Leave added channels pending until confirmed."
     ),
-    quiet_hours: str = typer.Option(
+    quiet_hours: str | None = typer.Option(
         None, "--quiet-hours", help="No routine calls then: 22:00-07:00, 'off' or 'default'."
     ),
     operator: str = OPERATOR,
@@ -211,7 +211,7 @@ def amend(
 @common.one_line_errors
 def unsubscribe(
     ref: str = typer.Argument(..., help=REF_HELP),
-    channel: str = typer.Option(None, help="One channel (sms, email, voice); default: all."),
+    channel: str | None = typer.Option(None, help="One channel (sms, email, voice); default: all."),
     operator: str = OPERATOR,
 ) -> None:
     """Unsubscribe from one channel or all; the address is suppressed for good."""
@@ -269,7 +269,9 @@ def erase(
 @common.one_line_errors
 def export(
     ref: str = typer.Argument(..., help=REF_HELP),
-    output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file, not stdout."
+    ),
 ) -> None:
     """Right of access and portability: everything held on one registrant, as JSON."""
     with common.session() as session:

@@ -22,7 +22,9 @@ app = typer.Typer(help="Release scheduled alerts and run escalations.", no_args_
 @common.one_line_errors
 def run(
     once: bool = typer.Option(False, "--once", help="One pass, then exit."),
-    interval: float = typer.Option(None, help="Seconds between passes (BROADCAST_SCHEDULER_...)."),
+    interval: float | None = typer.Option(
+        None, help="Seconds between passes (BROADCAST_SCHEDULER_...)."
+    ),
 ) -> None:
     """Every interval: release due alerts, expire unapproved ones, escalate across channels."""
     rt = open_runtime()

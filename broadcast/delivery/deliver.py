@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from broadcast.channels import OutboundMessage
 from broadcast.clock import aware
@@ -166,11 +167,19 @@ def _first_grant(
     return capacity.take(message, max_wait=rt.settings.delivery_capacity_wait)
 
 
-def _prepare(rt, conn, alert, template, variables, channel, batch):  # type: ignore[no-untyped-def]
+def _prepare(
+    rt: Runtime,
+    conn: Connection,
+    alert: Alert,
+    template: AlertTemplate,
+    variables: dict[str, Any],
+    channel: str,
+    batch: list[Recipient],
+) -> tuple[list[OutboundMessage], list[tuple[int, str | None, str, str]]]:
     """Render each recipient's message; rows that cannot be sent come back as rejected."""
     messages: list[OutboundMessage] = []
     rejected: list[tuple[int, str | None, str, str]] = []
-    pairs = [(channel, r.address(channel)) for r in batch if r.address(channel)]
+    pairs = [(channel, address) for r in batch if (address := r.address(channel))]
     blocked = suppressed_among(connection=conn, pairs=pairs, key=rt.key) if pairs else {}
     for r in batch:
         address = r.address(channel)
@@ -188,11 +197,11 @@ def _prepare(rt, conn, alert, template, variables, channel, batch):  # type: ign
     return messages, rejected
 
 
-def message_for(  # type: ignore[no-untyped-def]
+def message_for(
     rt: Runtime,
     alert: Alert,
     template: AlertTemplate,
-    variables,
+    variables: dict[str, Any],
     channel: str,
     r: Recipient,
     address: str,
@@ -229,7 +238,7 @@ def message_for(  # type: ignore[no-untyped-def]
     )
 
 
-def finish_if_done(conn, alert: Alert) -> bool:  # type: ignore[no-untyped-def]
+def finish_if_done(conn: Connection, alert: Alert) -> bool:
     """Mark the alert done once no delivery of it is queued, sending or waiting to be settled."""
     for channel in split_channels(alert.channels):
         busy = conn.execute(

@@ -29,6 +29,7 @@ from broadcast.delivery.records import record_sent, record_state, schedule_settl
 from broadcast.registrants import suppression
 from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.people import suppress_channel
+from broadcast.runtime import Runtime
 from broadcast.store.tables import Delivery, Registrant, utcnow
 from broadcast.vocabulary import ChannelName, DeliveryState
 
@@ -39,7 +40,7 @@ RETRY_CAP = 600.0
 
 def retry_ceiling(attempts: int, base: float) -> float:
     """The longest wait after try number `attempts`: base * 2^(attempts-1), capped at 10 min."""
-    return min(base * 2 ** max(0, attempts - 1), RETRY_CAP)
+    return min(base * 2.0 ** max(0, attempts - 1), RETRY_CAP)
 
 
 def backoff(attempts: int, base: float) -> float:
@@ -122,7 +123,7 @@ def _release_line(rt, chunk, message: OutboundMessage) -> None:  # type: ignore[
         leases.release(ChannelName.VOICE, lease_id(message.delivery_id))
 
 
-def _suppress(rt, channel: str, messages: Sequence[OutboundMessage]) -> None:  # type: ignore[no-untyped-def]
+def _suppress(rt: Runtime, channel: str, messages: Sequence[OutboundMessage]) -> None:
     """The recipient said stop (or the mailbox bounced): never use the address on this channel."""
     source = ConsentSource(source="delivery", detail="provider reported opt-out or bounce")
     with Session(rt.engine) as session:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -62,7 +63,9 @@ class Targeting:
 
     @classmethod
     def of(cls, alert: Alert) -> Targeting:
-        split = lambda text: tuple(t for t in text.split(",") if t)  # noqa: E731
+        def split(text: str) -> tuple[str, ...]:
+            return tuple(t for t in text.split(",") if t)
+
         return cls(split(alert.areas), split(alert.topics), alert.everyone, alert.source)
 
 
@@ -77,7 +80,7 @@ def area_condition(areas: tuple[str, ...]) -> ColumnElement[bool]:
             prefixes.append(area + " ")
         elif sector := SECTOR.match(area):
             exact.add(sector[1])
-    matches = [RegistrantArea.area.in_(sorted(exact))]
+    matches: list[ColumnElement[bool]] = [RegistrantArea.area.in_(sorted(exact))]
     matches += [RegistrantArea.area.startswith(prefix, autoescape=True) for prefix in prefixes]
     return exists().where(RegistrantArea.registrant_id == Subscription.registrant_id, or_(*matches))
 
@@ -99,7 +102,7 @@ def import_sources(connection: Connection) -> list[str]:
     return sorted(f for f in found if f)
 
 
-def recipients(targeting: Targeting, channels: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def recipients(targeting: Targeting, channels: tuple[str, ...]) -> Select[int, str]:
     """SELECT registrant_id, channel of every subscription the alert reaches."""
     conditions: list[ColumnElement[bool]] = [
         Subscription.channel.in_(channels),
@@ -146,7 +149,7 @@ def count_recipients(
     """Recipients per channel, after consent, suppression and address filters."""
     sub = recipients(targeting, channels).subquery()
     rows = connection.execute(select(sub.c.channel, func.count()).group_by(sub.c.channel))
-    found = dict(rows.all())
+    found: dict[str, int] = dict(rows.all())
     return {channel: int(found.get(channel, 0)) for channel in channels}
 
 
@@ -193,7 +196,11 @@ DELIVERY_COLUMNS = [
 
 
 def insert_queued(
-    connection: Connection, alert_id: int, source: Select, *, channel: str | None = None
+    connection: Connection,
+    alert_id: int,
+    source: Select[*tuple[Any, ...]],
+    *,
+    channel: str | None = None,
 ) -> int:
     """Queued deliveries of `alert_id` for every row of `source`, in one INSERT ... SELECT;
     the number of them that will be sent.

@@ -99,7 +99,11 @@ def load_recipients(connection: Connection, ids: Sequence[int]) -> list[ClaimedR
         .where(one_of(connection, Delivery.id, ids))
         .order_by(Delivery.id)
     )
-    return [ClaimedRow(*row[:5], Recipient(*row[5:])) for row in connection.execute(statement)]
+    # mypy types the slice of a Row this wide short, hence the ignore.
+    return [
+        ClaimedRow(*row[:5], Recipient(*row[5:]))  # type: ignore[call-arg]
+        for row in connection.execute(statement)
+    ]
 
 
 def claim(connection: Connection, ids: Sequence[int], *, claimed_by: str | None = None) -> set[int]:

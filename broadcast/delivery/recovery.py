@@ -110,8 +110,8 @@ def dead_claimants(
     process on this host without one, like the embedded CLI) the process is gone. `beats`: the
     registry's heartbeats when the caller has read them already."""
     with rt.engine.connect() as conn:
-        holders = set(
-            conn.execute(
+        holders: set[str] = set(
+            conn.execute(  # type: ignore[arg-type]  # claimed_by IS NOT NULL: no None
                 select(Delivery.claimed_by)
                 .where(Delivery.state == DeliveryState.SENDING, Delivery.claimed_by.is_not(None))
                 .distinct()
@@ -338,6 +338,7 @@ def expire_alerts(rt: Runtime) -> int:
         )
     for alert_id in ids:
         alert = load_alert(rt.engine, alert_id)
+        assert alert is not None  # its id was just read from the alert table
         with rt.engine.begin() as conn:
             finish_if_done(conn, alert)
     return int(result.rowcount or 0)

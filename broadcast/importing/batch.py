@@ -10,9 +10,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, literal, or_, select, union_all, update
+from sqlalchemy import Connection, Table, bindparam, literal, or_, select, union_all, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from broadcast.importing.options import ImportOptions
 from broadcast.registrants.consent import LEDGER_COLUMNS, ConsentSource, ledger_row_maker
@@ -103,7 +104,9 @@ IMPORT_SOURCE = "csv-import"
 TRANSFERRED = "consent (transferred)"
 
 
-def _ledger(event: str, file_name: str, options: ImportOptions, now: datetime) -> Callable:
+def _ledger(
+    event: str, file_name: str, options: ImportOptions, now: datetime
+) -> Callable[..., tuple[Any, ...]]:
     source = ConsentSource(
         source=IMPORT_SOURCE, detail=file_name, operator=options.operator, lawful_basis=TRANSFERRED
     )
@@ -167,14 +170,17 @@ COLUMNS = {
 }
 
 
-INTEREST_TABLES = {
+INTEREST_TABLES: dict[
+    str,
+    tuple[type[RegistrantArea | RegistrantTopic | Subscription], InstrumentedAttribute[str]],
+] = {
     "area": (RegistrantArea, RegistrantArea.area),
     "topic": (RegistrantTopic, RegistrantTopic.topic),
     "channel": (Subscription, Subscription.channel),
 }
 
 
-def _insert_collected(connection: Connection, rows: dict) -> None:
+def _insert_collected(connection: Connection, rows: dict[Table, list[tuple[Any, ...]]]) -> None:
     for table, values in rows.items():
         bulk_insert(connection, table, COLUMNS[table], values)
 
@@ -201,7 +207,7 @@ def _create(
     ids = bulk_insert_returning_ids(
         connection, Registrant.__table__, REGISTRANT_COLUMNS, registrants
     )
-    rows: dict = defaultdict(list)
+    rows: dict[Table, list[tuple[Any, ...]]] = defaultdict(list)
     areas, topics = rows[RegistrantArea.__table__], rows[RegistrantTopic.__table__]
     imported = _ledger(ConsentEvent.IMPORTED.value, file_name, options, now)
     for registrant_id, item in zip(ids, items, strict=True):
@@ -216,11 +222,11 @@ ACTIVE = SubscriptionStatus.ACTIVE.value
 
 
 def _add_channels(
-    rows: dict,
+    rows: dict[Table, list[tuple[Any, ...]]],
     registrant_id: int,
     item: ValidRow,
     channels: Iterable[str],
-    imported: Callable,
+    imported: Callable[..., tuple[Any, ...]],
     now: datetime,
 ) -> None:
     subscriptions = rows[Subscription.__table__]
@@ -231,7 +237,9 @@ def _add_channels(
         ledger.append(imported(registrant_id, channel, hashes[channel], origin, consented_at))
 
 
-def _interests(connection: Connection, ids: list[int]) -> tuple[dict, dict, dict]:
+def _interests(
+    connection: Connection, ids: list[int]
+) -> tuple[dict[int, set[str]], dict[int, set[str]], dict[int, set[str]]]:
     """The areas, topics and channels these registrants already have (one query)."""
     found: dict[str, dict[int, set[str]]] = {kind: defaultdict(set) for kind in INTEREST_TABLES}
     if ids:
@@ -263,7 +271,7 @@ def _update(
     now = utcnow()
     imported = _ledger(ConsentEvent.IMPORTED.value, file_name, options, now)
     amended = _ledger(ConsentEvent.AMENDED.value, file_name, options, now)
-    rows: dict = defaultdict(list)
+    rows: dict[Table, list[tuple[Any, ...]]] = defaultdict(list)
     profile_updates = []
     for item, owner in pairs:
         changed = {

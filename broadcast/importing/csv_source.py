@@ -11,10 +11,13 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from broadcast.csv_cells import escape_row, unescape_cell
 from broadcast.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader  # what csv.reader() returns
 
 COLUMNS = (
     "name",
@@ -117,12 +120,12 @@ def _open(path: Path, handle: BinaryIO) -> RegistrantCsv:
     return source
 
 
-def _data_rows(source: RegistrantCsv, reader: Iterator[list[str]], handle: BinaryIO) -> Iterator:
+def _data_rows(source: RegistrantCsv, reader: CsvReader, handle: BinaryIO) -> Iterator[CsvRow]:
     width = len(source.header)
     columns = source.columns
     with handle:
         for values in _records(reader, source.path.name):
-            line = reader.line_num  # type: ignore[attr-defined]
+            line = reader.line_num
             if len(values) > width and any(v.strip() for v in values[width:]):
                 source.extra_cell_rows += 1
                 if len(source.extra_cell_lines) < EXTRA_CELL_LINES_KEPT:
@@ -130,13 +133,13 @@ def _data_rows(source: RegistrantCsv, reader: Iterator[list[str]], handle: Binar
             yield CsvRow(line, values, columns)
 
 
-def _records(reader: Iterator[list[str]], name: str) -> Iterator[list[str]]:
+def _records(reader: CsvReader, name: str) -> Iterator[list[str]]:
     """The non-blank records, each bounded in cells; a broken file is one clear error."""
     try:
         for values in reader:
             if len(values) > MAX_CELLS:
                 raise InvalidInput(
-                    f"{name}: line {reader.line_num:,} has {len(values):,} cells; a registrant "  # type: ignore[attr-defined]
+                    f"{name}: line {reader.line_num:,} has {len(values):,} cells; a registrant "
                     f"row has at most {MAX_CELLS} (is the separator a comma?)"
                 )
             # The line a record ends on, as a spreadsheet shows it; blank lines are skipped.
@@ -144,7 +147,7 @@ def _records(reader: Iterator[list[str]], name: str) -> Iterator[list[str]]:
                 yield values
     except csv.Error as exc:
         raise InvalidInput(
-            f"{name} is not a valid CSV file: line {reader.line_num:,}: {exc}"  # type: ignore[attr-defined]
+            f"{name} is not a valid CSV file: line {reader.line_num:,}: {exc}"
         ) from None
 
 

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -251,7 +251,7 @@ def _check_whole_file(
     chunk_size = min(options.batch_size, VALIDATION_CHUNK)
     for chunk, answers in checked_chunks(source_file.rows(), rules, chunk_size, options.workers):
         good: list[ValidRow] = []
-        answer_of: dict[int, tuple] = {}
+        answer_of: dict[int, tuple[Any, ...]] = {}
         for answer in answers:
             row = chunk[answer[0]]
             count_unknown_topics(answer, report.unknown_topics)

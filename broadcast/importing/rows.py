@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime
 from itertools import chain, islice
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from broadcast.errors import InvalidInput
 from broadcast.importing.csv_source import CsvRow, Rejected
@@ -94,11 +94,16 @@ def parse_consented_at(raw: str) -> datetime | None:
     raise InvalidInput(f"consented_at '{raw}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
 
 
-def _check_rows(rows: Sequence[CsvRow], first_index: int, rules: RowRules) -> list[tuple]:
+# One row's verdict from _check_rows, as a plain tuple so it crosses process boundaries cheaply:
+# (index, problems, unknown topics) for a bad row, or (index, ValidRow fields..., dropped topics).
+Answer = tuple[Any, ...]
+
+
+def _check_rows(rows: Sequence[CsvRow], first_index: int, rules: RowRules) -> list[Answer]:
     """Plain tuples (marshal-able): (index, problems, unknown topics) for a bad row, or (index,
     the ValidRow fields after `row` with consented_at as ISO text, dropped topics) for a good
     one."""
-    answers: list[tuple] = []
+    answers: list[Answer] = []
     hashed = suppression.hasher_for(rules.key)
     topic_map = dict(rules.topic_map)
     for index, row in enumerate(rows, first_index):
@@ -150,18 +155,18 @@ def _check_rows(rows: Sequence[CsvRow], first_index: int, rules: RowRules) -> li
     return answers
 
 
-def valid_row(row: CsvRow, answer: tuple) -> ValidRow:
+def valid_row(row: CsvRow, answer: Answer) -> ValidRow:
     """The ValidRow for a good row's answer (see _check_rows)."""
     consented_at = datetime.fromisoformat(answer[10]) if answer[10] else None
-    return ValidRow(row, *answer[1:10], consented_at, answer[11], answer[12])
+    return ValidRow._make((row, *answer[1:10], consented_at, answer[11], answer[12]))
 
 
-def is_rejection(answer: tuple) -> bool:
+def is_rejection(answer: Answer) -> bool:
     """Whether an answer of _check_rows is a bad row's (index, problems, unknown topics)."""
     return len(answer) == 3
 
 
-def count_unknown_topics(answer: tuple, unknown_topics: Counter[str]) -> None:
+def count_unknown_topics(answer: Answer, unknown_topics: Counter[str]) -> None:
     """Count the topics not the force's that one answer names: a bad row's rejected ones, or a
     good row's dropped ones (--unknown-topics drop); each at most once per row."""
     topics = answer[2] if is_rejection(answer) else answer[13]
@@ -170,7 +175,7 @@ def count_unknown_topics(answer: tuple, unknown_topics: Counter[str]) -> None:
 
 
 def _from_answers(
-    rows: Sequence[CsvRow], answers: list[tuple], unknown_topics: Counter[str] | None
+    rows: Sequence[CsvRow], answers: list[Answer], unknown_topics: Counter[str] | None
 ) -> list[ValidRow | Rejected]:
     results: list[ValidRow | Rejected] = []
     for answer in answers:
@@ -215,7 +220,7 @@ def validated_chunks(
 
 def checked_chunks(
     rows: Iterable[CsvRow], rules: RowRules, chunk_size: int, workers: int
-) -> Iterator[tuple[list[CsvRow], list[tuple]]]:
+) -> Iterator[tuple[list[CsvRow], list[Answer]]]:
     """Each chunk of rows with its answers as plain tuples (_check_rows), in file order.
     With workers >= 1, files of PARALLEL_THRESHOLD rows or more are validated by that many
     forked processes, at most two chunks per worker ahead of the caller."""

@@ -15,12 +15,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from broadcast.errors import InvalidInput
 
-GSM7 = "GSM-7"
-UCS2 = "UCS-2"
+GSM7: Final = "GSM-7"
+UCS2: Final = "UCS-2"
 Encoding = Literal["GSM-7", "UCS-2"]
 
 # GSM 03.38 default alphabet, in table order (0x1B, the escape, is left out: it is not text).

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlmodel import Session
@@ -42,7 +43,7 @@ class AuditEntry:
     operator: str
     action: str
     subject: str | None
-    details: dict
+    details: dict[str, Any]
 
 
 def record(

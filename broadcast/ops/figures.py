@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, func, or_, select
+from sqlalchemy import Engine, Integer, Select, cast, func, or_, select
 
 from broadcast.alerts.outcome import status_label
 from broadcast.capacity import channel_rate
@@ -60,15 +61,15 @@ def capacity(rt: Runtime) -> list[CapacityFigure]:
     return out
 
 
-def delivery_counts(engine: Engine, *, alert_ids: Sequence[int] | None = None) -> dict:
+def delivery_counts(engine: Engine, *, alert_ids: Sequence[int] | None = None) -> dict[Any, Any]:
     """{channel: {state: count}} over every delivery (or those of some alerts)."""
-    statement = select(Delivery.channel, Delivery.state, func.count()).group_by(
-        Delivery.channel, Delivery.state
-    )
+    statement: Select[*tuple[Any, ...]] = select(
+        Delivery.channel, Delivery.state, func.count()
+    ).group_by(Delivery.channel, Delivery.state)
     if alert_ids is not None:
         statement = statement.add_columns(Delivery.alert_id).group_by(Delivery.alert_id)
         statement = statement.where(Delivery.alert_id.in_(alert_ids))
-    out: dict = {}
+    out: dict[Any, Any] = {}
     with engine.connect() as conn:
         for row in conn.execute(statement):
             target = out.setdefault(row[3], {}) if alert_ids is not None else out
@@ -152,7 +153,7 @@ def sent_per_minute(engine: Engine, *, minutes: int = 60) -> dict[str, list[int]
 
 def live_alerts(
     engine: Engine, *, within: timedelta = timedelta(hours=1), limit: int = 10
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Alerts still sending, and those finished within `within` (newest first), each with its
     `outcome` ("done, 103 expired") and {channel: {"done", "total", "failed", "reached",
     "unreached"}}: done counts every final state, reached only what reached people (sent or
@@ -186,7 +187,7 @@ def live_alerts(
     return alerts
 
 
-def snapshot(rt: Runtime, monitor: QueueMonitor | None, *, minutes: int = 60) -> dict:
+def snapshot(rt: Runtime, monitor: QueueMonitor | None, *, minutes: int = 60) -> dict[str, Any]:
     """Everything `broadcast queues --json` and /ops show, JSON-ready."""
     engine = rt.engine
     workers = monitor.workers() if monitor is not None else None

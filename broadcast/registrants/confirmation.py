@@ -13,6 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -28,6 +29,9 @@ from broadcast.store.tables import (
     SubscriptionStatus,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from broadcast.settings import Settings
 
 
 class ConfirmationFailed(BroadcastError):
@@ -46,7 +50,7 @@ class Policy:
     max_attempts: int = 5
 
     @classmethod
-    def from_settings(cls, settings) -> Policy:  # type: ignore[no-untyped-def]
+    def from_settings(cls, settings: Settings) -> Policy:
         return cls(
             timedelta(hours=settings.pending_expiry_hours), settings.confirmation_max_attempts
         )

@@ -56,7 +56,7 @@ def ledger_values(
     channel: str | None = None,
     address: str | None = None,
     occurred_at: datetime | None = None,
-) -> tuple:
+) -> tuple[Any, ...]:
     """One ledger row as a tuple in LEDGER_COLUMNS order, for bulk inserts."""
     make = ledger_row_maker(event=event, source=source, occurred_at=occurred_at or utcnow())
     hashed = address_hash(address, key) if address else None
@@ -65,7 +65,7 @@ def ledger_values(
 
 def ledger_row_maker(
     *, event: str, source: ConsentSource, occurred_at: datetime
-) -> Callable[[int, str | None, str | None, str | None, datetime | None], tuple]:
+) -> Callable[[int, str | None, str | None, str | None, datetime | None], tuple[Any, ...]]:
     """A maker of ledger rows (tuples in LEDGER_COLUMNS order) that share an event, a source and
     a time, taking (registrant_id, channel, address hash, origin, consented_at); the source's own
     origin and consented_at are ignored. Bulk writes call it once per row."""
@@ -79,7 +79,7 @@ def ledger_row_maker(
         hashed_address: str | None,
         origin: str | None,
         consented_at: datetime | None,
-    ) -> tuple:
+    ) -> tuple[Any, ...]:
         return (
             registrant_id,
             event,

@@ -95,7 +95,7 @@ _PLAIN_EMAIL = re.compile(
 
 def is_plain_email(lowered: str) -> bool:
     match = _PLAIN_EMAIL.match(lowered)
-    return bool(match) and match["tld"] not in SPECIAL_USE_DOMAIN_NAMES
+    return match is not None and match["tld"] not in SPECIAL_USE_DOMAIN_NAMES
 
 
 @lru_cache(maxsize=65536)

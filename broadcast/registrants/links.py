@@ -14,10 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 from broadcast.errors import BroadcastError
+
+if TYPE_CHECKING:
+    from broadcast.settings import Settings
 
 PURPOSES = {"manage": "m", "unsubscribe": "u", "confirm": "c"}
 CHANNELS = {None: "-", "sms": "s", "email": "e", "voice": "v"}
@@ -76,5 +80,5 @@ class LinkSigner:
         return LinkClaims(public_id=public_id, purpose=purpose, channel=channel)
 
 
-def signer_from_settings(settings) -> LinkSigner:  # type: ignore[no-untyped-def]
+def signer_from_settings(settings: Settings) -> LinkSigner:
     return LinkSigner(settings.link_key(), settings.public_url)

@@ -256,9 +256,10 @@ def erase(*, session: Session, registrant: Registrant, source: ConsentSource, ke
 def views(*, session: Session, registrants: list[Registrant]) -> list[dict[str, Any]]:
     """Registrants as plain dicts (the CLI's JSON shape), loading their channels in bulk."""
     ids = [r.id for r in registrants]
-    channels: dict[int, dict[str, str]] = defaultdict(dict)
-    areas: dict[int, list[str]] = defaultdict(list)
-    topics: dict[int, list[str]] = defaultdict(list)
+    # Keyed as the rows' `id` is typed (None only before a row is flushed; these are loaded).
+    channels: dict[int | None, dict[str, str]] = defaultdict(dict)
+    areas: dict[int | None, list[str]] = defaultdict(list)
+    topics: dict[int | None, list[str]] = defaultdict(list)
     if ids:
         for sub in session.scalars(select(Subscription).where(Subscription.registrant_id.in_(ids))):
             channels[sub.registrant_id][sub.channel] = sub.status
@@ -266,10 +267,10 @@ def views(*, session: Session, registrants: list[Registrant]) -> list[dict[str, 
             select(RegistrantArea).where(RegistrantArea.registrant_id.in_(ids))
         ):
             areas[row.registrant_id].append(row.area)
-        for row in session.scalars(
+        for topic_row in session.scalars(
             select(RegistrantTopic).where(RegistrantTopic.registrant_id.in_(ids))
         ):
-            topics[row.registrant_id].append(row.topic)
+            topics[topic_row.registrant_id].append(topic_row.topic)
     return [
         {
             "id": r.id,
@@ -342,7 +343,7 @@ def iter_views(
         if not page:
             return
         yield from views(session=session, registrants=page)
-        last_id = page[-1].id  # type: ignore[assignment]
+        last_id = page[-1].id
 
 
 def export(*, session: Session, registrant: Registrant) -> dict[str, Any]:

@@ -133,9 +133,11 @@ def _classifier(length: int, regions: Sequence[PhoneMetadata]) -> _Classifier | 
 
 @lru_cache(maxsize=1)
 def _classifiers() -> tuple[_Classifier | None, ...]:
-    regions = [
-        PhoneMetadata.metadata_for_region(c) for c in COUNTRY_CODE_TO_REGION_CODE[UK_COUNTRY_CODE]
-    ]
+    regions = []
+    for code in COUNTRY_CODE_TO_REGION_CODE[UK_COUNTRY_CODE]:
+        metadata = PhoneMetadata.metadata_for_region(code)
+        assert metadata is not None  # phonenumbers has metadata for every region it maps +44 to
+        regions.append(metadata)
     return tuple(_classifier(length, regions) for length in range(_MAX_LENGTH + 1))
 
 
@@ -152,5 +154,6 @@ def classify_uk(raw: str) -> tuple[str, int] | None:
         return f"+44{nsn}", PhoneNumberType.UNKNOWN
     pattern, types = classifier
     decided = pattern.fullmatch(nsn)
-    number_type = types[decided.lastindex] if decided else PhoneNumberType.UNKNOWN
+    # Every branch of the pattern is a group, so a match always has a last group.
+    number_type = types[decided.lastindex or 0] if decided else PhoneNumberType.UNKNOWN
     return f"+44{nsn}", number_type

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from broadcast.errors import InvalidInput
 from broadcast.registrants import contacts
 from broadcast.text_rules import control_character_problem
 from broadcast.vocabulary import CHANNELS, ChannelName, address_for
+
+T = TypeVar("T")
 
 
 class InvalidRegistrant(InvalidInput):
@@ -81,7 +84,7 @@ def parse_registrant(
     if problems:
         raise InvalidRegistrant(problems)
 
-    def attempt(function, *args):  # type: ignore[no-untyped-def]
+    def attempt(function: Callable[..., T], *args: Any) -> T | None:
         try:
             return function(*args)
         except InvalidInput as exc:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
+    Select,
     String,
     Table,
     any_,
@@ -26,10 +27,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import InstrumentedAttribute
 
 
 def bulk_insert(
-    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
     """Insert rows given as tuples in `columns` order."""
     if not rows:
@@ -41,7 +43,7 @@ def bulk_insert(
 
 
 def bulk_insert_returning_ids(
-    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> list[int]:
     """Insert rows into a table with an integer `id` key; the new ids, in the rows' order."""
     if not rows:
@@ -64,7 +66,9 @@ def bulk_insert_returning_ids(
     return list(range(last - len(rows) + 1, last + 1))
 
 
-def _copy(connection: Connection, table: Table, columns: list[str], values: list[tuple]) -> None:
+def _copy(
+    connection: Connection, table: Table, columns: list[str], values: list[tuple[Any, ...]]
+) -> None:
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     names = ", ".join(f'"{c}"' for c in columns)
     statement = f'COPY "{table.name}" ({names}) FROM STDIN'
@@ -80,7 +84,7 @@ def _copy(connection: Connection, table: Table, columns: list[str], values: list
 
 
 def _executemany(
-    connection: Connection, table: Table, columns: list[str], values: list[tuple]
+    connection: Connection, table: Table, columns: list[str], values: list[tuple[Any, ...]]
 ) -> None:
     dialect = connection.dialect
     processors = [table.c[column].type._cached_bind_processor(dialect) for column in columns]
@@ -101,7 +105,11 @@ def _executemany(
     connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)
 
 
-def one_of(connection: Connection, column: ColumnElement, values: Sequence[Any]) -> ColumnElement:
+def one_of(
+    connection: Connection,
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: Sequence[Any],
+) -> ColumnElement[bool]:
     """`column IN values` with the values sent as one JSON parameter and unpacked by the database.
 
     A plain IN list becomes thousands of bind parameters, each handled in Python by SQLAlchemy
@@ -109,14 +117,16 @@ def one_of(connection: Connection, column: ColumnElement, values: Sequence[Any])
     """
     payload = bindparam(None, json.dumps(list(values)), type_=String)
     if connection.dialect.name == "postgresql":
-        element = func.json_array_elements_text(cast(payload, JSON)).column_valued("value")
+        element: ColumnElement[Any] = func.json_array_elements_text(
+            cast(payload, JSON)
+        ).column_valued("value")
         if not isinstance(column.type, String):
             element = cast(element, column.type)
         # `= ANY(ARRAY(...))` rather than `IN (SELECT ...)`: the planner guesses 100 rows for the
         # JSON function either way, but only this form keeps to the column's index instead of
         # hashing the values and scanning the whole table.
         return column == any_(func.array(select(element).scalar_subquery()))
-    members = select(literal_column("value")).select_from(func.json_each(payload))
+    members: Select[Any] = select(literal_column("value")).select_from(func.json_each(payload))
     return column.in_(members.scalar_subquery())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -20,7 +21,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _timestamp(**kwargs: object) -> object:
+def _timestamp(**kwargs: Any) -> Any:
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), **kwargs))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -21,6 +22,9 @@ from broadcast.store.engine import engine_for, session_scope
 from broadcast.web.challenge import ChallengeGate
 from broadcast.web.limits import RateLimits, ReplayGuard
 from broadcast.web.messages import Confirmations
+
+if TYPE_CHECKING:
+    from broadcast.runtime import Runtime
 
 WEB_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$|^#[0-9a-fA-F]{3}$")

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from broadcast.capacity import CapacityLimiter
 from broadcast.settings import Settings
@@ -89,12 +90,10 @@ class SmsCaps:
         for scope in SCOPES:
             if self._redis is not None:
                 key = f"{PREFIX}sms-cap-alarm:{scope}"
-                scores = [
-                    s
-                    for _, s in self._redis.zrangebyscore(
-                        key, now - ALARM_SECONDS, "+inf", withscores=True
-                    )
-                ]
+                scored = self._redis.zrangebyscore(
+                    key, now - ALARM_SECONDS, "+inf", withscores=True
+                )
+                scores = [s for _, s in cast(list[tuple[bytes, float]], scored)]
             else:
                 with self._lock:
                     scores = [t for t in self._alarms.get(scope, []) if t > now - ALARM_SECONDS]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from broadcast.alerts import compose as alerts
 from broadcast.delivery import recovery
+from broadcast.delivery.dispatch import Chunk
 from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
@@ -112,10 +113,7 @@ def test_every_channel_once_with_each_failure_class(stack) -> None:  # type: ign
             again = [
                 type(c)(c.alert_id, c.channel, 0, 10**9) for c in chunks(conn, alert.id, "sms", 10)
             ]
-        backend.dispatcher.enqueue(
-            again
-            or [__import__("broadcast.delivery.dispatch").dispatch.Chunk(alert.id, "sms", 0, 10**9)]
-        )
+        backend.dispatcher.enqueue(again or [Chunk(alert.id, "sms", 0, 10**9)])
         import time
 
         time.sleep(1.5)

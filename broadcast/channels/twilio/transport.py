@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
@@ -35,7 +36,7 @@ class LeanHttpClient(HttpClient):
 
     def __init__(self, *, timeout: float, pool_size: int, ca_bundle: str | None = None) -> None:
         super().__init__(logger, False, timeout)
-        tls = {"ca_certs": ca_bundle} if ca_bundle else {}
+        tls: dict[str, Any] = {"ca_certs": ca_bundle} if ca_bundle else {}
         self.pool = urllib3.PoolManager(
             num_pools=2, maxsize=pool_size, block=False, retries=False, **tls
         )
@@ -43,7 +44,7 @@ class LeanHttpClient(HttpClient):
         self._retries = urllib3.Retry(0, read=False, redirect=False)
         self.last_exchange: tuple[str, str, Response] | None = None
 
-    def request(  # type: ignore[override]
+    def request(
         self,
         method: str,
         url: str,
