@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
@@ -23,6 +22,7 @@ from broadcast.delivery import outcomes as delivery_outcomes
 from broadcast.delivery import quiet_hours
 from broadcast.delivery.dispatch import Chunk
 from broadcast.delivery.lanes import Capacity, ClaimFeed, lease_id, run_feed
+from broadcast.delivery.outcomes import ChunkOutcome
 from broadcast.delivery.records import (
     Recipient,
     load_alert,
@@ -48,17 +48,6 @@ __all__ = [
     "finish_if_done",
     "message_for",
 ]
-
-
-@dataclass
-class ChunkOutcome:
-    """What happened; `retry_after` (seconds) asks the caller to queue the chunk again."""
-
-    sent: int = 0
-    ended: int = 0  # failed, undeliverable, suppressed, in doubt, cancelled, expired
-    retry_after: float | None = None
-    reason: str = ""  # "throttled", "transient", "yield"
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 def deliver_chunk(

@@ -11,7 +11,8 @@ subscription is `suppressed`.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
 from sqlalchemy import Connection, select
@@ -24,13 +25,14 @@ from broadcast.channels import (
     SendResult,
     TransientChannelError,
 )
+from broadcast.delivery.dispatch import Chunk
 from broadcast.delivery.lanes import lease_id, voice_leases
 from broadcast.delivery.records import record_sent, record_state, schedule_settling
 from broadcast.registrants import suppression
 from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.people import suppress_channel
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Delivery, Registrant, utcnow
+from broadcast.store.tables import Alert, Delivery, Registrant, utcnow
 from broadcast.vocabulary import ChannelName, DeliveryState
 
 SUPPRESS_REASON = {"sms": "opted-out", "voice": "opted-out", "email": "bounced"}
@@ -50,6 +52,17 @@ def backoff(attempts: int, base: float) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+@dataclass
+class ChunkOutcome:
+    """What happened; `retry_after` (seconds) asks the caller to queue the chunk again."""
+
+    sent: int = 0
+    ended: int = 0  # failed, undeliverable, suppressed, in doubt, cancelled, expired
+    retry_after: float | None = None
+    reason: str = ""  # "throttled", "transient", "yield"
+    counts: dict[str, int] = field(default_factory=dict)
+
+
 def record_rejected(conn: Connection, rejected: Sequence[tuple[int, str | None, str, str]]) -> None:
     """(id, code, reason, state) for deliveries refused before sending."""
     by_state: dict[str, list[tuple[int, str | None, str]]] = {}
@@ -59,7 +72,15 @@ def record_rejected(conn: Connection, rejected: Sequence[tuple[int, str | None, 
         record_state(conn, rows, state, from_states=(DeliveryState.QUEUED,))
 
 
-def record_results(rt, alert, chunk, sent_messages, results, attempts, outcome) -> int:  # type: ignore[no-untyped-def]
+def record_results(
+    rt: Runtime,
+    alert: Alert,
+    chunk: Chunk,
+    sent_messages: Sequence[OutboundMessage],
+    results: Sequence[SendResult | ChannelError],
+    attempts: Mapping[int, int],
+    outcome: ChunkOutcome,
+) -> int:
     """Record every result; the highest attempt count among deliveries left for a retry."""
     settings = rt.settings
     expires = alert.expires_at if alert.expires_at.tzinfo else alert.expires_at.replace(tzinfo=UTC)
@@ -118,7 +139,7 @@ def _reason(error: ChannelError) -> str:
     return f"{error.reason} (code {error.code})" if error.code else error.reason
 
 
-def _release_line(rt, chunk, message: OutboundMessage) -> None:  # type: ignore[no-untyped-def]
+def _release_line(rt: Runtime, chunk: Chunk, message: OutboundMessage) -> None:
     if chunk.channel == ChannelName.VOICE and (leases := voice_leases(rt)) is not None:
         leases.release(ChannelName.VOICE, lease_id(message.delivery_id))
 

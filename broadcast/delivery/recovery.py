@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Connection, exists, func, select, update
 from sqlmodel import Session
 
 from broadcast.channels import ChannelError, SentQuery
@@ -456,8 +456,8 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, grace: float = 30.0) -> Recove
     return report
 
 
-def _enqueue(  # type: ignore[no-untyped-def]
-    rt: Runtime, conn, dispatcher: Dispatcher, alert: Alert, channel: str
+def _enqueue(
+    rt: Runtime, conn: Connection, dispatcher: Dispatcher, alert: Alert, channel: str
 ) -> int:
     """Queue the alert's queued deliveries on one channel again (claims make copies harmless)."""
     size = rt.settings.delivery_chunk_size
