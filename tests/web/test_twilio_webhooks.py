@@ -9,7 +9,8 @@ import pytest
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from broadcast.delivery import inbound
+from broadcast.delivery import callbacks
+from broadcast.registrants import keywords
 from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.people import add_registrant
 from broadcast.registrants.suppression import address_hash
@@ -164,14 +165,14 @@ def test_status_callbacks_are_accepted_and_checked(hook: Web) -> None:
     assert post(hook, "/twilio/voice/status", call, None).status_code == 403
     # An unknown provider id is a harmless no-op
     with hook.session() as session:
-        assert inbound.apply_status_callback(session, "SM" + "e" * 32, "delivered", None) is False
+        assert callbacks.apply_status_callback(session, "SM" + "e" * 32, "delivered", None) is False
 
 
 def test_keyword_parsing() -> None:
-    assert inbound.keyword(" stop! ") == "STOP"
-    assert inbound.keyword("please stop") == ""
-    assert inbound.delivery_state("undelivered") == "undeliverable"
-    assert inbound.delivery_state("sent") is None
+    assert keywords.keyword(" stop! ") == "STOP"
+    assert keywords.keyword("please stop") == ""
+    assert callbacks.delivery_state("undelivered") == "undeliverable"
+    assert callbacks.delivery_state("sent") is None
 
 
 def test_status_callbacks_move_a_delivery_once(hook: Web) -> None:

@@ -9,9 +9,12 @@ it is claimed (remembered atomically) before it is handled, and released if hand
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -23,119 +26,110 @@ from broadcast.channels.twilio.webhooks import (
     sms_reply,
     spoken_reply,
 )
-from broadcast.delivery import inbound
+from broadcast.delivery import callbacks
 from broadcast.delivery.deliver import call_completed
-from broadcast.web import pages
+from broadcast.registrants import keywords
+from broadcast.web.context import WebContext
+from broadcast.web.deps import Ctx, Refused
 
 router = APIRouter(prefix="/twilio")
+T = TypeVar("T")
 
 
-async def _signed(request: Request) -> tuple[FormData | None, str]:
-    """The form if the signature is valid and not seen before (now claimed), else None; plus
-    the replay fingerprint to release if handling fails."""
-    ctx = pages.ctx_of(request)
-    token = ctx.settings.twilio_auth_token
-    signature = request.headers.get("x-twilio-signature", "")
-    if token is None or not signature:
-        return None, ""
-    form = await request.form()
-    if any(not isinstance(v, str) for _, v in form.multi_items()):
-        return None, ""
-    url = ctx.settings.public_url.rstrip("/") + request.url.path
-    if request.url.query:
-        url += "?" + request.url.query
-    if not is_signed(token.get_secret_value(), url, form, signature):
-        return None, ""
-    fingerprint = hashlib.sha256(f"{url}\n{signature}".encode()).hexdigest()
-    if not ctx.replays.claim(fingerprint):
-        return None, ""
-    return form, fingerprint
+@dataclass(frozen=True)
+class SignedWebhook:
+    """A Twilio request whose signature is valid and not seen before (now claimed)."""
 
+    ctx: WebContext
+    form: FormData
+    fingerprint: str  # the replay claim, released if handling fails so Twilio's retry counts
 
-async def _handle(ctx: Any, fingerprint: str, work: Any) -> Any:
-    """Run `work(session)` in one transaction; a failure releases the claim for a retry."""
-    try:
-        return await run_in_threadpool(_run, ctx, work)
-    except BaseException:
-        ctx.replays.release(fingerprint)
-        raise
+    def field(self, name: str) -> str:
+        value: Any = self.form.get(name)
+        return value if isinstance(value, str) else ""
+
+    async def handle(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in one transaction; a failure releases the claim for a retry."""
+        try:
+            return await run_in_threadpool(_run, self.ctx, work)
+        except BaseException:
+            self.ctx.replays.release(self.fingerprint)
+            raise
 
 
 def _forbidden() -> Response:
     return Response("Forbidden: missing, invalid or replayed Twilio signature", 403)
 
 
-def _field(form: FormData, name: str) -> str:
-    value: Any = form.get(name)
-    return value if isinstance(value, str) else ""
+async def signed_webhook(request: Request, ctx: Ctx) -> SignedWebhook:
+    token = ctx.settings.twilio_auth_token
+    signature = request.headers.get("x-twilio-signature", "")
+    if token is None or not signature:
+        raise Refused(_forbidden())
+    form = await request.form()
+    if any(not isinstance(v, str) for _, v in form.multi_items()):
+        raise Refused(_forbidden())
+    url = ctx.settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not is_signed(token.get_secret_value(), url, form, signature):
+        raise Refused(_forbidden())
+    fingerprint = hashlib.sha256(f"{url}\n{signature}".encode()).hexdigest()
+    if not ctx.replays.claim(fingerprint):
+        raise Refused(_forbidden())
+    return SignedWebhook(ctx, form, fingerprint)
 
 
-def _run(ctx: Any, work: Any) -> Any:
+Signed = Annotated[SignedWebhook, Depends(signed_webhook)]
+
+
+def _run(ctx: WebContext, work: Callable[[Session], T]) -> T:
     with ctx.session() as session:
         return work(session)
 
 
-async def _status(request: Request, id_field: str, status_field: str) -> Response:
-    form, fingerprint = await _signed(request)
-    if form is None:
-        return _forbidden()
-    ctx = pages.ctx_of(request)
-    provider_id, status = _field(form, id_field), _field(form, status_field)
-    code = _field(form, "ErrorCode") or None
-    await _handle(
-        ctx,
-        fingerprint,
-        lambda s: inbound.apply_status_callback(s, provider_id, status, code, ctx.key),
+async def _status(hook: SignedWebhook, id_field: str, status_field: str) -> Response:
+    ctx = hook.ctx
+    provider_id, status = hook.field(id_field), hook.field(status_field)
+    code = hook.field("ErrorCode") or None
+    await hook.handle(
+        lambda s: callbacks.apply_status_callback(s, provider_id, status, code, ctx.key)
     )
-    if id_field == "CallSid" and inbound.delivery_state(status) is not None:
+    if id_field == "CallSid" and callbacks.delivery_state(status) is not None:
         # The call has ended: give its voice line back to the delivery engine's capacity.
         try:
             await run_in_threadpool(call_completed, ctx.runtime(), provider_id)
         except BaseException:
-            ctx.replays.release(fingerprint)
+            ctx.replays.release(hook.fingerprint)
             raise
     return Response(status_code=204)
 
 
 @router.post("/sms/status")
-async def sms_status(request: Request) -> Response:
-    return await _status(request, "MessageSid", "MessageStatus")
+async def sms_status(hook: Signed) -> Response:
+    return await _status(hook, "MessageSid", "MessageStatus")
 
 
 @router.post("/voice/status")
-async def voice_status(request: Request) -> Response:
-    return await _status(request, "CallSid", "CallStatus")
+async def voice_status(hook: Signed) -> Response:
+    return await _status(hook, "CallSid", "CallStatus")
 
 
 @router.post("/sms/inbound")
-async def sms_inbound(request: Request) -> Response:
-    form, fingerprint = await _signed(request)
-    if form is None:
-        return _forbidden()
-    ctx = pages.ctx_of(request)
-    sender, body = _field(form, "From"), _field(form, "Body")
-    outcome = await _handle(
-        ctx,
-        fingerprint,
-        lambda s: inbound.handle_sms(
-            session=s, from_number=sender, body=body, settings=ctx.settings
-        ),
+async def sms_inbound(hook: Signed) -> Response:
+    sender, body, settings = hook.field("From"), hook.field("Body"), hook.ctx.settings
+    outcome = await hook.handle(
+        lambda s: keywords.handle_sms(session=s, from_number=sender, body=body, settings=settings)
     )
     return Response(sms_reply(outcome.reply), media_type=TWIML_MEDIA_TYPE)
 
 
 @router.post("/voice/gather")
-async def voice_gather(request: Request) -> Response:
-    form, fingerprint = await _signed(request)
-    if form is None:
-        return _forbidden()
-    ctx = pages.ctx_of(request)
-    called, digits = _field(form, "To"), _field(form, "Digits")
-    outcome = await _handle(
-        ctx,
-        fingerprint,
-        lambda s: inbound.handle_voice_digit(
-            session=s, number=called, digits=digits, settings=ctx.settings
-        ),
+async def voice_gather(hook: Signed) -> Response:
+    called, digits, settings = hook.field("To"), hook.field("Digits"), hook.ctx.settings
+    outcome = await hook.handle(
+        lambda s: keywords.handle_voice_digit(
+            session=s, number=called, digits=digits, settings=settings
+        )
     )
     return Response(spoken_reply(outcome.reply), media_type=TWIML_MEDIA_TYPE)
