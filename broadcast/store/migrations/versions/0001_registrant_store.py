@@ -11,6 +11,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 from broadcast.store.migrations.append_only import allow_changes, forbid_changes
+from broadcast.store.migrations.columns import registrant_tag_table
 
 revision = "0001"
 down_revision = None
@@ -70,31 +71,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("address_hash", "channel"),
     )
-    op.create_table(
-        "registrant_area",
-        sa.Column("registrant_id", sa.Integer(), nullable=False),
-        sa.Column("area", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["registrant_id"],
-            ["registrant.id"],
-        ),
-        sa.PrimaryKeyConstraint("registrant_id", "area"),
-    )
-    with op.batch_alter_table("registrant_area", schema=None) as batch_op:
-        batch_op.create_index("ix_registrant_area_area", ["area", "registrant_id"], unique=False)
+    registrant_tag_table("registrant_area", "area")
 
-    op.create_table(
-        "registrant_topic",
-        sa.Column("registrant_id", sa.Integer(), nullable=False),
-        sa.Column("topic", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["registrant_id"],
-            ["registrant.id"],
-        ),
-        sa.PrimaryKeyConstraint("registrant_id", "topic"),
-    )
-    with op.batch_alter_table("registrant_topic", schema=None) as batch_op:
-        batch_op.create_index("ix_registrant_topic_topic", ["topic", "registrant_id"], unique=False)
+    registrant_tag_table("registrant_topic", "topic")
 
     op.create_table(
         "subscription",

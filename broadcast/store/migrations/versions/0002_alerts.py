@@ -6,19 +6,15 @@ Revises: 0001
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from alembic import op
+
+from broadcast.store.migrations.columns import when
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
-
-
-def _when(name: str, nullable: bool = True) -> sa.Column[datetime]:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
@@ -36,9 +32,9 @@ def upgrade() -> None:
         sa.Column("operator", sa.String(120), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("sms_segments", sa.Integer(), nullable=False),
-        _when("created_at", nullable=False),
-        _when("expires_at", nullable=False),
-        _when("finished_at"),
+        when("created_at", nullable=False),
+        when("expires_at", nullable=False),
+        when("finished_at"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -53,10 +49,10 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.String(200), nullable=True),
         sa.Column("error_code", sa.String(40), nullable=True),
         sa.Column("error_text", sa.String(300), nullable=True),
-        _when("created_at", nullable=False),
-        _when("claimed_at"),
-        _when("sent_at"),
-        _when("finished_at"),
+        when("created_at", nullable=False),
+        when("claimed_at"),
+        when("sent_at"),
+        when("finished_at"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("alert_id", "registrant_id", "channel"),
     )

@@ -6,19 +6,15 @@ Revises: 0003
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from alembic import op
+
+from broadcast.store.migrations.columns import when
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
-
-
-def _when(name: str, nullable: bool = True) -> sa.Column[datetime]:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
@@ -27,12 +23,12 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.Integer(), sa.ForeignKey("alert.id"), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("parent_id", sa.Integer(), sa.ForeignKey("alert.id"), nullable=True),
-        _when("scheduled_at"),
+        when("scheduled_at"),
         sa.Column("emergency", sa.Boolean(), nullable=False),
         sa.Column("approved_by", sa.String(120), nullable=True),
         sa.Column("escalate", sa.String(40), nullable=True),
         sa.Column("escalate_after", sa.Integer(), nullable=True),
-        _when("released_at"),
+        when("released_at"),
         sa.Column("reason", sa.String(300), nullable=True),
         sa.PrimaryKeyConstraint("alert_id"),
     )
@@ -46,7 +42,7 @@ def upgrade() -> None:
         sa.Column("to_state", sa.String(16), nullable=False),
         sa.Column("operator", sa.String(120), nullable=False),
         sa.Column("reason", sa.String(300), nullable=True),
-        _when("occurred_at", nullable=False),
+        when("occurred_at", nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_alert_transition_alert_id", "alert_transition", ["alert_id"])
