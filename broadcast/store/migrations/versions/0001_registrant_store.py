@@ -11,7 +11,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 from broadcast.store.migrations.append_only import allow_changes, forbid_changes
-from broadcast.store.migrations.columns import registrant_tag_table
+from broadcast.store.migrations.columns import registrant_tag_table, when
 
 revision = "0001"
 down_revision = None
@@ -31,11 +31,11 @@ def upgrade() -> None:
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("source_detail", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
         sa.Column("origin", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
-        sa.Column("consented_at", sa.DateTime(timezone=True), nullable=True),
+        when("consented_at"),
         sa.Column("wording_version", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("lawful_basis", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
         sa.Column("operator", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        when("occurred_at", nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("consent_ledger", schema=None) as batch_op:
@@ -54,9 +54,9 @@ def upgrade() -> None:
         sa.Column("landline", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
         sa.Column("quiet_hours", sqlmodel.sql.sqltypes.AutoString(length=11), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+        when("created_at", nullable=False),
+        when("updated_at", nullable=False),
+        when("erased_at"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
         sa.UniqueConstraint("landline"),
@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("address_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        when("created_at", nullable=False),
         sa.PrimaryKeyConstraint("address_hash", "channel"),
     )
     registrant_tag_table("registrant_area", "area")
@@ -82,11 +82,11 @@ def upgrade() -> None:
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("status_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        when("confirmed_at"),
         sa.Column("confirmation_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("confirmation_sent_at", sa.DateTime(timezone=True), nullable=True),
+        when("confirmation_sent_at"),
         sa.Column("confirmation_attempts", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        when("updated_at", nullable=False),
         sa.ForeignKeyConstraint(
             ["registrant_id"],
             ["registrant.id"],

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from broadcast.store.migrations.append_only import allow_changes, forbid_changes
+from broadcast.store.migrations.columns import when
 
 revision = "0003"
 down_revision = "0002"
@@ -21,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        when("occurred_at", nullable=False),
         sa.Column("operator", sa.String(120), nullable=False),
         sa.Column("action", sa.String(40), nullable=False),
         sa.Column("subject", sa.String(120), nullable=True),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from broadcast.store.migrations.columns import when
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -18,7 +20,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("delivery") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(80), nullable=True))
-        batch.add_column(sa.Column("settle_after", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(when("settle_after"))
         batch.add_column(sa.Column("recovered", sa.String(120), nullable=True))
     # The sweep looks for in-doubt rows due for settling, and for the claims of dead workers.
     op.create_index("ix_delivery_settle_after", "delivery", ["settle_after"])
