@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from broadcast.db import create_db_engine, upgrade
 from sqlalchemy import text
 
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
+from broadcast.store.engine import create_db_engine, upgrade
 from tests.delivery.factories import RecordingChannel
 
 

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from broadcast.db import create_db_engine, upgrade
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -16,6 +15,7 @@ from broadcast.channels.outbox import read_json_lines
 from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings, get_settings
+from broadcast.store.engine import create_db_engine, upgrade
 from broadcast.store.tables import Alert
 from cli import app
 from tests.delivery.factories import Person, add_people
