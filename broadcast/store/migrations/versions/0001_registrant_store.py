@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
 from broadcast.store.migrations.append_only import allow_changes, forbid_changes
 
 revision = "0001"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from broadcast.store.migrations.append_only import allow_changes, forbid_changes
 
 revision = "0003"
