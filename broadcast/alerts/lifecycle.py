@@ -18,7 +18,6 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from broadcast.clock import aware
 from broadcast.delivery import planning
 from broadcast.delivery.deliver import finish_if_done
 from broadcast.delivery.dispatch import Dispatcher
@@ -120,15 +119,11 @@ def history(engine: Engine, alert_id: int) -> list[Step]:
             .where(AlertTransition.alert_id == alert_id)
             .order_by(AlertTransition.id)
         ).all()
-    steps = [
-        Step(r.from_state, r.to_state, r.operator, r.reason, aware(r.occurred_at)) for r in rows
-    ]
+    steps = [Step(r.from_state, r.to_state, r.operator, r.reason, r.occurred_at) for r in rows]
     alert = load_alert(engine, alert_id)
     logged = bool(steps) and steps[-1].to_state == S.COMPLETED
     if alert and alert.status == S.COMPLETED and alert.finished_at is not None and not logged:
-        steps.append(
-            Step(S.SENDING, S.COMPLETED, "delivery engine", None, aware(alert.finished_at))
-        )
+        steps.append(Step(S.SENDING, S.COMPLETED, "delivery engine", None, alert.finished_at))
     return steps
 
 
@@ -169,7 +164,7 @@ def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
     alert = _alert(rt, alert_id)
     now = utcnow()
     with rt.engine.begin() as conn:
-        if now >= aware(alert.expires_at):
+        if now >= alert.expires_at:
             if transition(conn, alert_id, S.EXPIRED, operator=operator, reason="past expiry"):
                 return S.EXPIRED
             return _alert(rt, alert_id).status

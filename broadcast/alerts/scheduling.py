@@ -17,7 +17,7 @@ from sqlalchemy import exists, select
 
 from broadcast.alerts import escalation, lifecycle
 from broadcast.alerts.lifecycle import State
-from broadcast.clock import aware, clock_of
+from broadcast.clock import clock_of
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.records import load_alert
@@ -144,5 +144,4 @@ def tick(rt: Runtime, dispatcher: Dispatcher, *, embedded: bool = False) -> Tick
 
 
 def scheduled_at(rt: Runtime, alert_id: int) -> datetime | None:
-    when = lifecycle.info(rt.engine, alert_id).scheduled_at
-    return aware(when) if when else None
+    return lifecycle.info(rt.engine, alert_id).scheduled_at

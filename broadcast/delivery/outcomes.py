@@ -11,7 +11,7 @@ subscription is `suppressed`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection, select
 from sqlmodel import Session
@@ -50,7 +50,7 @@ def record_rejected(conn: Connection, rejected: Sequence[tuple[int, str | None, 
 def record_results(rt, alert, chunk, sent_messages, results, attempts, outcome) -> int:  # type: ignore[no-untyped-def]
     """Record every result; the highest attempt count among deliveries left for a retry."""
     settings = rt.settings
-    expires = alert.expires_at if alert.expires_at.tzinfo else alert.expires_at.replace(tzinfo=UTC)
+    expires = alert.expires_at
     now = utcnow()
     sent: list[tuple[int, str, int]] = []
     kinds: dict[str, list[tuple[int, str | None, str]]] = {

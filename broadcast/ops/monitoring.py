@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine, case, func, select, update
@@ -253,7 +253,7 @@ def requeue_failures(
                 .values(
                     status=AlertStatus.SENDING,
                     finished_at=None,
-                    expires_at=max(_aware(alert.expires_at), expiry),
+                    expires_at=max(alert.expires_at, expiry),
                 )
             )
         report.deliveries += int(moved or 0)
@@ -271,8 +271,3 @@ def requeue_failures(
             details=asdict(report) | {"channel": channel, "in_doubt": include_in_doubt},
         )
     return report
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -15,7 +15,7 @@ the confirmation lifts the suppression.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlmodel import Session
@@ -85,8 +85,6 @@ def prepare(
 def _sent_within(sent_at: datetime | None, window: timedelta) -> bool:
     if sent_at is None:
         return False
-    if sent_at.tzinfo is None:  # SQLite returns naive UTC datetimes
-        sent_at = sent_at.replace(tzinfo=UTC)
     return utcnow() - sent_at < window
 
 
