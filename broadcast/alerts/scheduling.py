@@ -125,7 +125,7 @@ def requeue_held(rt: Runtime, dispatcher: Dispatcher) -> int:
         )
         sent = 0
         for alert_id in ids:
-            alert = load_alert(rt.engine, alert_id)
+            alert = load_alert(conn, alert_id)
             if alert is not None:
                 size = rt.settings.delivery_chunk_size
                 sent += planning.enqueue_alert(conn, dispatcher, alert, size=size)

@@ -96,7 +96,7 @@ def give_up_chunk(rt: Runtime, chunk: Chunk, reason: str) -> None:
             ).scalars()
         )
         record_state(conn, [(i, "worker", reason) for i in ids], DeliveryState.FAILED)
-        alert = load_alert(rt.engine, chunk.alert_id)
+        alert = load_alert(conn, chunk.alert_id)
         if alert is not None:
             finish_if_done(conn, alert)
 

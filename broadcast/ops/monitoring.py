@@ -245,7 +245,7 @@ def requeue_failures(
                     ),
                 )
             ).rowcount
-            alert = load_alert(rt.engine, one_alert)
+            alert = load_alert(conn, one_alert)
             assert alert is not None
             conn.execute(
                 update(Alert)
