@@ -84,7 +84,8 @@ def require_head(engine: Engine) -> None:
         from alembic.util import CommandError
 
     try:
-        ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(current)
+        if current is not None:
+            ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(current)
     except CommandError:
         raise SchemaBehind(
             f"the database schema is at {current}, newer than this code knows ({head}): "
