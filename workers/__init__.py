@@ -15,7 +15,7 @@ from broadcast import log_scrub
 from broadcast.errors import ConfigurationError
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings, get_settings
-from broadcast.store.engine import SchemaBehind, engine_for
+from broadcast.store.engine import SchemaBehind, engine_for, migrated_on_first_use
 from workers.app import WorkerApp
 from workers.broker import build_broker, worker_id_of
 from workers.monitor import add_prometheus, add_worker_registry
@@ -41,9 +41,12 @@ def _checked_settings() -> Settings:
 def exit_unless_schema_at_head() -> None:
     """A PostgreSQL schema behind the code stops the process with one line, before any work:
     `broadcast db upgrade` (the Procfile's `release:`) is the step that moves it. An SQLite
-    database is migrated here instead, as on first use (broadcast.store.engine.engine_for)."""
+    database is left to be migrated on first use, as before (broadcast.store.engine)."""
+    url = get_settings().database_url
+    if migrated_on_first_use(url):
+        return
     try:
-        engine_for(get_settings().database_url)
+        engine_for(url)
     except SchemaBehind as exc:
         raise SystemExit(f"Error: {exc}") from None
 

@@ -63,7 +63,7 @@ def engine_for(url: str) -> Engine:
     that is not at head (SchemaBehind) rather than racing the others to migrate it.
     """
     engine = create_db_engine(url)
-    if engine.dialect.name == "sqlite":
+    if migrated_on_first_use(url):
         upgrade(engine)
     else:
         try:
@@ -72,6 +72,11 @@ def engine_for(url: str) -> Engine:
             engine.dispose()
             raise
     return engine
+
+
+def migrated_on_first_use(url: str) -> bool:
+    """SQLite databases are; PostgreSQL ones only by `broadcast db upgrade` (engine_for)."""
+    return make_url(url).get_backend_name() == "sqlite"
 
 
 def require_head(engine: Engine) -> None:

@@ -112,10 +112,9 @@ def test_every_channel_once_with_each_failure_class(stack) -> None:  # type: ign
             again = [
                 type(c)(c.alert_id, c.channel, 0, 10**9) for c in chunks(conn, alert.id, "sms", 10)
             ]
-        backend.dispatcher.enqueue(
-            again
-            or [__import__("broadcast.delivery.dispatch").dispatch.Chunk(alert.id, "sms", 0, 10**9)]
-        )
+        from broadcast.delivery.dispatch import Chunk
+
+        backend.dispatcher.enqueue(again or [Chunk(alert.id, "sms", 0, 10**9)])
         import time
 
         time.sleep(1.5)
