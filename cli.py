@@ -192,12 +192,14 @@ def _run(args: list[str]) -> None:
 @db_app.command("upgrade")
 @common.one_line_errors
 def db_upgrade() -> None:
-    """Apply every pending migration to the configured database."""
+    """Apply every pending migration to the configured database (the Procfile's `release:`).
+
+    Safe to run from several processes at once: they take turns on a lock and the later ones
+    find nothing to do (docs/store.md)."""
     from broadcast.store.engine import create_db_engine
 
     engine = open_announced(common.settings(), create_db_engine)
-    before = current_revision(engine)
-    upgrade(engine)
+    before = upgrade(engine)
     after = current_revision(engine)
     typer.echo(f"schema at {after}" + (" (was empty)" if before is None else f" (was {before})"))
 

@@ -33,6 +33,7 @@ from broadcast.delivery.planning import Targeting  # noqa: E402
 from broadcast.runtime import Runtime  # noqa: E402
 from broadcast.settings import Settings  # noqa: E402
 from broadcast.store.tables import Delivery  # noqa: E402
+from tests.delivery.conftest import clean_postgres  # noqa: E402
 from tests.delivery.factories import Person, add_people  # noqa: E402
 from tests.delivery.processes import start_workers, stop_workers, wait_until  # noqa: E402
 from tests.support.servers import private_redis, throwaway_postgres_database  # noqa: E402
@@ -82,6 +83,7 @@ def main() -> None:
             _env_file=None,
             **{k.removeprefix("BROADCAST_").lower(): (v or None) for k, v in env.items()},
         )
+        clean_postgres(db)  # migrated, as `broadcast db upgrade` leaves it at a deploy
         rt = Runtime(settings)
         add_people(rt.engine, [Person() for _ in range(args.n)])
         from workers.embedded import Backend

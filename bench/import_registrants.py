@@ -32,6 +32,7 @@ from broadcast.importing.options import ImportOptions  # noqa: E402
 from broadcast.registrants.suppression import bind_keying  # noqa: E402
 from broadcast.settings import Settings  # noqa: E402
 from broadcast.store.engine import engine_for  # noqa: E402
+from tests.delivery.conftest import clean_postgres  # noqa: E402
 from tests.support.servers import throwaway_postgres_database  # noqa: E402
 
 TARGET_SECONDS_PER_100K = 10.0
@@ -156,6 +157,7 @@ def main() -> None:
                 )
             if "postgresql" in args.databases:
                 with throwaway_postgres_database() as url:
+                    clean_postgres(url)  # migrated, as `broadcast db upgrade` leaves it
                     results.setdefault("PostgreSQL", []).append(
                         run(
                             url,

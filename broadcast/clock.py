@@ -45,5 +45,6 @@ def clock_of(rt: Any) -> Clock:
 
 
 def aware(when: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
+    """A naive datetime (typed by a person, handed by a provider's SDK) taken to be UTC. Columns
+    need none of this: they come back aware (broadcast/store/utc.py)."""
     return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -35,5 +35,12 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database at head, as `broadcast db upgrade` leaves it at a deploy (processes
+    on PostgreSQL refuse a schema behind the code rather than migrate it)."""
+    from broadcast.store.engine import create_db_engine, upgrade
+
     with throwaway_postgres_database() as url:
+        engine = create_db_engine(url)
+        upgrade(engine)
+        engine.dispose()
         yield url

@@ -6,6 +6,7 @@ set, else the stub broker) and registers every actor, so the stock CLI works:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import dramatiq
@@ -14,6 +15,7 @@ from broadcast import log_scrub
 from broadcast.errors import ConfigurationError
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings, get_settings
+from broadcast.store.engine import SchemaBehind, engine_for, migrated_on_first_use
 from workers.app import WorkerApp
 from workers.broker import build_broker, worker_id_of
 from workers.monitor import add_prometheus, add_worker_registry
@@ -34,6 +36,29 @@ def _checked_settings() -> Settings:
     except ConfigurationError as exc:
         raise SystemExit(f"Error: {exc}") from None
     return settings
+
+
+def exit_unless_schema_at_head() -> None:
+    """A PostgreSQL schema behind the code stops the process with one line, before any work:
+    `broadcast db upgrade` (the Procfile's `release:`) is the step that moves it. An SQLite
+    database is left to be migrated on first use, as before (broadcast.store.engine)."""
+    url = get_settings().database_url
+    if migrated_on_first_use(url):
+        return
+    try:
+        engine_for(url)
+    except SchemaBehind as exc:
+        raise SystemExit(f"Error: {exc}") from None
+
+
+class _SchemaCheck(dramatiq.Middleware):
+    """Each `dramatiq workers` process checks the schema once it has booted."""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        # A database unreachable at boot is suppressed: the first message meets it and is
+        # retried, as before this check. SystemExit is no Exception: it stops the process.
+        with contextlib.suppress(Exception):
+            exit_unless_schema_at_head()
 
 
 log_scrub.install()  # no token, email or phone number in any worker log line
@@ -59,6 +84,7 @@ broker = app.broker
 # package is imported, before the dramatiq CLI forks its worker processes.
 add_worker_registry(broker, get_settings())
 add_prometheus(broker, get_settings())
+broker.add_middleware(_SchemaCheck())  # last added, so its after_process_boot runs first
 dramatiq.set_broker(broker)
 
-__all__ = ["app", "broker", "process_runtime"]
+__all__ = ["app", "broker", "exit_unless_schema_at_head", "process_runtime"]

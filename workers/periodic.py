@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from broadcast.runtime import Runtime
-from workers import process_runtime
+from workers import exit_unless_schema_at_head, process_runtime
 
 
 def run_periodically(
@@ -28,6 +28,7 @@ def run_periodically(
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logger = logging.getLogger(f"broadcast.{name}")
+    exit_unless_schema_at_head()
     rt = process_runtime()
     if needs_redis and not rt.settings.redis_url:
         parser.error(needs_redis)

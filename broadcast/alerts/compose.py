@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
@@ -335,12 +335,12 @@ def alert_status(rt: Runtime, alert_id: int) -> AlertStatusView:
                 queued_mine(rt, alert_id, channel),
                 segments=alert.sms_segments,
                 urgent=alert.urgent,
-                expires_at=_aware(alert.expires_at),
+                expires_at=alert.expires_at,
                 exclude=alert_id,
                 total=sum(view.states[channel].values()),
             )
             view.forecasts[channel], view.eta[channel] = found, found.text
-    view.expiry = expiry_line(rt, view.forecasts.values(), _aware(alert.expires_at))
+    view.expiry = expiry_line(rt, view.forecasts.values(), alert.expires_at)
     return view
 
 
@@ -372,7 +372,7 @@ def retry_failed(
     alert = get_alert(rt, alert_id)
     if alert.status == AlertState.CANCELLED:
         raise InvalidInput(f"alert {alert_id} was cancelled; send a new alert instead")
-    expires = alert.expires_at if alert.expires_at.tzinfo else alert.expires_at.replace(tzinfo=UTC)
+    expires = alert.expires_at
     new_expiry = max(
         expires, utcnow() + (extend or parse_duration(rt.settings.alert_default_expiry))
     )
@@ -398,11 +398,7 @@ def retry_failed(
     return count
 
 
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _iso(when: datetime | None) -> str | None:
     if when is None:
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    return when.isoformat()

@@ -92,7 +92,7 @@ def recent_twin(
     wanted = aware(scheduled_at) if scheduled_at is not None else None
     with Session(engine) as session:
         for alert, when in session.execute(statement).all():
-            if (aware(when) if when is not None else None) != wanted:
+            if when != wanted:
                 continue
             if same_request(alert, template, variables, channels, targeting):
                 session.expunge(alert)
@@ -112,7 +112,7 @@ def by_key(engine: Engine, key: str) -> Alert | None:
 
 
 def age(alert: Alert) -> timedelta:
-    return utcnow() - aware(alert.created_at)
+    return utcnow() - alert.created_at
 
 
 def delivery_states(engine: Engine, alert_id: int) -> dict[str, int]:

@@ -18,7 +18,6 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from broadcast.clock import aware
 from broadcast.delivery import planning
 from broadcast.delivery.deliver import finish_if_done
 from broadcast.delivery.dispatch import Dispatcher
@@ -78,9 +77,7 @@ def history(engine: Engine, alert_id: int) -> list[Step]:
             .where(AlertTransition.alert_id == alert_id)
             .order_by(AlertTransition.id)
         ).all()
-    return [
-        Step(r.from_state, r.to_state, r.operator, r.reason, aware(r.occurred_at)) for r in rows
-    ]
+    return [Step(r.from_state, r.to_state, r.operator, r.reason, r.occurred_at) for r in rows]
 
 
 def info(engine: Engine, alert_id: int) -> AlertLifecycle:
@@ -119,7 +116,7 @@ def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
     alert = _alert(rt, alert_id)
     now = rt.clock.now()  # the clock that found the alert due (scheduling.release_due)
     with rt.engine.begin() as conn:
-        if now >= aware(alert.expires_at):
+        if now >= alert.expires_at:
             if transition(conn, alert_id, S.EXPIRED, operator=operator, reason="past expiry"):
                 return S.EXPIRED
             return _alert(rt, alert_id).status

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, select
 
 from broadcast.alerts import escalation, lifecycle
-from broadcast.clock import aware, clock_of
+from broadcast.clock import clock_of
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.records import load_alert
@@ -127,7 +127,7 @@ def requeue_held(rt: Runtime, dispatcher: Dispatcher) -> int:
         )
         sent = 0
         for alert_id in ids:
-            alert = load_alert(rt.engine, alert_id)
+            alert = load_alert(conn, alert_id)
             if alert is not None:
                 size = rt.settings.delivery_chunk_size
                 sent += planning.enqueue_alert(conn, dispatcher, alert, size=size)
@@ -146,5 +146,4 @@ def tick(rt: Runtime, dispatcher: Dispatcher, *, embedded: bool = False) -> Tick
 
 
 def scheduled_at(rt: Runtime, alert_id: int) -> datetime | None:
-    when = lifecycle.info(rt.engine, alert_id).scheduled_at
-    return aware(when) if when else None
+    return lifecycle.info(rt.engine, alert_id).scheduled_at

@@ -226,7 +226,7 @@ def flags(rt: Runtime, alert_ids: list[int]) -> dict[int, str]:
             parts.append("EMERGENCY")
         if info.parent_id:
             parts.append(f"{info.kind} of {info.parent_id}")
-        if info.scheduled_at and aware(info.scheduled_at) > clock_of(rt).now():
+        if info.scheduled_at and info.scheduled_at > clock_of(rt).now():
             parts.append(f"at {local(rt, info.scheduled_at)}")
         out[alert_id] = " ".join(parts)
     return out

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from broadcast.channels import OutboundMessage
-from broadcast.clock import aware
 from broadcast.delivery import outcomes as delivery_outcomes
 from broadcast.delivery import quiet_hours
 from broadcast.delivery.dispatch import Chunk
@@ -67,7 +66,7 @@ def deliver_chunk(
         if alert.status == AlertState.CANCELLED:
             outcome.ended += move_range(conn, chunk, DeliveryState.CANCELLED)
             return outcome
-        if utcnow() >= aware(alert.expires_at):
+        if utcnow() >= alert.expires_at:
             outcome.ended += move_range(conn, chunk, DeliveryState.EXPIRED, reason="alert expired")
             finish_if_done(conn, alert)
             return outcome
@@ -213,7 +212,7 @@ def message_for(
         public_url=settings.public_url,
         max_segments=settings.sms_max_segments,
     )
-    created = int(aware(alert.created_at).timestamp() * 1e6)
+    created = int(alert.created_at.timestamp() * 1e6)
     return OutboundMessage(
         delivery_id=r.delivery_id,
         channel=channel,  # type: ignore[arg-type]

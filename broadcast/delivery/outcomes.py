@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection, select
 from sqlmodel import Session
@@ -83,7 +83,7 @@ def record_results(
 ) -> int:
     """Record every result; the highest attempt count among deliveries left for a retry."""
     settings = rt.settings
-    expires = alert.expires_at if alert.expires_at.tzinfo else alert.expires_at.replace(tzinfo=UTC)
+    expires = alert.expires_at
     now = utcnow()
     sent: list[tuple[int, str, int]] = []
     kinds: dict[str, list[tuple[int, str | None, str]]] = {

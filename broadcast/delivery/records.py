@@ -236,9 +236,12 @@ def release(connection: Connection, ids: Sequence[int]) -> None:
         )
 
 
-def load_alert(engine: Engine, alert_id: int) -> Alert | None:
-    """The alert as a detached object (readable after the session closes)."""
-    with Session(engine, expire_on_commit=False) as session:
+def load_alert(bind: Engine | Connection, alert_id: int) -> Alert | None:
+    """The alert as a detached object (readable after the session closes).
+
+    Inside an open transaction pass its connection: the read joins it instead of taking a
+    second connection from the pool while the first is held."""
+    with Session(bind, expire_on_commit=False) as session:
         return session.get(Alert, alert_id)
 
 

@@ -26,7 +26,6 @@ from sqlalchemy import Connection, exists, func, select, update
 from sqlmodel import Session
 
 from broadcast.channels import ChannelError, SentQuery
-from broadcast.clock import aware
 from broadcast.delivery import planning
 from broadcast.delivery.deliver import finish_if_done, message_for
 from broadcast.delivery.dispatch import Chunk, Dispatcher, queue_for
@@ -98,7 +97,7 @@ def give_up_chunk(rt: Runtime, chunk: Chunk, reason: str) -> None:
             ).scalars()
         )
         record_state(conn, [(i, "worker", reason) for i in ids], DeliveryState.FAILED)
-        alert = load_alert(rt.engine, chunk.alert_id)
+        alert = load_alert(conn, chunk.alert_id)
         if alert is not None:
             finish_if_done(conn, alert)
 
@@ -173,7 +172,7 @@ def interrupted_to_doubt(
                     state=DeliveryState.IN_DOUBT,
                     error_code="stale",
                     error_text=STOPPED,
-                    settle_after=aware(claimed_at or utcnow()) + window,
+                    settle_after=(claimed_at or utcnow()) + window,
                 )
             )
     return {row.alert_id for row in rows}
@@ -229,7 +228,7 @@ def _settle_group(
         if address is None:
             continue
         message = message_for(rt, alert, template, variables, channel, row.recipient, address)
-        queries.append((row, SentQuery(message, aware(row.claimed_at or utcnow()))))
+        queries.append((row, SentQuery(message, row.claimed_at or utcnow())))
     try:
         answers = rt.channel(channel).find_sent([q for _, q in queries])
     except ChannelError:
@@ -379,7 +378,7 @@ def next_settling(rt: Runtime) -> datetime | None:
                 Delivery.state == DeliveryState.IN_DOUBT, Delivery.settle_after.is_not(None)
             )
         ).scalar()
-    return None if earliest is None else aware(earliest)
+    return earliest
 
 
 def _last_settle_time(rt: Runtime, alert_id: int) -> datetime | None:
@@ -389,7 +388,7 @@ def _last_settle_time(rt: Runtime, alert_id: int) -> datetime | None:
                 Delivery.alert_id == alert_id, Delivery.state == DeliveryState.IN_DOUBT
             )
         ).scalar()
-    return None if latest is None else aware(latest)
+    return latest
 
 
 def _window(rt: Runtime) -> float:

@@ -14,10 +14,11 @@ import multiprocessing
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import chain, islice
 from typing import Any, NamedTuple
 
+from broadcast.clock import aware
 from broadcast.errors import InvalidInput
 from broadcast.importing.csv_source import CsvRow, Rejected
 from broadcast.registrants import suppression
@@ -90,7 +91,7 @@ def parse_consented_at(raw: str) -> datetime | None:
             value = parse(text)
         except ValueError:
             continue
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware(value)
     raise InvalidInput(f"consented_at '{raw}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
 
 

@@ -88,7 +88,7 @@ def waiting(engine: Engine) -> dict[str, tuple[int, float]]:
     now = utcnow()
     with engine.connect() as conn:
         return {
-            c: (int(n), max(0.0, (now - _aware(oldest)).total_seconds()))
+            c: (int(n), max(0.0, (now - oldest).total_seconds()))
             for c, n, oldest in conn.execute(statement)
         }
 
@@ -170,7 +170,7 @@ def live_alerts(
         alerts = [dict(row) for row in conn.execute(statement).mappings()]
     counts = delivery_counts(engine, alert_ids=[a["id"] for a in alerts]) if alerts else {}
     for a in alerts:
-        a["created_at"] = _aware(a["created_at"]).isoformat()
+        a["created_at"] = a["created_at"].isoformat()
         a["outcome"] = status_label(a["status"], counts.get(a["id"], {}))
         a["channels"] = {}
         for channel, states in sorted(counts.get(a["id"], {}).items()):
@@ -221,8 +221,3 @@ def snapshot(rt: Runtime, monitor: QueueMonitor | None, *, minutes: int = 60) ->
             },
         },
     }
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

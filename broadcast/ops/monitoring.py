@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine, case, func, select, update
@@ -237,7 +237,7 @@ def requeue_failures(
                     ),
                 )
             ).rowcount
-            alert = load_alert(rt.engine, one_alert)
+            alert = load_alert(conn, one_alert)
             assert alert is not None
             # A finished alert is sending again; one still sending stays so.
             lifecycle.transition(
@@ -246,7 +246,7 @@ def requeue_failures(
             conn.execute(
                 update(Alert)
                 .where(Alert.id == one_alert)
-                .values(expires_at=max(_aware(alert.expires_at), expiry))
+                .values(expires_at=max(alert.expires_at, expiry))
             )
         report.deliveries += int(moved or 0)
         with rt.engine.connect() as conn:
@@ -263,8 +263,3 @@ def requeue_failures(
             details=asdict(report) | {"channel": channel, "in_doubt": include_in_doubt},
         )
     return report
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -83,8 +83,6 @@ def issue(*, session: Session, subscription: Subscription, secret: str | None, k
 
 def _check_live(subscription: Subscription, policy: Policy, now: datetime) -> None:
     sent = subscription.confirmation_sent_at
-    if sent is not None and sent.tzinfo is None:  # SQLite returns naive UTC datetimes
-        sent = sent.replace(tzinfo=now.tzinfo)
     if sent is None or now - sent > policy.expiry:
         raise ConfirmationFailed("this confirmation has expired", reason="expired")
 

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
-from broadcast.clock import aware
 from broadcast.registrants import confirmation, suppression
 from broadcast.registrants import people as registrants
 from broadcast.registrants.consent import ConsentSource
@@ -99,7 +98,7 @@ def prepare(
 def _sent_within(sent_at: datetime | None, window: timedelta) -> bool:
     if sent_at is None:
         return False
-    return utcnow() - aware(sent_at) < window
+    return utcnow() - sent_at < window
 
 
 def live_registrant(session: Session, public_id: str) -> Registrant | None:

@@ -15,6 +15,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
+from broadcast.errors import BroadcastError
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -49,12 +51,57 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+class SchemaBehind(BroadcastError):
+    """The database's schema is not the one this code was written for."""
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
-    """One engine per URL per process, migrated to head on first use."""
+    """One engine per URL per process, its schema at head.
+
+    An SQLite database (the embedded default, `broadcast demo`, tests) is migrated on first use,
+    so the first command works on a fresh machine. A PostgreSQL one is migrated once per deploy
+    by `broadcast db upgrade` (the Procfile's `release:`): every other process refuses a schema
+    that is not at head (SchemaBehind) rather than racing the others to migrate it.
+    """
     engine = create_db_engine(url)
-    upgrade(engine)
+    if migrated_on_first_use(url):
+        upgrade(engine)
+    else:
+        try:
+            require_head(engine)
+        except SchemaBehind:
+            engine.dispose()
+            raise
     return engine
+
+
+def migrated_on_first_use(url: str) -> bool:
+    """SQLite databases are; PostgreSQL ones only by `broadcast db upgrade` (engine_for)."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def require_head(engine: Engine) -> None:
+    """SchemaBehind, in one line that says what to run, unless the schema is at head."""
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    with _quiet_alembic():
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+    try:
+        if current is not None:
+            ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(current)
+    except CommandError:
+        raise SchemaBehind(
+            f"the database schema is at {current}, newer than this code knows ({head}): "
+            "deploy the code that matches the database"
+        ) from None
+    raise SchemaBehind(
+        f"the database schema is at {current or 'empty'}, this code needs {head}: "
+        "run `broadcast db upgrade`"
+    )
 
 
 @contextmanager
@@ -83,8 +130,8 @@ def alembic_config(engine: Engine) -> Config:
 def _quiet_alembic() -> Iterator[None]:
     """Alembic's INFO lines (plugins, context, each step) at WARNING, unless the app set a level.
 
-    Every process migrates on first use; in a worker whose logging is at INFO that was 14 lines
-    of alembic chatter at each start. Alembic is imported under it too: its first import logs
+    An SQLite database migrates on first use; in a worker whose logging is at INFO that was 14
+    lines of alembic chatter at each start. Alembic is imported under it too: its first import logs
     each of its plugins.
     """
     logger = logging.getLogger("alembic")
@@ -112,11 +159,22 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply pending migrations; a no-op when the schema is already at head."""
-    if revision == "head" and current_revision(engine) == head_revision():
-        return
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Apply pending migrations; a no-op when the schema is already at head.
+
+    Concurrent upgrades (every process of a first deploy) take turns on a lock that
+    migrations/env.py holds around the whole upgrade, and each reads the revision only once it
+    holds it, so one migrates and the others find nothing to do. Returns the revision found
+    under that lock (None: an empty database).
+    """
+    if revision == "head":
+        current = current_revision(engine)
+        if current == head_revision():
+            return current
     with _quiet_alembic():
         from alembic import command
 
-        command.upgrade(alembic_config(engine), revision)
+        config = alembic_config(engine)
+        command.upgrade(config, revision)
+    found: str | None = config.attributes.get("found")
+    return found

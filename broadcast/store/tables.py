@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from broadcast.store.utc import UTCDateTime
 from broadcast.vocabulary import AlertState, ChannelName, DeliveryState
 
 # The web sign-up modules still say `Channel` (they are being edited elsewhere): an alias of
@@ -22,7 +23,7 @@ def utcnow() -> datetime:
 
 
 def _timestamp(**kwargs: Any) -> Any:
-    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), **kwargs))
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), **kwargs))
 
 
 def new_public_id() -> str:
@@ -73,9 +74,7 @@ class Registrant(SQLModel, table=True):
     quiet_hours: str | None = Field(default=None, max_length=11)
     created_at: datetime = _timestamp(nullable=False)
     updated_at: datetime = _timestamp(nullable=False)
-    erased_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class Subscription(SQLModel, table=True):
@@ -92,12 +91,12 @@ class Subscription(SQLModel, table=True):
     status: str = Field(max_length=16, nullable=False)
     status_reason: str | None = Field(default=None, max_length=200)
     confirmed_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     # Double opt-in: a keyed hash of the code or link nonce sent, when, and wrong tries so far.
     confirmation_hash: str | None = Field(default=None, max_length=64)
     confirmation_sent_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     confirmation_attempts: int = Field(default=0, nullable=False)
     updated_at: datetime = _timestamp(nullable=False)
@@ -135,7 +134,7 @@ class ConsentLedgerEntry(SQLModel, table=True):
     # For transfers: where the consent was first given (e.g. "PMB") and when.
     origin: str | None = Field(default=None, max_length=120)
     consented_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     wording_version: str | None = Field(default=None, max_length=40)
     lawful_basis: str | None = Field(default=None, max_length=60)
@@ -182,9 +181,9 @@ class Alert(SQLModel, table=True):
     status: str = Field(default=AlertState.SENDING, max_length=16, nullable=False)
     sms_segments: int = Field(default=1, nullable=False)  # of the preview, for ETAs
     created_at: datetime = _timestamp(nullable=False)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     finished_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     # `alert send --idempotency-key`: the same key again returns this alert, sends nothing.
     idempotency_key: str | None = Field(default=None, max_length=200, unique=True, index=True)
@@ -217,13 +216,11 @@ class Delivery(SQLModel, table=True):
     call_id: int | None = Field(default=None)
     created_at: datetime = _timestamp(nullable=False)
     claimed_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
-    sent_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     finished_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     # The worker process holding the claim (its broker id): a claim whose worker stopped beating
     # is settled at once (docs/delivery.md, "Recovery").
@@ -231,7 +228,7 @@ class Delivery(SQLModel, table=True):
     # An `in-doubt` delivery is settled automatically from this moment (None: it waits for an
     # operator); `recovered` says how a settled one was handled ("sent again ...").
     settle_after: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     recovered: str | None = Field(default=None, max_length=120)
 
@@ -264,14 +261,14 @@ class AlertLifecycle(SQLModel, table=True):
     kind: str = Field(default="alert", max_length=16, nullable=False)
     parent_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
     scheduled_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True, index=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
     )
     emergency: bool = Field(default=False, nullable=False)
     approved_by: str | None = Field(default=None, max_length=120)
     escalate: str | None = Field(default=None, max_length=40)  # "sms>voice>email"
     escalate_after: int | None = Field(default=None)  # seconds
     released_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     reason: str | None = Field(default=None, max_length=300)  # why rejected or cancelled
 

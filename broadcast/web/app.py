@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from broadcast import log_scrub
 from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings, get_settings
+from broadcast.store.engine import SchemaBehind
 from broadcast.web import metrics, ops, pages
 from broadcast.web.context import WebContext
 from broadcast.web.deps import Refused
@@ -81,9 +82,10 @@ def create_app(settings: Settings) -> FastAPI:
 def create_app_from_env() -> FastAPI:
     """The app for the process's settings; the Procfile runs `uvicorn --factory` on this.
 
-    Settings or a key that will not do stop the process with one line, not a traceback.
+    Settings or a key that will not do, or a PostgreSQL schema that `broadcast db upgrade` has
+    not brought to head, stop the process with one line, not a traceback.
     """
     try:
         return create_app(get_settings())
-    except ConfigurationError as exc:
+    except (ConfigurationError, SchemaBehind) as exc:
         raise SystemExit(f"Error: {exc}") from None

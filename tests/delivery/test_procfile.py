@@ -61,3 +61,21 @@ def test_readme_starts_the_procfile_with_honcho_and_describes_every_process() ->
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     described = [row.split("`")[1] for row in rows]
     assert described == names
+
+
+def test_the_release_step_comes_first_and_the_readme_runs_it_before_the_rest() -> None:
+    # Given: the Procfile's processes
+    names = [line.partition(":")[0] for line in (ROOT / "Procfile").read_text().splitlines()]
+    assert names[0] == "release"
+    assert (ROOT / "Procfile").read_text().splitlines()[0] == "release: broadcast db upgrade"
+
+    # When: the README starts the stack
+    section = _readme_section("Running it for real")
+    upgrade = section.index("broadcast db upgrade")
+    start = next(line for line in section.splitlines() if "honcho start" in line)
+
+    # Then: it migrates first, and honcho (which has no release phase and stops every process
+    # when one exits) starts every other process by name, web first for its port
+    assert upgrade < section.index(start)
+    words = shlex.split(start.partition("honcho start")[2])
+    assert [w for w in words if not w.startswith("-") and not w.isdigit()] == names[1:]

@@ -43,9 +43,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/grep.db"
         return
+    from broadcast.store.engine import create_db_engine, upgrade
     from tests.support.servers import throwaway_postgres_database
 
     with throwaway_postgres_database() as url:
+        engine = create_db_engine(url)
+        upgrade(engine)  # the Procfile's release step, before its web process starts
+        engine.dispose()
         yield url
 
 

@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -28,6 +28,7 @@ from broadcast.channels.base import (
 )
 from broadcast.channels.twilio.errors import twilio_error
 from broadcast.channels.twilio.transport import LeanHttpClient
+from broadcast.clock import aware
 
 DEFAULT_TIMEOUT = 10.0
 # Records are looked up from a little before the claim, for clocks that disagree.
@@ -179,9 +180,7 @@ class PooledTwilioChannel(Channel):
         items = call_twilio(lambda: self._list_recent(query.message.to, page_size=LOOKUP_PAGE))
         for item in items:  # type: ignore[attr-defined]
             created = getattr(item, "date_created", None)
-            if created is not None and created.tzinfo is None:
-                created = created.replace(tzinfo=UTC)
-            if created is not None and created < since:
+            if created is not None and aware(created) < since:
                 continue
             if self._matches(item, query.message):
                 return str(item.sid)
