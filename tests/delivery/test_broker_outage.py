@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -76,6 +78,15 @@ def cli(env: dict[str, str], cwd, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
+def side_by_side(
+    env: dict[str, str], cwd: Path, commands: Iterable[list[str]]
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run independent `broadcast` commands at once: each is a process that takes seconds to
+    start, and these only read (or fail to reach Redis)."""
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda command: cli(env, cwd, *command), commands))
+
+
 def one_clean_line(result: subprocess.CompletedProcess[str]) -> str:
     """The command's stderr is a single line: no traceback, no password."""
     both = result.stdout + result.stderr
@@ -111,16 +122,16 @@ def test_send_with_redis_down_is_saved_then_swept_out_once(outage) -> None:  # t
         ["failures", "requeue", "--yes"],
         ["failures", "purge", "--yes"],
     )
-    for command in tools:
-        shown = cli(env, tmp, *command)
+    *shown_by_tools, status, again = side_by_side(
+        env, tmp, [*tools, ["alert", "status", "1"], [*SEND, "--yes"]]
+    )
+    for command, shown in zip(tools, shown_by_tools, strict=True):
         assert shown.returncode == 2, (command, shown.stdout + shown.stderr)
         assert "could not reach the queue (Redis at redis://:***@" in one_clean_line(shown)
     # And `alert status` still shows the saved deliveries, from the database alone
-    status = cli(env, tmp, "alert", "status", "1")
     assert status.returncode == 0 and "Traceback" not in status.stdout + status.stderr
     assert "sms: queued 30" in status.stdout and "leaves out capacity" in status.stdout
     # And sending again is refused by the duplicate guard, naming the saved alert
-    again = cli(env, tmp, *SEND, "--yes")
     assert again.returncode == 1 and "alert 1 (sending; queued 60" in one_clean_line(again)
     # When Redis is back (empty) and the sweep runs
     broker.start()
@@ -182,9 +193,10 @@ def _dispatcher(rt):  # type: ignore[no-untyped-def]
 def test_database_down_is_one_line_naming_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()  # nobody listens there
     url = f"postgresql+psycopg://broadcast:{PASSWORD}@127.0.0.1:{port}/broadcast"
-    for command in (["alert", "list"], ["alert", "status", "1"], [*SEND, "--yes"]):
-        result = cli({"BROADCAST_DATABASE_URL": url}, tmp_path, *command)
-        assert result.returncode == 2, result.stdout + result.stderr
+    commands = (["alert", "list"], ["alert", "status", "1"], [*SEND, "--yes"])
+    results = side_by_side({"BROADCAST_DATABASE_URL": url}, tmp_path, commands)
+    for command, result in zip(commands, results, strict=True):
+        assert result.returncode == 2, (command, result.stdout + result.stderr)
         line = one_clean_line(result)
         assert line.startswith(
             f"Error: could not reach the database at postgresql+psycopg://broadcast:***@"

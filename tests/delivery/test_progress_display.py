@@ -76,8 +76,11 @@ def test_watch_without_a_terminal_prints_a_progress_line_every_few_seconds(db, t
     )
     alerts.send_alert(rt, RecordingDispatcher(), alert)
     env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": str(ROOT)}
-    for command in (["alert", "status", str(alert.id), "--watch"], ["queues", "--watch"]):
-        # When it is watched with output to a pipe (not a terminal) for 7 s
+    commands = (["alert", "status", str(alert.id), "--watch"], ["queues", "--watch"])
+    # When each is watched with output to a pipe (not a terminal), both at once (each waits
+    # seconds between lines, and its process takes seconds to start)
+    watched: list[tuple[list[str], subprocess.Popen[str], list[tuple[float, str]]]] = []
+    for command in commands:
         watcher = subprocess.Popen(
             [sys.executable, str(ROOT / "cli.py"), *command],
             cwd=tmp_path,
@@ -92,11 +95,12 @@ def test_watch_without_a_terminal_prints_a_progress_line_every_few_seconds(db, t
             for line in pipe:
                 seen.append((time.monotonic(), line))
 
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        deadline = time.monotonic() + 40  # the process start is slow on a loaded machine
-        while len(lines) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        threading.Thread(target=read, daemon=True).start()
+        watched.append((command, watcher, lines))
+    deadline = time.monotonic() + 40  # the process start is slow on a loaded machine
+    while any(len(lines) < 2 for *_, lines in watched) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for command, watcher, lines in watched:
         watcher.terminate()
         watcher.wait(timeout=10)
         # Then a line came, and another a few seconds later, each with the figures
