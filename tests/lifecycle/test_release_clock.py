@@ -13,6 +13,7 @@ from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
+from broadcast.vocabulary import AlertState
 from tests.delivery.factories import Person, RecordingChannel, add_people
 
 VARIABLES = {"headline": "Road closed", "message": "Avoid the high street."}
@@ -52,7 +53,7 @@ def test_a_release_stamps_the_runtimes_time(tmp_path) -> None:  # type: ignore[n
     # When an alert is released
     alert_id, state = submit(rt)
     # Then it goes out, released at the clock's time
-    assert state == lifecycle.State.SENDING
+    assert state == AlertState.SENDING
     released_at = lifecycle.info(rt.engine, alert_id).released_at
     assert released_at is not None and aware(released_at) == clock.now()
 
@@ -77,7 +78,7 @@ def test_the_scheduler_releasing_past_expiry_by_its_clock_expires_the_alert(tmp_
     assert alert.id is not None
     dispatcher = RecordingDispatcher()
     state = approval.submit(rt, dispatcher, alert, operator="pc-1", scheduled_at=starts_at)
-    assert state == lifecycle.State.SCHEDULED
+    assert state == AlertState.SCHEDULED
     # When the scheduler's clock reads 8 h later (past the expiry) and it releases what is due
     clock.advance(hours=8)
     assert scheduling.release_due(rt, dispatcher) == [alert.id]
