@@ -24,7 +24,13 @@ def test_figures_on_postgresql(postgres_url: str) -> None:
     rt = Runtime(Settings(_env_file=None, database_url=clean_postgres(postgres_url)))
     add_people(rt.engine, [Person(channels=("sms",)) for _ in range(8)])
     alert = alerts.create_alert(
-        rt, "community-alert", VARS, ("sms",), Targeting(everyone=True), operator="t"
+        rt,
+        "community-alert",
+        VARS,
+        ("sms",),
+        Targeting(everyone=True),
+        operator="t",
+        status="sending",  # planned by hand below, as a released alert
     )
     with rt.engine.begin() as conn:
         planning.plan_deliveries(conn, alert)
