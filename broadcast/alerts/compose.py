@@ -23,6 +23,7 @@ from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.planning import Targeting
 from broadcast.delivery.records import load_alert, recent_alerts
+from broadcast.delivery.requeue import requeue_alert
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.messages.render import RecipientContext, RenderedMessage, preview
 from broadcast.runtime import Runtime
@@ -360,30 +361,8 @@ def retry_failed(
     alert = get_alert(rt, alert_id)
     if alert.status == AlertState.CANCELLED:
         raise InvalidInput(f"alert {alert_id} was cancelled; send a new alert instead")
-    expires = alert.expires_at if alert.expires_at.tzinfo else alert.expires_at.replace(tzinfo=UTC)
-    new_expiry = max(
-        expires, utcnow() + (extend or parse_duration(rt.settings.alert_default_expiry))
-    )
-    with rt.engine.begin() as conn:
-        result = conn.execute(
-            update(Delivery)
-            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.FAILED)
-            .where(Delivery.error_code.is_distinct_from("render"))
-            .values(state=DeliveryState.QUEUED, attempts=0, finished_at=None)
-        )
-        count = int(result.rowcount or 0)
-        if count:
-            # A finished alert is sending again; one still sending stays so.
-            reason = f"{count} failed deliveries queued again"
-            lifecycle.transition(
-                conn, alert_id, AlertState.SENDING, operator=operator, reason=reason
-            )
-            conn.execute(update(Alert).where(Alert.id == alert_id).values(expires_at=new_expiry))
-    if count:
-        alert.expires_at = new_expiry
-        with rt.engine.connect() as conn:
-            planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
-    return count
+    extend = extend or parse_duration(rt.settings.alert_default_expiry)
+    return requeue_alert(rt, dispatcher, alert, operator=operator, extend=extend).deliveries
 
 
 def _aware(when: datetime) -> datetime:
