@@ -162,9 +162,9 @@ def test_in_doubt_email_is_held_when_the_operator_says_so(stack) -> None:  # typ
         )
     assert all("BROADCAST_IN_DOUBT_EMAIL=hold" in r for r in reasons), reasons
     # And an operator who checked sends them again on purpose; then everyone has it
-    from broadcast.ops import monitoring
+    from broadcast.ops import failures
 
-    requeued = monitoring.requeue_failures(
+    requeued = failures.requeue_failures(
         rt, backend.dispatcher, operator="e2e", include_in_doubt=True
     )
     assert requeued.deliveries == states["in-doubt"]
