@@ -163,7 +163,7 @@ def requeue_failures(
         channel,
     )
     with rt.engine.connect() as conn:
-        pairs = sorted(set(conn.execute(find).tuples()))
+        pairs = sorted({(int(a), str(c)) for a, c in conn.execute(find)})
     extend = parse_duration(rt.settings.alert_default_expiry)
     for one_alert in sorted({a for a, _ in pairs}):
         alert = load_alert(rt.engine, one_alert)
