@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import capacity_limiters  # noqa: E402
 from bench.throughput import settings_env  # noqa: E402
+from broadcast.alerts import approval  # noqa: E402
 from broadcast.alerts import compose as alerts  # noqa: E402
 from broadcast.capacity import Rate  # noqa: E402
 from broadcast.delivery import planning
@@ -67,7 +68,7 @@ def full_stack(args: argparse.Namespace, rate: Rate, db: str, redis_url: str) ->
                 planning.Targeting(everyone=True),
                 operator="bench",
             )
-            alerts.send_alert(rt, Backend(rt).dispatcher, alert)
+            approval.submit(rt, Backend(rt).dispatcher, alert, operator=alert.operator)
             wait_until(lambda: bool(twilio.requests), 30, "the first SMS", log)
             first = twilio.requests[0].time
             time.sleep(max(0.0, first + args.seconds + 0.5 - time.time()))

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from broadcast.alerts import approval  # noqa: E402
 from broadcast.alerts import compose as alerts  # noqa: E402
 from broadcast.delivery.planning import Targeting  # noqa: E402
 from broadcast.runtime import Runtime  # noqa: E402
@@ -92,7 +93,7 @@ def main() -> None:
         alert = alerts.create_alert(
             rt, "community-alert", VARS, CHANNELS, Targeting(everyone=True), operator="bench"
         )
-        alerts.send_alert(rt, backend.dispatcher, alert)
+        approval.submit(rt, backend.dispatcher, alert, operator=alert.operator)
         sweeper = start_process([sys.executable, "-m", "workers.sweeper"], env, log)
         started = time.time()
         workers = start_workers(env, log, processes=args.processes, threads=args.threads)

@@ -59,6 +59,7 @@ def main() -> None:
             ("sms",),
             planning.Targeting(everyone=True),
             operator="bench",
+            status="sending",  # planned and enqueued by hand: each step is timed
         )
         rss_before = peak_rss_mb()
         t0 = time.perf_counter()

@@ -113,7 +113,13 @@ class Meter:
 def run_alert(rt: Runtime, backend, meter: Meter, area: str, channels, size: int, timeout: float):  # type: ignore[no-untyped-def]
     """Plan, enqueue (one message per `size` deliveries) and wait until every delivery is final."""
     alert = alerts.create_alert(
-        rt, "community-alert", VARS, channels, planning.Targeting(areas=(area,)), operator="bench"
+        rt,
+        "community-alert",
+        VARS,
+        channels,
+        planning.Targeting(areas=(area,)),
+        operator="bench",
+        status="sending",
     )
     before = meter.snapshot()
     with rt.engine.begin() as conn:

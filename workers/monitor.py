@@ -30,7 +30,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from broadcast.delivery.dispatch import QUEUES, Chunk
-from broadcast.ops.monitoring import DeadLetter, QueueFigures, QueueMonitor, WorkerSeen
+from broadcast.ops.queues import DeadLetter, QueueFigures, QueueMonitor, WorkerSeen
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from workers.broker import REGISTRY, Scored
@@ -41,7 +41,7 @@ UNKNOWN_REASON = "retries ran out (the worker's log has the traceback)"
 
 
 class RedisMonitor:
-    """`broadcast.ops.monitoring.QueueMonitor` over a Redis that a RedisBroker uses."""
+    """`broadcast.ops.queues.QueueMonitor` over a Redis that a RedisBroker uses."""
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
-"""Alerts: create, preview (recipients, rendered messages, ETA), send, status, cancel, retry.
+"""Alerts: create, preview (recipients, rendered messages, ETA), status, cancel, retry.
 
-`send_alert` plans the deliveries set-based and hands chunk messages to a `Dispatcher`; the
-workers (or the embedded in-process worker) do the rest. See docs/delivery.md.
+A created alert is a draft; `approval.submit` sends it (through `lifecycle.release`, which plans
+the deliveries set-based and hands chunk messages to a `Dispatcher`); the workers (or the
+embedded in-process worker) do the rest. See docs/delivery.md.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from broadcast.alerts.eta import ChannelEta, channel_eta, expiry_line, preview_m
 from broadcast.alerts.outcome import status_label, unreached
 from broadcast.capacity.rate import Rate
 from broadcast.delivery import planning
-from broadcast.delivery.deliver import finish_if_done
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.planning import Targeting
 from broadcast.delivery.records import load_alert, recent_alerts
+from broadcast.delivery.requeue import requeue_alert
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.messages.render import RecipientContext, RenderedMessage, preview
 from broadcast.runtime import Runtime
@@ -172,11 +173,12 @@ def create_alert(
     urgent: bool = False,
     expires: timedelta | None = None,
     sms_segments: int = 1,
-    status: str = AlertState.SENDING,
+    status: str = AlertState.DRAFT,
     starts_at: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> Alert:
-    """The alert row. `status` draft leaves it to `broadcast.alerts.lifecycle`; a scheduled alert's
+    """The alert row, a draft for `approval.submit` to send (a test fixture that plans by hand
+    passes `status` sending); a scheduled alert's
     expiry counts from `starts_at`. A second alert with the same `idempotency_key` raises
     IntegrityError (`broadcast.alerts.duplicates` looks the first one up)."""
     rt.template(template_name).check_variables(variables)
@@ -202,19 +204,6 @@ def create_alert(
         assert key is not None  # a single-row INSERT has one
         alert.id = key[0]
     return alert
-
-
-def send_alert(rt: Runtime, dispatcher: Dispatcher, alert: Alert) -> dict[str, int]:
-    """Plan the deliveries and queue chunk messages; deliveries per channel."""
-    with rt.engine.begin() as conn:
-        planned = planning.plan_deliveries(conn, alert)
-    with rt.engine.begin() as conn:
-        planning.refresh_delivery_statistics(conn, planned)
-    with rt.engine.connect() as conn:
-        planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
-    with rt.engine.begin() as conn:
-        finish_if_done(conn, alert)  # nobody to send to
-    return {c: n for c, n in delivery_counts(rt, alert.id or 0).items()}
 
 
 def get_alert(rt: Runtime, alert_id: int) -> Alert:
@@ -372,30 +361,8 @@ def retry_failed(
     alert = get_alert(rt, alert_id)
     if alert.status == AlertState.CANCELLED:
         raise InvalidInput(f"alert {alert_id} was cancelled; send a new alert instead")
-    expires = alert.expires_at
-    new_expiry = max(
-        expires, utcnow() + (extend or parse_duration(rt.settings.alert_default_expiry))
-    )
-    with rt.engine.begin() as conn:
-        result = conn.execute(
-            update(Delivery)
-            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.FAILED)
-            .where(Delivery.error_code.is_distinct_from("render"))
-            .values(state=DeliveryState.QUEUED, attempts=0, finished_at=None)
-        )
-        count = int(result.rowcount or 0)
-        if count:
-            # A finished alert is sending again; one still sending stays so.
-            reason = f"{count} failed deliveries queued again"
-            lifecycle.transition(
-                conn, alert_id, AlertState.SENDING, operator=operator, reason=reason
-            )
-            conn.execute(update(Alert).where(Alert.id == alert_id).values(expires_at=new_expiry))
-    if count:
-        alert.expires_at = new_expiry
-        with rt.engine.connect() as conn:
-            planning.enqueue_alert(conn, dispatcher, alert, size=rt.settings.delivery_chunk_size)
-    return count
+    extend = extend or parse_duration(rt.settings.alert_default_expiry)
+    return requeue_alert(rt, dispatcher, alert, operator=operator, extend=extend).deliveries
 
 
 def _iso(when: datetime | None) -> str | None:

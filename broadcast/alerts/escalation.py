@@ -11,6 +11,7 @@ and a NOT EXISTS make "at most once per step" hold whoever runs the check, and a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, insert, or_, select
 from sqlalchemy.orm import aliased
@@ -22,18 +23,10 @@ from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.planning import insert_queued
 from broadcast.delivery.records import load_alert
+from broadcast.delivery.targeting import CALL, fared, from_deliveries
 from broadcast.errors import InvalidInput
 from broadcast.runtime import Runtime
-from broadcast.store.addresses import has_address
-from broadcast.store.tables import (
-    Alert,
-    AlertLifecycle,
-    Delivery,
-    Registrant,
-    Subscription,
-    SubscriptionStatus,
-    utcnow,
-)
+from broadcast.store.tables import Alert, AlertLifecycle, Delivery, utcnow
 from broadcast.vocabulary import (
     CHANNELS,
     ENDED_BADLY_STATES,
@@ -138,34 +131,22 @@ def _child(conn, alert: Alert, info: AlertLifecycle, target: str, rest: str | No
 
 def _candidates(
     alert_id: int, source: str, target: str, cutoff: datetime, child: int
-) -> Select[int]:
-    """SELECT DISTINCT registrant_id of those due this step and not yet given it. A household
-    delivery (voice shared with others on the number) fares as the call it shared."""
-    other, call = aliased(Delivery), aliased(Delivery)
-    state = func.coalesce(call.state, Delivery.state)
+) -> Select[Any]:
+    """SELECT DISTINCT registrant_id of those due this step, who can be sent on `target` and
+    were not yet given it. A household delivery (voice shared with others on the number) fares
+    as the call it shared."""
+    other = aliased(Delivery)
+    state = fared("state")
     late = and_(
         state.in_(NOT_CONFIRMED_STATES),
-        func.coalesce(call.sent_at, call.claimed_at, Delivery.sent_at, Delivery.claimed_at)
+        func.coalesce(CALL.sent_at, CALL.claimed_at, Delivery.sent_at, Delivery.claimed_at)
         <= cutoff,
     )
     return (
-        select(Delivery.registrant_id)
-        .outerjoin(call, call.id == Delivery.call_id)
-        .join(Registrant, Registrant.id == Delivery.registrant_id)
-        .join(
-            Subscription,
-            and_(
-                Subscription.registrant_id == Delivery.registrant_id,
-                Subscription.channel == target,
-                Subscription.status == SubscriptionStatus.ACTIVE,
-            ),
-        )
+        from_deliveries([Delivery.registrant_id], [alert_id], channel=target)
         .where(
-            Delivery.alert_id == alert_id,
             Delivery.channel == source,
             or_(state.in_(ENDED_BADLY_STATES), late),
-            Registrant.erased_at.is_(None),
-            has_address(target),
             # Reached on that channel already, by the alert itself or by this step.
             ~exists().where(
                 other.alert_id.in_([alert_id, child]),

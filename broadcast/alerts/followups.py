@@ -1,93 +1,35 @@
 """Follow-ups: `alert update`, `alert all-clear`, and the correction sent by
 `alert cancel --notify-sent`. They go to exactly the registrants who were sent the original
 (by it or by its escalation steps), on the channels they were sent on, minus anyone who has
-since unsubscribed, been suppressed or erased. Recipients are worked out when the follow-up is
-released, set-based in one INSERT ... SELECT, like the first alert.
+since unsubscribed, been suppressed or erased (`delivery.targeting.reached`). Recipients are
+worked out when the follow-up is released (`lifecycle.plan_followup`), set-based in one
+INSERT ... SELECT, like the first alert.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, Select, and_, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, select
 
 from broadcast.alerts import compose as alerts
 from broadcast.alerts import lifecycle
-from broadcast.delivery.planning import Targeting, insert_queued
+from broadcast.delivery.planning import Targeting
+from broadcast.delivery.targeting import reached
 from broadcast.errors import InvalidInput
 from broadcast.runtime import Runtime
-from broadcast.store.tables import (
-    Alert,
-    AlertLifecycle,
-    Delivery,
-    Registrant,
-    Subscription,
-    SubscriptionStatus,
-)
-from broadcast.vocabulary import CHANNELS, MAY_HAVE_REACHED_STATES, AlertState, split_channels
+from broadcast.store.tables import Alert, AlertLifecycle
+from broadcast.vocabulary import CHANNELS, AlertState
 
 KINDS = lifecycle.FOLLOW_UP_KINDS
 
 
-def family(conn: Connection, alert_id: int) -> list[int]:
-    """The alert and its escalation steps (and theirs)."""
-    out, frontier = [alert_id], [alert_id]
-    while frontier:
-        frontier = list(
-            conn.execute(
-                select(AlertLifecycle.alert_id).where(
-                    AlertLifecycle.parent_id.in_(frontier), AlertLifecycle.kind == "escalation"
-                )
-            ).scalars()
-        )
-        out += frontier
-    return out
-
-
-def _reached(
-    conn: Connection, parent_id: int, channels: tuple[str, ...] | None = None
-) -> Select[int, str]:
-    """SELECT DISTINCT registrant_id, channel of those the parent reached, still subscribed. A
-    household delivery reached its registrant if the call it shared did."""
-    call = aliased(Delivery)
-    statement = (
-        select(Delivery.registrant_id, Delivery.channel)
-        .outerjoin(call, call.id == Delivery.call_id)
-        .join(Registrant, Registrant.id == Delivery.registrant_id)
-        .join(
-            Subscription,
-            and_(
-                Subscription.registrant_id == Delivery.registrant_id,
-                Subscription.channel == Delivery.channel,
-            ),
-        )
-        .where(
-            Delivery.alert_id.in_(family(conn, parent_id)),
-            func.coalesce(call.state, Delivery.state).in_(MAY_HAVE_REACHED_STATES),
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Registrant.erased_at.is_(None),
-        )
-        .distinct()
-    )
-    if channels is not None:
-        statement = statement.where(Delivery.channel.in_(channels))
-    return statement
-
-
 def reached_counts(rt: Runtime, parent_id: int) -> dict[str, int]:
     with rt.engine.connect() as conn:
-        sub = _reached(conn, parent_id).subquery()
+        sub = reached(lifecycle.family(conn, parent_id)).subquery()
         rows = conn.execute(select(sub.c.channel, func.count()).group_by(sub.c.channel))
         found: dict[str, int] = {str(c): int(n) for c, n in rows}
     return {c: int(found[c]) for c in CHANNELS if found.get(c)}
-
-
-def plan_followup(conn: Connection, alert: Alert, parent_id: int) -> int:
-    """Insert the follow-up's deliveries (state queued); how many."""
-    assert alert.id is not None
-    channels = split_channels(alert.channels)
-    return insert_queued(conn, alert.id, _reached(conn, parent_id, channels))
 
 
 def create_followup(

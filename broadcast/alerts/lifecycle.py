@@ -22,11 +22,12 @@ from broadcast.delivery import planning
 from broadcast.delivery.deliver import finish_if_done
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.records import load_alert
+from broadcast.delivery.targeting import reached
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.runtime import Runtime
 from broadcast.store.alert_status import set_first_status, set_status
 from broadcast.store.tables import Alert, AlertLifecycle, AlertTransition
-from broadcast.vocabulary import AlertState
+from broadcast.vocabulary import AlertState, split_channels
 
 S = AlertState
 ALLOWED: dict[str, frozenset[str]] = {
@@ -139,10 +140,31 @@ def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
 
 def _plan(conn: Connection, alert: Alert, lifecycle: AlertLifecycle) -> int:
     if lifecycle.kind in FOLLOW_UP_KINDS and lifecycle.parent_id is not None:
-        from broadcast.alerts.followups import plan_followup  # followups builds on this module
-
         return plan_followup(conn, alert, lifecycle.parent_id)
     return planning.plan_deliveries(conn, alert)
+
+
+def family(conn: Connection, alert_id: int) -> list[int]:
+    """The alert and its escalation steps (and theirs)."""
+    out, frontier = [alert_id], [alert_id]
+    while frontier:
+        frontier = list(
+            conn.execute(
+                select(AlertLifecycle.alert_id).where(
+                    AlertLifecycle.parent_id.in_(frontier), AlertLifecycle.kind == "escalation"
+                )
+            ).scalars()
+        )
+        out += frontier
+    return out
+
+
+def plan_followup(conn: Connection, alert: Alert, parent_id: int) -> int:
+    """Insert a follow-up's deliveries (state queued): those the parent or its escalation steps
+    may have reached, on its channels; how many."""
+    assert alert.id is not None
+    channels = split_channels(alert.channels)
+    return planning.insert_queued(conn, alert.id, reached(family(conn, parent_id), channels))
 
 
 def _alert(rt: Runtime, alert_id: int) -> Alert:

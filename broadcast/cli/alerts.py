@@ -343,7 +343,10 @@ def retry_failed(alert_id: int, operator: str = OPERATOR) -> None:
     """
     rt = open_runtime()
     backend = worker_backend(rt)
-    n, queue_down = handover.release(alert_id, core.retry_failed, rt, backend.dispatcher, alert_id)
+    who = operator or common.default_operator()
+    n, queue_down = handover.release(
+        alert_id, core.retry_failed, rt, backend.dispatcher, alert_id, operator=who
+    )
     audit_alert(rt, "alert.retried", alert_id, operator, deliveries_requeued=n)
     if n is None:
         handover.saved_not_queued(

@@ -10,7 +10,7 @@ import typer
 
 from broadcast.cli import common
 from broadcast.ops.doctor import FAIL, OK, WARN, run_checks
-from broadcast.ops.monitoring import WorkerSeen
+from broadcast.ops.queues import WorkerSeen
 from broadcast.settings import Settings
 
 MARKS = {OK: "[green]ok  [/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}

@@ -22,8 +22,9 @@ from rich.text import Text
 from broadcast.capacity import human_duration
 from broadcast.cli import common
 from broadcast.errors import ConfigurationError
+from broadcast.ops import failures
 from broadcast.ops import figures as monitoring_figures
-from broadcast.ops import monitoring
+from broadcast.ops.queues import QueueMonitor
 from broadcast.runtime import Runtime
 from broadcast.vocabulary import DeliveryState
 
@@ -46,7 +47,7 @@ def _open() -> tuple[Runtime, Any]:
     return rt, _backend_factory(rt)
 
 
-def _monitor(backend: Any) -> monitoring.QueueMonitor | None:
+def _monitor(backend: Any) -> QueueMonitor | None:
     # Embedded (no Redis): the stub broker lives in whichever process runs `alert send`, so
     # this process would only see its own empty one.
     return None if backend.embedded else backend.monitor
@@ -174,10 +175,10 @@ def list_failures(
 ) -> None:
     """Failed deliveries grouped by reason, and dead-lettered messages, with counts."""
     rt, backend = _open()
-    groups = monitoring.failure_groups(rt.engine, alert_id=alert, channel=channel)
+    groups = failures.failure_groups(rt.engine, alert_id=alert, channel=channel)
     monitor = _monitor(backend)
     letters = monitor.dead_letters() if monitor is not None else []
-    letters = monitoring.matching_letters(letters, alert_id=alert, channel=channel)
+    letters = failures.matching_letters(letters, alert_id=alert, channel=channel)
     dead: dict[tuple[str, str, str], int] = {}
     for d in letters:
         dead[d.queue, d.actor, d.reason] = dead.get((d.queue, d.actor, d.reason), 0) + 1
@@ -230,14 +231,14 @@ def requeue(
     """Queue again transient failures (and dead-lettered chunks); never suppressed or
     undeliverable deliveries, and in-doubt ones only with --include-in-doubt."""
     rt, backend = _open()
-    groups = monitoring.failure_groups(rt.engine, alert_id=alert, channel=channel, limit=10_000)
+    groups = failures.failure_groups(rt.engine, alert_id=alert, channel=channel, limit=10_000)
     count = sum(
         g.count
         for g in groups
         if g.requeueable or (include_in_doubt and g.state == DeliveryState.IN_DOUBT)
     )
     monitor = _monitor(backend)
-    letters = monitoring.matching_letters(
+    letters = failures.matching_letters(
         monitor.dead_letters() if monitor is not None else [], alert_id=alert, channel=channel
     )
     if not count and not letters:
@@ -246,7 +247,7 @@ def requeue(
     question = f"Requeue {count:,} failed deliveries and {len(letters):,} dead letters?"
     if not yes and not typer.confirm(question):
         raise common.fail("nothing requeued", code=1)
-    report = monitoring.requeue_failures(
+    report = failures.requeue_failures(
         rt,
         backend.dispatcher,
         operator=operator or common.default_operator(),
@@ -279,13 +280,13 @@ def purge(
     if monitor is None:
         common.console.print("No BROADCAST_REDIS_URL: no dead letters are kept.")
         return
-    letters = monitoring.matching_letters(monitor.dead_letters(), alert_id=alert, channel=channel)
+    letters = failures.matching_letters(monitor.dead_letters(), alert_id=alert, channel=channel)
     if not letters:
         common.console.print("No dead letters.")
         return
     if not yes and not typer.confirm(f"Record and drop {len(letters):,} dead letters?"):
         raise common.fail("nothing purged", code=1)
-    removed = monitoring.purge_dead_letters(
+    removed = failures.purge_dead_letters(
         rt,
         monitor,
         operator=operator or common.default_operator(),

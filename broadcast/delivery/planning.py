@@ -32,7 +32,8 @@ from sqlalchemy import (
 )
 
 from broadcast.delivery.dispatch import Chunk, Dispatcher
-from broadcast.store.addresses import address_column, has_subscription_address
+from broadcast.delivery.targeting import sendable
+from broadcast.store.addresses import address_column
 from broadcast.store.bulk import refresh_statistics
 from broadcast.store.tables import (
     Alert,
@@ -103,18 +104,13 @@ def import_sources(connection: Connection) -> list[str]:
 
 
 def recipients(targeting: Targeting, channels: tuple[str, ...]) -> Select[int, str]:
-    """SELECT registrant_id, channel of every subscription the alert reaches."""
-    conditions: list[ColumnElement[bool]] = [
-        Subscription.channel.in_(channels),
-        Registrant.erased_at.is_(None),
-        has_subscription_address(),
-    ]
+    """SELECT registrant_id, channel of every subscription the alert reaches: those who can be
+    sent (`targeting.sendable`) and match its areas, topics or import source."""
+    conditions: list[ColumnElement[bool]] = [Subscription.channel.in_(channels)]
     if targeting.source is not None:
         # The transfer notice is the data-protection notice owed to everyone transferred,
         # confirmed or not; it still never goes to the unsubscribed or suppressed.
-        conditions.append(
-            Subscription.status.in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING])
-        )
+        conditions += sendable((SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING))
         conditions.append(
             exists().where(
                 ConsentLedgerEntry.registrant_id == Subscription.registrant_id,
@@ -126,7 +122,7 @@ def recipients(targeting: Targeting, channels: tuple[str, ...]) -> Select[int, s
             )
         )
     else:
-        conditions.append(Subscription.status == SubscriptionStatus.ACTIVE)
+        conditions += sendable()
         if not targeting.everyone:
             conditions.append(area_condition(targeting.areas) if targeting.areas else false())
     if targeting.topics:

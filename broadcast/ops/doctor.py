@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from broadcast import keys
 from broadcast.delivery.dispatch import QUEUES
 from broadcast.errors import BroadcastError
-from broadcast.ops.monitoring import WorkerSeen
+from broadcast.ops.queues import WorkerSeen
 from broadcast.settings import Settings
 from broadcast.vocabulary import CHANNELS
 

@@ -1,6 +1,6 @@
 """The figures operators watch, read when asked: deliveries per channel and state, rate against
 capacity, waiting work, units sent per minute, live alerts, and `snapshot` (all of it, for
-`broadcast queues --json` and /ops). Failures and their requeue live in `broadcast.ops.monitoring`.
+`broadcast queues --json` and /ops). Failures and their requeue live in `broadcast.ops.failures`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from broadcast.alerts.outcome import status_label
 from broadcast.capacity import channel_rate
 from broadcast.clock import clock_of
 from broadcast.delivery import quiet_hours
-from broadcast.ops.monitoring import QueueMonitor, failure_groups
+from broadcast.ops.failures import failure_groups
+from broadcast.ops.queues import QueueMonitor
 from broadcast.runtime import Runtime
 from broadcast.store.tables import Alert, Delivery, Registrant, utcnow
 from broadcast.vocabulary import (

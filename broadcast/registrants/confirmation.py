@@ -29,6 +29,7 @@ from broadcast.store.tables import (
     SubscriptionStatus,
     utcnow,
 )
+from broadcast.vocabulary import address_for
 
 if TYPE_CHECKING:
     from broadcast.settings import Settings
@@ -127,7 +128,7 @@ def confirm(
     if sub is None:
         return False
     sub.confirmation_hash = None
-    address = registrants.address_for(registrant, channel)
+    address = address_for(channel, registrant)
     if address is not None:
         suppression.lift(session=session, channel=channel, address=address, key=key)
     registrants.set_status(

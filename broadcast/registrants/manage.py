@@ -15,6 +15,7 @@ from broadcast.registrants.links import LinkSigner
 from broadcast.registrants.signup import PendingMessage, live_registrant, prepare
 from broadcast.registrants.validation import RegistrantDraft
 from broadcast.store.tables import ConsentEvent, SubscriptionStatus
+from broadcast.vocabulary import address_for
 
 LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
 
@@ -34,7 +35,7 @@ def save_changes(
         return []
     assert registrant.id is not None
     held = registrants.subscriptions(session=session, registrant_id=registrant.id)
-    before = {c: registrants.address_for(registrant, c) for c in registrants.CHANNELS}
+    before = {c: address_for(c, registrant) for c in registrants.CHANNELS}
     dropped = [c for c, s in held.items() if s.status in LIVE and c not in draft.channels]
     if dropped:
         registrants.unsubscribe(
@@ -59,7 +60,7 @@ def save_changes(
     )
     to_confirm = [c for c in sorted(draft.channels) if c not in was_live]
     for channel in sorted(draft.channels & was_live):
-        if registrants.address_for(registrant, channel) != before[channel]:
+        if address_for(channel, registrant) != before[channel]:
             # A new address has to be proved like a new sign-up before alerts go to it.
             registrants.set_status(
                 session=session,

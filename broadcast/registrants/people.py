@@ -63,11 +63,6 @@ def find_registrant(*, session: Session, ref: str, region: str = "GB") -> Regist
     return registrant
 
 
-def address_for(registrant: Registrant, channel: str) -> str | None:
-    """`vocabulary.address_for` with the registrant first, as the web sign-up code calls it."""
-    return vocabulary.address_for(channel, registrant)
-
-
 def ensure_addresses_free(
     *, session: Session, email: str | None, mobile: str | None, own_id: int | None = None
 ) -> None:
@@ -187,7 +182,7 @@ def set_status(
         registrant_id=registrant.id,
         event=event,
         channel=channel,
-        address=address_for(registrant, channel),
+        address=vocabulary.address_for(channel, registrant),
         source=source,
         key=key,
     )
@@ -221,7 +216,7 @@ def unsubscribe(
             event=ConsentEvent.UNSUBSCRIBED,
             source=source,
         )
-        address = address_for(registrant, channel)
+        address = vocabulary.address_for(channel, registrant)
         if address:
             suppression.suppress(
                 session=session, channel=channel, address=address, reason="unsubscribed", key=key
@@ -234,7 +229,7 @@ def erase(*, session: Session, registrant: Registrant, source: ConsentSource, ke
     """Right to erasure: personal data gone; ledger events and suppression entries stay."""
     assert registrant.id is not None
     for channel in CHANNELS:
-        address = address_for(registrant, channel)
+        address = vocabulary.address_for(channel, registrant)
         if address:
             suppression.suppress(
                 session=session, channel=channel, address=address, reason="erased", key=key
@@ -413,7 +408,7 @@ def amend(
         done += [n for n in ("areas", "topics") if n in changed]
     held = subscriptions(session=session, registrant_id=registrant.id)
     for channel in sorted(draft.channels):
-        address = address_for(registrant, channel)
+        address = vocabulary.address_for(channel, registrant)
         if address is None:
             raise InvalidInput(f"cannot add {channel}: no address for it")
         sub = held.get(channel)
@@ -462,7 +457,7 @@ def suppress_channel(
 ) -> None:
     """The provider says the address must not be used again (STOP sent to the provider, bounce,
     invalid number): suppress it and mark the registrant's channel suppressed."""
-    address = address_for(registrant, channel)
+    address = vocabulary.address_for(channel, registrant)
     if address:
         suppression.suppress(
             session=session, channel=channel, address=address, reason=reason, key=key

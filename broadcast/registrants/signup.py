@@ -27,13 +27,13 @@ from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.links import LinkClaims, LinkSigner
 from broadcast.registrants.validation import RegistrantDraft
 from broadcast.store.tables import (
-    Channel,
     ConsentEvent,
     Registrant,
     SubscriptionStatus,
     new_public_id,
     utcnow,
 )
+from broadcast.vocabulary import ChannelName, address_for
 
 OWN_OPT_OUTS = suppression.OWN_OPT_OUTS
 # An opted-out address gets at most one code in this long, whoever signs up with it.
@@ -68,7 +68,7 @@ def prepare(
 ) -> PendingMessage | None:
     """Issue a fresh code / link / call for a pending channel; the message to send, or None."""
     sub = confirmation.pending(session=session, registrant=registrant, channel=channel)
-    address = registrants.address_for(registrant, channel)
+    address = address_for(channel, registrant)
     if sub is None or address is None:
         return None
     reason = suppression.suppression_reason(
@@ -79,10 +79,10 @@ def prepare(
         return None
     session.flush()
     code = token = None
-    if channel == Channel.SMS:
+    if channel == ChannelName.SMS:
         code = confirmation.new_code()
-    elif channel == Channel.EMAIL:
-        token = signer.token(registrant.public_id, "confirm", Channel.EMAIL)
+    elif channel == ChannelName.EMAIL:
+        token = signer.token(registrant.public_id, "confirm", ChannelName.EMAIL)
     confirmation.issue(session=session, subscription=sub, secret=code or token, key=key)
     return PendingMessage(
         registrant.public_id,
@@ -115,11 +115,13 @@ def after_email_confirmed(
 ) -> PendingMessage | None:
     """The SMS code held back until the email was confirmed (email first), if one is due."""
     assert registrant.id is not None
-    sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(Channel.SMS)
+    sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(
+        ChannelName.SMS
+    )
     if sub is None or sub.status != SubscriptionStatus.PENDING or sub.confirmation_sent_at:
         return None
     return prepare(
-        session=session, registrant=registrant, channel=Channel.SMS, key=key, signer=signer
+        session=session, registrant=registrant, channel=ChannelName.SMS, key=key, signer=signer
     )
 
 
@@ -145,7 +147,7 @@ def reopen(
     assert registrant.id is not None
     sub = registrants.subscriptions(session=session, registrant_id=registrant.id).get(channel)
     status = sub.status if sub is not None else None
-    address = registrants.address_for(registrant, channel)
+    address = address_for(channel, registrant)
     if status not in REOPENABLE or address is None:
         return False
     if status == SubscriptionStatus.PENDING:
@@ -183,7 +185,7 @@ def subscribe(
         # are (re)confirmed, to the owner's own addresses; nothing else about them changes.
         for channel in sorted(draft.channels):
             address = draft.address_for(channel)
-            if address is None or registrants.address_for(owner, channel) != address:
+            if address is None or address_for(channel, owner) != address:
                 continue
             if reopen(session=session, registrant=owner, channel=channel, source=source, key=key):
                 targets.append((owner, channel))
@@ -209,7 +211,9 @@ def subscribe(
         # The SMS code waits for the email confirmation: a pumping script that types numbers
         # it does not own then also needs a mailbox per number (after_email_confirmed).
         targets = [
-            (r, c) for r, c in targets if c != Channel.SMS or (r, Channel.EMAIL) not in targets
+            (r, c)
+            for r, c in targets
+            if c != ChannelName.SMS or (r, ChannelName.EMAIL) not in targets
         ]
     messages = [
         m
@@ -222,15 +226,15 @@ def subscribe(
     ]
     if email_first(draft):
         return SignupOutcome(None, messages)  # the same "check your email" page either way
-    code_for = next((m.public_id for m in messages if m.channel == Channel.SMS), None)
-    if code_for is None and Channel.SMS in draft.channels:
+    code_for = next((m.public_id for m in messages if m.channel == ChannelName.SMS), None)
+    if code_for is None and ChannelName.SMS in draft.channels:
         code_for = new_public_id()
     return SignupOutcome(code_for, messages)
 
 
 def email_first(draft: RegistrantDraft) -> bool:
     """Both an email address and SMS given: confirm the email before any code is texted."""
-    return Channel.SMS in draft.channels and Channel.EMAIL in draft.channels
+    return ChannelName.SMS in draft.channels and ChannelName.EMAIL in draft.channels
 
 
 def confirm(
@@ -259,7 +263,7 @@ def confirm(
         )
     except confirmation.ConfirmationFailed as exc:
         return exc.reason, None
-    if claims.channel != Channel.EMAIL:
+    if claims.channel != ChannelName.EMAIL:
         return None, None
     return None, after_email_confirmed(
         session=session, registrant=registrant, key=key, signer=signer
@@ -274,5 +278,5 @@ def resend_code(
     if registrant is None:
         return None
     return prepare(
-        session=session, registrant=registrant, channel=Channel.SMS, key=key, signer=signer
+        session=session, registrant=registrant, channel=ChannelName.SMS, key=key, signer=signer
     )

@@ -11,11 +11,7 @@ from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from broadcast.store.utc import UTCDateTime
-from broadcast.vocabulary import AlertState, ChannelName, DeliveryState
-
-# The web sign-up modules still say `Channel` (they are being edited elsewhere): an alias of
-# broadcast.vocabulary.ChannelName until they import it from there.
-Channel = ChannelName
+from broadcast.vocabulary import AlertState, DeliveryState
 
 
 def utcnow() -> datetime:

@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from broadcast.registrants.links import InvalidLink, LinkClaims
-from broadcast.store.tables import Channel
+from broadcast.vocabulary import ChannelName
 from broadcast.web import csrf, pages
 from broadcast.web.context import WebContext
 
 # The channels each link may name; None: a link for every channel.
-CONFIRMABLE = (Channel.EMAIL, Channel.SMS)
-UNSUBSCRIBABLE = (None, Channel.EMAIL, Channel.SMS, Channel.VOICE)
+CONFIRMABLE = (ChannelName.EMAIL, ChannelName.SMS)
+UNSUBSCRIBABLE = (None, ChannelName.EMAIL, ChannelName.SMS, ChannelName.VOICE)
 
 
 class Refused(Exception):

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from broadcast.alerts.outcome import unreached as unreached_states
 from broadcast.ops import figures as monitoring_figures
-from broadcast.ops import monitoring
+from broadcast.ops.queues import QueueMonitor
 from broadcast.runtime import Runtime
 from broadcast.web.deps import Ctx
 from broadcast.web.ops import queue_monitor, refusal
@@ -35,7 +35,7 @@ class BroadcastCollector(Collector):
     """Reads the figures on every scrape."""
 
     def __init__(
-        self, rt: Runtime, monitor: monitoring.QueueMonitor | None, caps: SmsCaps | None = None
+        self, rt: Runtime, monitor: QueueMonitor | None, caps: SmsCaps | None = None
     ) -> None:
         self.rt, self.monitor, self.caps = rt, monitor, caps
 

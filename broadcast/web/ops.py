@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from broadcast.capacity import UNIT_NAMES
 from broadcast.ops import figures as monitoring_figures
-from broadcast.ops import monitoring
+from broadcast.ops.queues import QueueMonitor
 from broadcast.vocabulary import CHANNELS
 from broadcast.web.context import WebContext
 from broadcast.web.deps import Ctx, Refused
@@ -71,7 +71,7 @@ def _credential(header: str) -> str | None:
     return None
 
 
-def queue_monitor(request: Request, ctx: WebContext) -> monitoring.QueueMonitor | None:
+def queue_monitor(request: Request, ctx: WebContext) -> QueueMonitor | None:
     """The broker's figures, built on first use. The web app sits on top like cli.py, so it may
     reach the workers' monitor; imported here so the sign-up pages never load Dramatiq."""
     state = request.app.state

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.channels import Channel, OutboundMessage, SendResult
 from broadcast.delivery.deliver import deliver_chunk
@@ -64,7 +65,7 @@ def test_a_slow_channel_start_does_not_burst_over_the_limit(database_url) -> Non
         Targeting(everyone=True),
         operator="t",
     )
-    alerts.send_alert(rt, dispatcher, alert)
+    approval.submit(rt, dispatcher, alert, operator=alert.operator)
     # When a fresh process delivers the alert, its channel slow to start
     while chunks := dispatcher.take():
         for chunk in chunks:

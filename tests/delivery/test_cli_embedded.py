@@ -127,3 +127,24 @@ def test_a_household_is_called_once_and_the_status_says_so(db, tmp_path) -> None
     assert "voice: household 1, sent 1" in status
     assert "household 1 = registrants sharing a number called once" in status
     assert "(those calls: sent 1)" in status
+
+
+def test_retry_failed_logs_the_operator_who_ran_it(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from broadcast.alerts import lifecycle
+    from broadcast.store.tables import Delivery
+
+    # Given a finished alert, one of whose texts failed for a transient reason
+    add_people(db, [Person(channels=("sms",)) for _ in range(2)])
+    args = ["alert", "send", "community-alert", "--all", "--channels", "sms", "--yes"]
+    args += ["--var", "headline=Road closed", "--var", "message=Avoid the high street."]
+    assert runner.invoke(app, args).exit_code == 0
+    with db.begin() as conn:
+        conn.execute(update(Delivery).where(Delivery.id == 1).values(state="failed"))
+    # When an operator retries it
+    result = runner.invoke(app, ["alert", "retry-failed", "1", "--operator", "sgt-3"])
+    assert result.exit_code == 0, result.output
+    # Then the alert's move back to sending is logged as theirs, not "unknown"
+    steps = [(s.from_state, s.to_state, s.operator) for s in lifecycle.history(db, 1)]
+    assert ("done", "sending", "sgt-3") in steps

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from broadcast.alerts import compose as alerts
 from broadcast.delivery import recovery
+from broadcast.delivery.requeue import REQUEUED_IN_DOUBT
 from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, add_people
 from tests.delivery.processes import ROOT, start_workers, stop_workers, wait_until
@@ -161,9 +162,9 @@ def test_in_doubt_email_is_held_when_the_operator_says_so(stack) -> None:  # typ
         )
     assert all("BROADCAST_IN_DOUBT_EMAIL=hold" in r for r in reasons), reasons
     # And an operator who checked sends them again on purpose; then everyone has it
-    from broadcast.ops import monitoring
+    from broadcast.ops import failures
 
-    requeued = monitoring.requeue_failures(
+    requeued = failures.requeue_failures(
         rt, backend.dispatcher, operator="e2e", include_in_doubt=True
     )
     assert requeued.deliveries == states["in-doubt"]
@@ -172,9 +173,7 @@ def test_in_doubt_email_is_held_when_the_operator_says_so(stack) -> None:  # typ
     assert {m.rcpt_tos[0] for m in smtp.messages} == {f"person{i}@example.org" for i in range(60)}
     with rt.engine.connect() as conn:
         flagged = conn.execute(
-            select(func.count(Delivery.id)).where(
-                Delivery.recovered == monitoring.REQUEUED_IN_DOUBT
-            )
+            select(func.count(Delivery.id)).where(Delivery.recovered == REQUEUED_IN_DOUBT)
         ).scalar()
     assert flagged == states["in-doubt"]
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
@@ -78,7 +79,7 @@ def send(
         operator="pc-1",
         urgent=urgent,
     )
-    alerts.send_alert(rt, backend.dispatcher, alert)
+    approval.submit(rt, backend.dispatcher, alert, operator=alert.operator)
     return alert
 
 
@@ -113,7 +114,7 @@ def test_units_left_in_the_window_by_an_earlier_alert_free_when_it_says(rt) -> N
     earlier = alerts.create_alert(
         rt, "community-alert", VARS, EMAIL, Targeting(areas=("E1",)), operator="pc-1"
     )
-    alerts.send_alert(rt, backend.dispatcher, earlier)
+    approval.submit(rt, backend.dispatcher, earlier, operator=earlier.operator)
     backend.run()
     # When 25 more are previewed and sent at once
     add_people(rt.engine, [Person(channels=EMAIL)] * 25)
@@ -136,7 +137,7 @@ def test_a_routine_alert_behind_another_backlog_shares_the_channel(rt) -> None: 
     backlog = alerts.create_alert(
         rt, "community-alert", VARS, EMAIL, Targeting(areas=("E1",)), operator="pc-1"
     )
-    alerts.send_alert(rt, backend.dispatcher, backlog)
+    approval.submit(rt, backend.dispatcher, backlog, operator=backlog.operator)
     # When a second routine alert of 15 is previewed: chunks run side by side, so it is done
     # after its 15 and about as many of the other's (30 units, one window), not after all 65
     add_people(rt.engine, [Person(channels=EMAIL)] * 15)
@@ -169,7 +170,7 @@ def test_an_urgent_alert_counts_only_urgent_work_ahead(rt) -> None:  # type: ign
             operator="pc-1",
             urgent=urgent,
         )
-        alerts.send_alert(rt, backend.dispatcher, earlier)
+        approval.submit(rt, backend.dispatcher, earlier, operator=earlier.operator)
     add_people(rt.engine, [Person(channels=EMAIL)] * 10)
     # When an urgent alert of 10 is previewed: 25 urgent ahead + 10 = 35 units, one window
     eta = preview_seconds(rt, urgent=True)
@@ -209,7 +210,7 @@ def test_a_routine_alert_behind_an_urgent_backlog_finishes_when_its_eta_says(
         operator="pc-1",
         urgent=True,
     )
-    alerts.send_alert(rt, backend.dispatcher, urgent)
+    approval.submit(rt, backend.dispatcher, urgent, operator=urgent.operator)
     worker = threading.Thread(target=backend.run)
     worker.start()
     while rt.limiter(channel).usage(channel) < 20:  # its first window went

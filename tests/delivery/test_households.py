@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from broadcast.alerts import compose as alerts
-from broadcast.alerts import escalation, followups, lifecycle
+from broadcast.alerts import escalation, lifecycle
 from broadcast.channels import PermanentChannelError
 from broadcast.delivery.dispatch import RecordingDispatcher
 from broadcast.delivery.planning import Targeting
@@ -89,7 +89,7 @@ def test_a_follow_up_calls_the_household_once_again(runtime, channels) -> None: 
         runtime, "community-alert", VARS, ("voice",), Targeting(), operator="pc-test"
     )
     with runtime.engine.begin() as conn:
-        planned = followups.plan_followup(conn, update, alert.id)
+        planned = lifecycle.plan_followup(conn, update, alert.id)
     # Then everyone the first reached (the household included) is planned, one call a number
     assert planned == 3
     calls = _calls(runtime, update.id)

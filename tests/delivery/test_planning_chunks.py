@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.delivery.dispatch import RecordingDispatcher
 from broadcast.delivery.planning import Targeting, chunks
@@ -38,7 +39,7 @@ def test_dense_and_sparse_ranges(runtime) -> None:  # type: ignore[no-untyped-de
         Targeting(everyone=True),
         operator="t",
     )
-    alerts.send_alert(runtime, RecordingDispatcher(), alert)
+    approval.submit(runtime, RecordingDispatcher(), alert, operator=alert.operator)
     # Given a fresh plan (consecutive ids): ranges of 10, 10 and 5
     assert queued_per_range(runtime, alert.id, 10) == [10, 10, 5]
     # When every third delivery has gone out (ids no longer dense)

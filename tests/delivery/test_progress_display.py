@@ -58,6 +58,7 @@ def test_watch_without_a_terminal_prints_a_progress_line_every_few_seconds(db, t
     import threading
     import time
 
+    from broadcast.alerts import approval
     from broadcast.alerts import compose as alerts
     from broadcast.delivery.dispatch import RecordingDispatcher
     from broadcast.delivery.planning import Targeting
@@ -74,7 +75,7 @@ def test_watch_without_a_terminal_prints_a_progress_line_every_few_seconds(db, t
         Targeting(everyone=True),
         operator="pc-1",
     )
-    alerts.send_alert(rt, RecordingDispatcher(), alert)
+    approval.submit(rt, RecordingDispatcher(), alert, operator=alert.operator)
     env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": str(ROOT)}
     commands = (["alert", "status", str(alert.id), "--watch"], ["queues", "--watch"])
     # When each is watched with output to a pipe (not a terminal), both at once (each waits
@@ -119,6 +120,7 @@ def test_watch_in_a_terminal_shows_the_eta_beside_the_bars(db, tmp_path, monkeyp
     import threading
     import time
 
+    from broadcast.alerts import approval
     from broadcast.alerts import compose as alerts
     from broadcast.delivery.dispatch import RecordingDispatcher
     from broadcast.delivery.planning import Targeting
@@ -137,7 +139,7 @@ def test_watch_in_a_terminal_shows_the_eta_beside_the_bars(db, tmp_path, monkeyp
         Targeting(everyone=True),
         operator="pc-1",
     )
-    alerts.send_alert(rt, RecordingDispatcher(), alert)
+    approval.submit(rt, RecordingDispatcher(), alert, operator=alert.operator)
     # When it is watched on a terminal (as far as rich is concerned) and then Ctrl-C
     env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "FORCE_COLOR": "1", "COLUMNS": "160"}
     watcher = subprocess.Popen(

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.channels import TransientChannelError
 from broadcast.delivery.deliver import deliver_chunk
@@ -44,7 +45,7 @@ def test_a_retry_the_cap_brings_before_expiry_is_made(runtime, channels) -> None
         expires=timedelta(minutes=15),
     )
     dispatcher = RecordingDispatcher()
-    alerts.send_alert(rt, dispatcher, alert)
+    approval.submit(rt, dispatcher, alert, operator=alert.operator)
     # When the first try fails for a transient reason
     (chunk,) = dispatcher.take()
     outcome = deliver_chunk(rt, chunk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.channels import TransientChannelError
 from broadcast.delivery.deliver import deliver_chunk
@@ -41,19 +42,23 @@ def test_done_retry_and_cancel_are_logged(runtime, channels) -> None:  # type: i
         runtime, "community-alert", VARS, ("sms",), Targeting(everyone=True), operator="pc-test"
     )
     dispatcher = RecordingDispatcher()
-    alerts.send_alert(runtime, dispatcher, alert)
+    approval.submit(runtime, dispatcher, alert, operator=alert.operator)
     _drain(runtime, dispatcher)
     # Then the engine's move to done is a logged step, not one made up from finished_at
     assert alerts.get_alert(runtime, alert.id).status == "done"
-    assert _log(runtime, alert.id) == [("sending", "done", "delivery engine")]
+    assert _log(runtime, alert.id) == [
+        (None, "draft", "pc-test"),
+        ("draft", "sending", "pc-test"),
+        ("sending", "done", "delivery engine"),
+    ]
     # When an operator retries the failure, and cancels before it is sent
     assert alerts.retry_failed(runtime, dispatcher, alert.id, operator="sgt-1") == 1
     assert alerts.cancel_alert(runtime, alert.id, operator="sgt-2") == 1
     # Then both moves are logged with who made them
-    assert _log(runtime, alert.id)[1:] == [
+    assert _log(runtime, alert.id)[3:] == [
         ("done", "sending", "sgt-1"),
         ("sending", "cancelled", "sgt-2"),
     ]
     # And cancelling again changes nothing
     assert alerts.cancel_alert(runtime, alert.id, operator="sgt-2") == 0
-    assert len(_log(runtime, alert.id)) == 3
+    assert len(_log(runtime, alert.id)) == 5

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.delivery.deliver import call_completed, deliver_chunk
 from broadcast.delivery.dispatch import Chunk, RecordingDispatcher
@@ -52,7 +53,7 @@ def one_chunk(rt: Runtime, people: int) -> Chunk:
         rt, "community-alert", VARS, ("voice",), Targeting(everyone=True), operator="t", urgent=True
     )
     dispatcher = RecordingDispatcher()
-    alerts.send_alert(rt, dispatcher, alert)
+    approval.submit(rt, dispatcher, alert, operator=alert.operator)
     [chunk] = dispatcher.take()
     return chunk
 

@@ -11,6 +11,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.delivery import recovery
 from broadcast.delivery.dispatch import Chunk
@@ -71,7 +72,7 @@ def send(rt: Runtime, channels: tuple[str, ...], **kwargs: object):  # type: ign
     alert = alerts.create_alert(
         rt, "community-alert", VARS, channels, Targeting(everyone=True), operator="e2e", **kwargs
     )
-    alerts.send_alert(rt, backend.dispatcher, alert)
+    approval.submit(rt, backend.dispatcher, alert, operator=alert.operator)
     return alert, backend
 
 

@@ -73,7 +73,13 @@ class Ops:
         """An alert with its deliveries planned but no message queued yet."""
         add_people(self.rt.engine, [Person(channels=channels) for _ in range(people)])
         alert = alerts.create_alert(
-            self.rt, "community-alert", VARS, channels, Targeting(everyone=True), operator="t"
+            self.rt,
+            "community-alert",
+            VARS,
+            channels,
+            Targeting(everyone=True),
+            operator="t",
+            status="sending",  # planned by hand below, as a released alert
         )
         with self.rt.engine.begin() as conn:
             planning.plan_deliveries(conn, alert)

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import func, select, update
 
-from broadcast.ops import audit, monitoring
+from broadcast.ops import audit, failures
 from broadcast.store.tables import Alert, AuditEvent, Delivery, DeliveryState
 from tests.delivery.processes import wait_until
 from tests.ops.conftest import Ops
@@ -58,7 +58,7 @@ def test_dead_letters_purge_and_requeue(ops: Ops) -> None:
     # Then its deliveries are recorded failed with the reason; the other letter stays
     assert states(ops, first.id) == {DeliveryState.FAILED: 10}
     assert dead() == 2 and states(ops, second.id) == {DeliveryState.QUEUED: 20}
-    groups = monitoring.failure_groups(ops.rt.engine, alert_id=first.id)
+    groups = failures.failure_groups(ops.rt.engine, alert_id=first.id)
     assert len(groups) == 1 and groups[0].requeueable
     assert groups[0].reason.startswith("dead-lettered: ")
     # Given two of them turn out undeliverable and suppressed (never to be sent again)

@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from broadcast.alerts import compose as alerts
 from broadcast.delivery import planning
 from broadcast.delivery.planning import Targeting
+from broadcast.ops import failures
 from broadcast.ops import figures as monitoring_figures
-from broadcast.ops import monitoring
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.tables import Delivery, utcnow
@@ -24,7 +24,13 @@ def test_figures_on_postgresql(postgres_url: str) -> None:
     rt = Runtime(Settings(_env_file=None, database_url=clean_postgres(postgres_url)))
     add_people(rt.engine, [Person(channels=("sms",)) for _ in range(8)])
     alert = alerts.create_alert(
-        rt, "community-alert", VARS, ("sms",), Targeting(everyone=True), operator="t"
+        rt,
+        "community-alert",
+        VARS,
+        ("sms",),
+        Targeting(everyone=True),
+        operator="t",
+        status="sending",  # planned by hand below, as a released alert
     )
     with rt.engine.begin() as conn:
         planning.plan_deliveries(conn, alert)
@@ -56,7 +62,7 @@ def test_figures_on_postgresql(postgres_url: str) -> None:
         "reached": 5,
         "unreached": {"failed": 1},
     }
-    groups = monitoring.failure_groups(rt.engine, channel="sms")
+    groups = failures.failure_groups(rt.engine, channel="sms")
     assert [(g.state, g.count, g.requeueable) for g in groups] == [("failed", 1, True)]
     assert monitoring_figures.delivery_counts(rt.engine)["sms"] == {
         "sent": 5,

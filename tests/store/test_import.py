@@ -23,6 +23,7 @@ from broadcast.registrants import people as store
 from broadcast.registrants.consent import ConsentSource
 from broadcast.registrants.suppression import address_hash
 from broadcast.store.tables import ConsentLedgerEntry, Registrant, Subscription
+from broadcast.vocabulary import address_for
 from tests.store.conftest import KEY
 from tests.store.factories import draft
 
@@ -541,7 +542,7 @@ def test_the_same_number_as_mobile_and_landline_means_calls_to_the_mobile(
     with Session(engine) as session:
         dee = store.find_registrant(session=session, ref="dee@example.com")
         assert (dee.mobile, dee.landline) == ("+447911200789", None)
-        assert store.address_for(dee, "voice") == "+447911200789"
+        assert address_for("voice", dee) == "+447911200789"
         assert set(store.subscriptions(session=session, registrant_id=dee.id)) == {"sms", "voice"}
 
 

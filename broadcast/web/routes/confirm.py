@@ -14,7 +14,7 @@ from broadcast.delivery.confirmations import capacity_wait
 from broadcast.registrants import signup
 from broadcast.registrants.links import LinkClaims
 from broadcast.registrants.signup import PendingMessage
-from broadcast.store.tables import Channel
+from broadcast.vocabulary import ChannelName
 from broadcast.web import pages
 from broadcast.web.context import WebContext
 from broadcast.web.deps import CheckedForm, ConfirmLink, Ctx
@@ -46,7 +46,7 @@ def _busy_notice(wait: float) -> str:
 
 @router.get("/confirm/{token}")
 def confirm_page(request: Request, token: str, claims: ConfirmLink) -> Response:
-    if claims.channel == Channel.SMS:
+    if claims.channel == ChannelName.SMS:
         return _code_page(request, token)
     return pages.page(request, "confirm_email.html", token=token)
 
@@ -55,7 +55,7 @@ def confirm_page(request: Request, token: str, claims: ConfirmLink) -> Response:
 async def confirm(
     request: Request, token: str, claims: ConfirmLink, ctx: Ctx, form: CheckedForm
 ) -> Response:
-    if text(form, "action") == "resend" and claims.channel == Channel.SMS:
+    if text(form, "action") == "resend" and claims.channel == ChannelName.SMS:
         wait = over_limit(ctx, [f"resend:{claims.public_id}"])
         if wait:
             return pages.too_many(request, wait)
@@ -66,13 +66,13 @@ async def confirm(
     wait = ctx.limits.per_code.try_acquire(claims.public_id)
     if wait:
         return pages.too_many(request, wait)
-    secret = token if claims.channel == Channel.EMAIL else text(form, "code")
+    secret = token if claims.channel == ChannelName.EMAIL else text(form, "code")
     failure, held_code = await run_in_threadpool(_verify, ctx, claims, secret)
     if failure is None:
         code_url = code_busy = None
         if held_code is not None:  # email first: the SMS code goes out now (signup.py)
             sent = await run_in_threadpool(ctx.confirmations.send, held_code)
-            code_url = "/confirm/" + ctx.signer.token(claims.public_id, "confirm", Channel.SMS)
+            code_url = "/confirm/" + ctx.signer.token(claims.public_id, "confirm", ChannelName.SMS)
             code_busy = in_minutes(sent.busy_for) if sent.busy_for is not None else None
         return pages.page(
             request,
@@ -82,7 +82,7 @@ async def confirm(
             code_url=code_url,
             code_busy=code_busy,
         )
-    if claims.channel == Channel.EMAIL:
+    if claims.channel == ChannelName.EMAIL:
         return pages.message(
             request,
             "This link has already been used or has expired"
@@ -126,5 +126,5 @@ def _resend(ctx: WebContext, public_id: str) -> float | None:
             session=session, public_id=public_id, key=ctx.key, signer=ctx.signer
         )
     if message is None:
-        return capacity_wait(ctx.runtime(), Channel.SMS)
+        return capacity_wait(ctx.runtime(), ChannelName.SMS)
     return ctx.confirmations.send(message).busy_for

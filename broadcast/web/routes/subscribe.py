@@ -11,7 +11,8 @@ from starlette.responses import RedirectResponse, Response
 
 from broadcast.registrants import signup
 from broadcast.registrants.consent import ConsentSource
-from broadcast.store.tables import Channel, new_public_id
+from broadcast.store.tables import new_public_id
+from broadcast.vocabulary import ChannelName
 from broadcast.web import forms, pages
 from broadcast.web.context import WEB_TEMPLATES, WebContext
 from broadcast.web.deps import CheckedForm, Ctx
@@ -104,14 +105,14 @@ async def subscribe(request: Request, ctx: Ctx, form: CheckedForm) -> Response:
         outcome = await run_in_threadpool(register)
     except IntegrityError:
         # Two sign-ups with the same address at the same moment: the other one won.
-        decoy = Channel.SMS in draft.channels and not signup.email_first(draft)
+        decoy = ChannelName.SMS in draft.channels and not signup.email_first(draft)
         outcome = signup.SignupOutcome(new_public_id() if decoy else None)
     # Whatever went out (a confirmation refused for lack of capacity included), the next page is
     # the same: it already says to ask for a new code, or sign up again, if nothing arrives.
     await run_in_threadpool(ctx.confirmations.send_all, outcome.messages)
     channels = sorted(draft.channels)
     if outcome.code_public_id is not None:
-        token = ctx.signer.token(outcome.code_public_id, "confirm", Channel.SMS)
-        others = ",".join(c for c in channels if c != Channel.SMS)
+        token = ctx.signer.token(outcome.code_public_id, "confirm", ChannelName.SMS)
+        others = ",".join(c for c in channels if c != ChannelName.SMS)
         return RedirectResponse(f"/confirm/{token}?also={others}", status_code=303)
     return pages.page(request, "check.html", channels=channels)

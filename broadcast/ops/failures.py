@@ -1,9 +1,8 @@
-"""What operators watch and fix: failures by reason, requeue, counts, capacity, queue figures.
+"""What operators fix: failures by reason, requeue, and dead letters settled or purged.
 
-The database says what happened to every delivery; the broker (behind the `QueueMonitor`
-protocol, implemented in `workers/monitor.py`) says what is queued, delayed, running or
-dead-lettered and which workers are alive. This module never imports Dramatiq. The figures for
-the screens are in `broadcast.ops.figures`. docs/operations.md
+Requeueing one alert is `broadcast.delivery.requeue` (shared with `alert retry-failed`); the
+broker's side (dead letters) comes through `broadcast.ops.queues.QueueMonitor`.
+docs/operations.md
 """
 
 from __future__ import annotations
@@ -11,70 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Protocol
 
-from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy import Engine, func, select
 
-from broadcast.alerts import lifecycle
 from broadcast.alerts.compose import parse_duration
-from broadcast.delivery import planning
-from broadcast.delivery.dispatch import Chunk, Dispatcher
+from broadcast.delivery import requeue
+from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.records import load_alert
 from broadcast.delivery.recovery import give_up_chunk
 from broadcast.ops import audit
+from broadcast.ops.queues import DeadLetter, QueueMonitor
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Alert, Delivery, utcnow
+from broadcast.store.tables import Alert, Delivery
 from broadcast.vocabulary import PROBLEM_STATES, AlertState, DeliveryState
-
-REQUEUED_IN_DOUBT = "sent again by an operator after the send was in doubt"
-
-
-@dataclass(frozen=True)
-class QueueFigures:
-    """Messages of one queue: waiting, delayed (retries, capacity waits), taken by a worker
-    (running or prefetched) and dead-lettered."""
-
-    queue: str
-    ready: int
-    delayed: int
-    in_progress: int
-    dead: int
-
-
-@dataclass(frozen=True)
-class WorkerSeen:
-    id: str
-    seen_ago: float  # seconds since its last heartbeat
-    queues: tuple[str, ...]
-    pid: int | None = None
-    host: str | None = None
-    threads: int | None = None
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message the broker gave up on; `chunk` when it was a delivery chunk."""
-
-    queue: str
-    message_id: str
-    actor: str
-    chunk: Chunk | None
-    dead_at: datetime | None
-    reason: str
-
-
-class QueueMonitor(Protocol):
-    """The broker seen from outside (Redis layout or stub broker)."""
-
-    def queues(self) -> list[QueueFigures]: ...
-
-    def workers(self) -> list[WorkerSeen] | None:
-        """Workers alive now; None when the broker cannot tell."""
-        ...
-
-    def dead_letters(self, limit: int = 10_000) -> list[DeadLetter]: ...
-
-    def remove_dead_letters(self, letters: Sequence[DeadLetter]) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -205,54 +153,33 @@ def requeue_failures(
     if monitor is not None:
         letters = matching_letters(monitor.dead_letters(), alert_id=alert_id, channel=channel)
         report.dead_letters = settle_dead_letters(rt, monitor, letters)
-    failed = (Delivery.state == DeliveryState.FAILED) & Delivery.error_code.is_distinct_from(
-        "render"
-    )
-    held = (Delivery.state == DeliveryState.IN_DOUBT) & Delivery.settle_after.is_(None)
-    retryable = [failed | held if include_in_doubt else failed]
+    retryable = requeue.retryable(include_in_doubt=include_in_doubt)
     find = _filtered(
         select(Delivery.alert_id, Delivery.channel)
         .join(Alert, Alert.id == Delivery.alert_id)
-        .where(*retryable, Alert.status != AlertState.CANCELLED)
+        .where(retryable, Alert.status != AlertState.CANCELLED)
         .distinct(),
         alert_id,
         channel,
     )
     with rt.engine.connect() as conn:
-        pairs = sorted(set(conn.execute(find).tuples()))
-    expiry = utcnow() + parse_duration(rt.settings.alert_default_expiry)
+        pairs = sorted({(int(a), str(c)) for a, c in conn.execute(find)})
+    extend = parse_duration(rt.settings.alert_default_expiry)
     for one_alert in sorted({a for a, _ in pairs}):
-        channels = tuple(sorted(c for a, c in pairs if a == one_alert))
-        with rt.engine.begin() as conn:
-            moved = conn.execute(
-                update(Delivery)
-                .where(Delivery.alert_id == one_alert, Delivery.channel.in_(channels), *retryable)
-                .values(
-                    state=DeliveryState.QUEUED,
-                    attempts=0,
-                    finished_at=None,
-                    recovered=case(
-                        (Delivery.state == DeliveryState.IN_DOUBT, REQUEUED_IN_DOUBT),
-                        else_=Delivery.recovered,
-                    ),
-                )
-            ).rowcount
-            alert = load_alert(conn, one_alert)
-            assert alert is not None
-            # A finished alert is sending again; one still sending stays so.
-            lifecycle.transition(
-                conn, one_alert, AlertState.SENDING, operator=operator, reason="failures requeued"
-            )
-            conn.execute(
-                update(Alert)
-                .where(Alert.id == one_alert)
-                .values(expires_at=max(alert.expires_at, expiry))
-            )
-        report.deliveries += int(moved or 0)
-        with rt.engine.connect() as conn:
-            report.messages += planning.enqueue_alert(
-                conn, dispatcher, alert, size=rt.settings.delivery_chunk_size, channels=channels
-            )
+        alert = load_alert(rt.engine, one_alert)
+        assert alert is not None
+        done = requeue.requeue_alert(
+            rt,
+            dispatcher,
+            alert,
+            operator=operator,
+            extend=extend,
+            channels=tuple(sorted(c for a, c in pairs if a == one_alert)),
+            include_in_doubt=include_in_doubt,
+            reason="failures requeued",
+        )
+        report.deliveries += done.deliveries
+        report.messages += done.messages
     report.alerts = tuple(sorted({a for a, _ in pairs}))
     with rt.engine.begin() as conn:
         audit.record(
