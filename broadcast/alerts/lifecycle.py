@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from broadcast.delivery import planning
 from broadcast.delivery.deliver import finish_if_done
@@ -26,6 +26,7 @@ from broadcast.delivery.targeting import reached
 from broadcast.errors import InvalidInput, NotFound
 from broadcast.runtime import Runtime
 from broadcast.store.alert_status import set_first_status, set_status
+from broadcast.store.engine import Bind, connection_for
 from broadcast.store.tables import Alert, AlertLifecycle, AlertTransition
 from broadcast.vocabulary import AlertState, split_channels
 
@@ -70,9 +71,9 @@ def transition(
     return set_status(conn, alert_id, to, expect=current, operator=operator, reason=reason)
 
 
-def history(engine: Engine, alert_id: int) -> list[Step]:
+def history(bind: Bind, alert_id: int) -> list[Step]:
     """The alert's transitions, oldest first."""
-    with engine.connect() as conn:
+    with connection_for(bind) as conn:
         rows = conn.execute(
             select(AlertTransition)
             .where(AlertTransition.alert_id == alert_id)
@@ -81,25 +82,25 @@ def history(engine: Engine, alert_id: int) -> list[Step]:
     return [Step(r.from_state, r.to_state, r.operator, r.reason, r.occurred_at) for r in rows]
 
 
-def info(engine: Engine, alert_id: int) -> AlertLifecycle:
+def info(bind: Bind, alert_id: int) -> AlertLifecycle:
     """The alert's lifecycle row (a default one for alerts sent before lifecycle existed)."""
-    return infos(engine, [alert_id]).get(alert_id) or AlertLifecycle(alert_id=alert_id)
+    return infos(bind, [alert_id]).get(alert_id) or AlertLifecycle(alert_id=alert_id)
 
 
-def infos(engine: Engine, alert_ids: Iterable[int]) -> dict[int, AlertLifecycle]:
+def infos(bind: Bind, alert_ids: Iterable[int]) -> dict[int, AlertLifecycle]:
     ids = list(alert_ids)
     if not ids:
         return {}
-    with engine.connect() as conn:
+    with connection_for(bind) as conn:
         rows = conn.execute(select(AlertLifecycle).where(AlertLifecycle.alert_id.in_(ids)))
         return {r.alert_id: AlertLifecycle(**r._mapping) for r in rows}
 
 
-def children(engine: Engine, alert_id: int, kind: str | None = None) -> list[AlertLifecycle]:
+def children(bind: Bind, alert_id: int, kind: str | None = None) -> list[AlertLifecycle]:
     statement = select(AlertLifecycle).where(AlertLifecycle.parent_id == alert_id)
     if kind is not None:
         statement = statement.where(AlertLifecycle.kind == kind)
-    with engine.connect() as conn:
+    with connection_for(bind) as conn:
         rows = conn.execute(statement.order_by(AlertLifecycle.alert_id))
         return [AlertLifecycle(**r._mapping) for r in rows]
 
@@ -120,15 +121,15 @@ def release(rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
         if now >= alert.expires_at:
             if transition(conn, alert_id, S.EXPIRED, operator=operator, reason="past expiry"):
                 return S.EXPIRED
-            return _alert(rt, alert_id).status
+            return _status(conn, alert_id)
         if not transition(conn, alert_id, S.SENDING, operator=operator, expect=UNRELEASED):
-            return _alert(rt, alert_id).status  # someone else released or cancelled it
+            return _status(conn, alert_id)  # someone else released or cancelled it
         conn.execute(
             update(AlertLifecycle)
             .where(AlertLifecycle.alert_id == alert_id)
             .values(released_at=now)
         )
-        planned = _plan(conn, alert, info(rt.engine, alert_id))
+        planned = _plan(conn, alert, info(conn, alert_id))
     with rt.engine.begin() as conn:
         planning.refresh_delivery_statistics(conn, planned)
     with rt.engine.connect() as conn:
@@ -165,6 +166,12 @@ def plan_followup(conn: Connection, alert: Alert, parent_id: int) -> int:
     assert alert.id is not None
     channels = split_channels(alert.channels)
     return planning.insert_queued(conn, alert.id, reached(family(conn, parent_id), channels))
+
+
+def _status(conn: Connection, alert_id: int) -> str:
+    """The alert's state as this transaction sees it."""
+    status = conn.execute(select(Alert.status).where(Alert.id == alert_id)).scalar_one()
+    return str(status)
 
 
 def _alert(rt: Runtime, alert_id: int) -> Alert:

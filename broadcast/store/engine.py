@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -102,6 +102,22 @@ def require_head(engine: Engine) -> None:
         f"the database schema is at {current or 'empty'}, this code needs {head}: "
         "run `broadcast db upgrade`"
     )
+
+
+# What a read takes: the engine (it opens and closes a connection of its own) or, inside an open
+# transaction, that transaction's connection (so the read sees its writes and takes no second
+# connection from the pool while the first is held).
+Bind = Engine | Connection
+
+
+@contextmanager
+def connection_for(bind: Bind) -> Iterator[Connection]:
+    """The connection to read on: `bind` itself, or a new one from the engine for this read."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
 
 
 @contextmanager

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, select
 
+from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
 from broadcast.alerts.scheduling import requeue_held
 from broadcast.delivery.dispatch import RecordingDispatcher
 from broadcast.delivery.planning import Targeting
 from broadcast.delivery.recovery import give_up_chunk
-from broadcast.ops.monitoring import requeue_failures
+from broadcast.ops.failures import requeue_failures
 from broadcast.runtime import Runtime
 from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, add_people
@@ -39,7 +40,7 @@ def test_giving_up_and_requeueing_hold_one_connection(one_connection: Runtime) -
     alert = alerts.create_alert(
         rt, "community-alert", VARS, ("sms",), Targeting(everyone=True), operator="pc-test"
     )
-    alerts.send_alert(rt, dispatcher, alert)
+    approval.submit(rt, dispatcher, alert, operator=alert.operator)
     (chunk,) = dispatcher.take()
 
     # When: its worker gives up, the failures are queued again, and held work is requeued
