@@ -98,9 +98,9 @@ def require_head(engine: Engine) -> None:
             f"the database schema is at {current}, newer than this code knows ({head}): "
             "deploy the code that matches the database"
         ) from None
+    where = f"is at {current}" if current else "has no tables yet"
     raise SchemaBehind(
-        f"the database schema is at {current or 'empty'}, this code needs {head}: "
-        "run `broadcast db upgrade`"
+        f"the database schema {where}, this code needs {head}: run `broadcast db upgrade`"
     )
 
 

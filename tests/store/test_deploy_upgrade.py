@@ -146,7 +146,7 @@ def test_a_dramatiq_worker_on_a_postgresql_schema_behind_the_code_stops(
     )
 
     # Then: the worker process says so once and the pool stops (Dramatiq adds its own line)
-    _one_line_refusal(result, f"schema is at empty, this code needs {head_revision()}")
+    _one_line_refusal(result, f"schema has no tables yet, this code needs {head_revision()}")
     engine = create_db_engine(fresh_postgres)
     assert current_revision(engine) is None
     engine.dispose()
