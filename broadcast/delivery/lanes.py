@@ -100,7 +100,6 @@ class ClaimFeed:
         self.failed: list[Finished] = []  # errors, recorded in bulk by the caller
         self.unsent: list[OutboundMessage] = []  # capacity refused, or never reached
         self.in_flight: dict[int, OutboundMessage] = {}
-        self.refused_wait: float | None = None
 
     def advance(self, finished: Finished | None) -> OutboundMessage | None:
         success = self._settle(finished)
@@ -119,10 +118,11 @@ class ClaimFeed:
             # Capacity last, so nothing (not even the claim's round trip) sits between the
             # grant and the request: the provider sees the limiter's exact spacing.
             if message.delivery_id != self._pre_granted:
-                granted, wait = self.capacity.take(message)
+                granted, _ = self.capacity.take(message)
                 if not granted:
                     self._unclaim(message)
-                    self._refused(message, wait)
+                    # The next round's first grant says how long to wait.
+                    self._refused(message)
                     return None
             return message
 
@@ -165,10 +165,9 @@ class ClaimFeed:
                 return None
             return self._waiting.popleft()
 
-    def _refused(self, message: OutboundMessage, wait: float | None) -> None:
+    def _refused(self, message: OutboundMessage) -> None:
         with self._lock:
             self._stopped = True
-            self.refused_wait = wait
             self.unsent.append(message)
             self.unsent.extend(self._waiting)
             self._waiting.clear()

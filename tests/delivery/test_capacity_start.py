@@ -74,6 +74,9 @@ def test_a_slow_channel_start_does_not_burst_over_the_limit(database_url) -> Non
     # Then no window at the provider carries more than the limit, the first one included
     times = channel.times
     assert len(times) == 3 * RATE
-    most = max(sum(1 for t in times if start <= t < start + WINDOW * 0.95) for start in times)
+    # The bug this guards put up to twice the limit into the first window. A window 10% short
+    # of the limit's leaves room for a thread descheduled between its grant and its send on a
+    # loaded machine (at 5% short, 11 landed once while mypy ran beside the suite).
+    most = max(sum(1 for t in times if start <= t < start + WINDOW * 0.9) for start in times)
     assert most <= RATE, [round(t - times[0], 2) for t in times]
     engine.dispose()
