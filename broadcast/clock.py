@@ -1,15 +1,14 @@
 """An injectable clock: lifecycle code asks it for the time, so tests can set the time instead of
 sleeping (quiet hours across a DST change, schedules, escalation windows).
 
-A `Runtime` carries one (`rt.clock`, the system clock unless given); `clock_of(rt)` also
-answers for objects without one (the system clock).
+A `Runtime` carries one (`rt.clock`, the system clock unless given).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class Clock(Protocol):
@@ -37,11 +36,6 @@ class FixedClock:
 
 
 SYSTEM = SystemClock()
-
-
-def clock_of(rt: Any) -> Clock:
-    """The runtime's clock if it was given one, else the system clock."""
-    return getattr(rt, "clock", None) or SYSTEM
 
 
 def aware(when: datetime) -> datetime:

@@ -9,7 +9,6 @@ from sqlalchemy import update
 
 from broadcast.alerts import compose as alerts
 from broadcast.alerts import lifecycle
-from broadcast.clock import clock_of
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.errors import InvalidInput
 from broadcast.runtime import Runtime
@@ -57,7 +56,7 @@ def _schedule_or_release(
     rt: Runtime, dispatcher: Dispatcher, alert_id: int, *, operator: str
 ) -> str:
     when = lifecycle.info(rt.engine, alert_id).scheduled_at
-    if when is not None and when > clock_of(rt).now():
+    if when is not None and when > rt.clock.now():
         with rt.engine.begin() as conn:
             lifecycle.transition(conn, alert_id, AlertState.SCHEDULED, operator=operator)
         return AlertState.SCHEDULED

@@ -18,7 +18,6 @@ from sqlalchemy.orm import aliased
 
 from broadcast.alerts import lifecycle
 from broadcast.alerts.compose import parse_duration
-from broadcast.clock import clock_of
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.planning import insert_queued
@@ -63,7 +62,7 @@ def escalate_due(rt: Runtime, dispatcher: Dispatcher) -> dict[int, int]:
             .where(
                 AlertLifecycle.escalate.is_not(None),
                 Alert.status.in_([AlertState.SENDING, AlertState.COMPLETED]),
-                Alert.expires_at > clock_of(rt).now(),
+                Alert.expires_at > rt.clock.now(),
             )
         ).scalars()
         ids = list(rows)
@@ -83,7 +82,7 @@ def escalate_alert(rt: Runtime, dispatcher: Dispatcher, alert_id: int) -> tuple[
         return 0, 0
     chain = info.escalate.split(">")
     source, target = chain[0], chain[1]
-    cutoff = clock_of(rt).now() - timedelta(seconds=info.escalate_after or 0)
+    cutoff = rt.clock.now() - timedelta(seconds=info.escalate_after or 0)
     existing = lifecycle.children(rt.engine, alert_id, kind="escalation")
     child = existing[0].alert_id if existing else 0
     with rt.engine.begin() as conn:

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from broadcast.capacity import Work, channel_rate, describe, forecast
-from broadcast.clock import clock_of
 from broadcast.delivery import planning, quiet_hours
 from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
@@ -78,7 +77,7 @@ def channel_eta(
       exclude: This alert's id once it exists, so its own deliveries are not "ahead" of it.
       total: The alert's deliveries on the channel, sent or not (its chunks); default: `mine`.
     """
-    now = clock_of(rt).now()
+    now = rt.clock.now()
     limiter = rt.limiter(channel)
     left = sum(mine.values())
     size = rt.settings.delivery_chunk_size

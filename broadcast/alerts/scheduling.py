@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, select
 
 from broadcast.alerts import escalation, lifecycle
-from broadcast.clock import clock_of
 from broadcast.delivery import planning
 from broadcast.delivery.dispatch import Dispatcher
 from broadcast.delivery.records import load_alert
@@ -73,7 +72,7 @@ class TickReport:
 
 def release_due(rt: Runtime, dispatcher: Dispatcher) -> list[int]:
     """Release every scheduled alert whose time has come; their ids."""
-    now = clock_of(rt).now()
+    now = rt.clock.now()
     with rt.engine.connect() as conn:
         due = list(
             conn.execute(
@@ -92,7 +91,7 @@ def release_due(rt: Runtime, dispatcher: Dispatcher) -> list[int]:
 
 def expire_unreleased(rt: Runtime) -> list[int]:
     """Alerts still awaiting approval (or their time) after their expiry end `expired`."""
-    now = clock_of(rt).now()
+    now = rt.clock.now()
     with rt.engine.begin() as conn:
         ids = list(
             conn.execute(

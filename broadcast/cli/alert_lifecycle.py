@@ -23,7 +23,7 @@ from broadcast.cli.alert_common import (
     worker_backend,
 )
 from broadcast.cli.progress import watch_progress
-from broadcast.clock import aware, clock_of
+from broadcast.clock import aware
 from broadcast.delivery import quiet_hours
 from broadcast.runtime import Runtime
 from broadcast.vocabulary import AlertState
@@ -226,7 +226,7 @@ def flags(rt: Runtime, alert_ids: list[int]) -> dict[int, str]:
             parts.append("EMERGENCY")
         if info.parent_id:
             parts.append(f"{info.kind} of {info.parent_id}")
-        if info.scheduled_at and info.scheduled_at > clock_of(rt).now():
+        if info.scheduled_at and info.scheduled_at > rt.clock.now():
             parts.append(f"at {local(rt, info.scheduled_at)}")
         out[alert_id] = " ".join(parts)
     return out

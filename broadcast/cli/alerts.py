@@ -28,7 +28,6 @@ from broadcast.cli.alert_common import (
 )
 from broadcast.cli.progress import watch_progress
 from broadcast.cli.wrapped import print_wrapped
-from broadcast.clock import clock_of
 from broadcast.delivery import recovery
 from broadcast.delivery.planning import Targeting
 from broadcast.delivery.quiet_hours import zone
@@ -161,7 +160,7 @@ def send(
         key_args = (rt, idempotency_key, template, variables, chosen, targeting)
         if (earlier := send_guard.already_sent(*key_args)) is not None:
             return send_guard.report_already_sent(rt, earlier, idempotency_key)
-    when = scheduling.parse_at(at, zone=zone(rt), now=clock_of(rt).now()) if at else None
+    when = scheduling.parse_at(at, zone=zone(rt), now=rt.clock.now()) if at else None
     chain = escalation.parse_chain(escalate, chosen) if escalate else None
     window = escalation.window_seconds(escalate_after, settings.escalate_after) if chain else None
     if chain:

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from broadcast.clock import clock_of
 from broadcast.errors import InvalidInput
 from broadcast.store.tables import Registrant
 
@@ -101,7 +100,7 @@ def hold_back(
             select(Registrant.id, Registrant.quiet_hours).where(Registrant.id.in_(ids))
         ).all()
     )
-    now, tz = clock_of(rt).now(), zone(rt)
+    now, tz = rt.clock.now(), zone(rt)
     kept, ends = [], []
     for recipient in batch:
         quiet = effective(prefs.get(recipient.registrant_id), rt.settings.quiet_hours)
@@ -124,7 +123,7 @@ def note(rt: Any, *, urgent: bool, channel: str) -> str | None:
     if urgent or channel not in HELD_CHANNELS:
         return None
     quiet = QuietHours.parse(rt.settings.quiet_hours)
-    end = quiet.ends_after(clock_of(rt).now(), zone(rt)) if quiet else None
+    end = quiet.ends_after(rt.clock.now(), zone(rt)) if quiet else None
     if end is None:
         return None
     return f"routine calls held for quiet hours ({quiet}) until {end:%H:%M} {end.tzname()}"

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, Integer, Select, cast, func, or_, select
 
 from broadcast.alerts.outcome import status_label
 from broadcast.capacity import channel_rate
-from broadcast.clock import clock_of
 from broadcast.delivery import quiet_hours
 from broadcast.ops.failures import failure_groups
 from broadcast.ops.queues import QueueMonitor
@@ -97,7 +96,7 @@ def waiting(engine: Engine) -> dict[str, tuple[int, float]]:
 def held_for_quiet_hours(rt: Runtime) -> dict[str, dict[str, object]]:
     """{channel: {"held", "until", "until_local"}}: queued routine deliveries that quiet hours
     hold now (each registrant's own hours or the force's), and when the earliest hold ends."""
-    now = clock_of(rt).now()
+    now = rt.clock.now()
     tz = quiet_hours.zone(rt)
     statement = (
         select(Delivery.channel, Registrant.quiet_hours, func.count())
