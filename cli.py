@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from broadcast import log_scrub
-from broadcast.cli import alert_common, alerts, common, registrants, sms, web
+from broadcast.cli import alert_common, alerts, common, forces, registrants, sms, web
 from broadcast.cli import audit as audit_cli
 from broadcast.cli import doctor as doctor_cli
 from broadcast.cli import ops as ops_cli
@@ -29,11 +29,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(forces.app, name="forces")
 app.add_typer(registrants.app, name="registrants")
 app.add_typer(sms.app, name="sms")
 app.add_typer(alerts.app, name="alert")
 app.add_typer(scheduler_cli.app, name="scheduler")
 app.add_typer(web.app)
+
+
+@app.callback()
+def choose_force(
+    force: str | None = typer.Option(
+        None,
+        "--force",
+        envvar="BROADCAST_FORCE",
+        help="The force the command works as (its code); default: the only force there is.",
+    ),
+) -> None:
+    """Send community alerts by SMS, email and voice, and manage who receives them."""
+    common.chosen_force_code = force
 
 
 def _worker_backend(rt: Runtime) -> Backend:

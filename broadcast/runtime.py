@@ -26,11 +26,14 @@ from broadcast.capacity import (
 )
 from broadcast.channels import Channel, build_channel
 from broadcast.clock import SYSTEM, Clock
+from broadcast.forces.choose import chosen
+from broadcast.forces.registry import ForceInfo, all_forces, by_id
 from broadcast.messages.render import AlertTemplate, library
 from broadcast.registrants.links import LinkSigner, signer_from_settings
 from broadcast.registrants.suppression import bind_keying
 from broadcast.settings import Settings
 from broadcast.store.engine import engine_for
+from broadcast.store.tenancy import scoped
 
 
 class Runtime:
@@ -42,6 +45,11 @@ class Runtime:
         channels: Ready-made channels by name; others are built with `build_channel`.
         clock: What lifecycle and delivery code asks for the time (default: the system clock);
             tests pass a `FixedClock` to set the time instead of sleeping.
+        force: The force it works as, or its code (default: `forces.choose.chosen`: the
+            BROADCAST_FORCE setting, the force `engine` is scoped to, or the only force).
+            `engine` is scoped to it and `settings` are the force's (its profile over the
+            platform's); `for_force` gives the runtime of another force, sharing this one's
+            connections, limiters and channels (docs/tenancy.md).
     """
 
     def __init__(
@@ -51,12 +59,19 @@ class Runtime:
         engine: Engine | None = None,
         channels: Mapping[str, Channel] | None = None,
         clock: Clock = SYSTEM,
+        force: ForceInfo | str | None = None,
     ) -> None:
-        self.settings = settings
         self.clock: Clock = clock
-        self.engine = engine if engine is not None else engine_for(settings.database_url)
-        self.signer: LinkSigner = signer_from_settings(settings)
-        self.key = bind_keying(settings, self.engine)
+        self.base_engine = engine if engine is not None else engine_for(settings.database_url)
+        self.platform_settings = settings
+        self.key = bind_keying(settings, self.base_engine)
+        self.force = (
+            force if isinstance(force, ForceInfo) else chosen(self.base_engine, settings, force)
+        )
+        self.settings = self.force.settings(settings)
+        self.engine = scoped(self.base_engine, self.force.id)
+        self.signer: LinkSigner = signer_from_settings(self.settings)
+        self._forces: dict[int, Runtime] = {self.force.id: self}
         self._channels: dict[str, Channel] = dict(channels or {})
         self._limiters: dict[str, CapacityLimiter] = {}
         self._concurrency: ConcurrencyLimiter | None = None
@@ -67,6 +82,30 @@ class Runtime:
         # anything else is "local:<host>:<pid>", which `alert resume` can check on this host.
         self.worker_id: str = local_worker_id()
 
+    def for_force(self, force_id: int) -> Runtime:
+        """The runtime of force `force_id` (this one if it is), built once per process: its
+        engine scoped to that force, its settings, links and templates; the connections,
+        limiters, channels and clock shared with this one."""
+        with self._lock:
+            found = self._forces.get(force_id)
+        if found is not None:
+            return found
+        force = by_id(self.base_engine, force_id)
+        if force is None:
+            raise LookupError(f"no force with id {force_id}")
+        other = object.__new__(Runtime)
+        other.__dict__.update(self.__dict__)
+        other.force = force
+        other.settings = force.settings(self.platform_settings)
+        other.engine = scoped(self.base_engine, force.id)
+        other.signer = signer_from_settings(other.settings)
+        with self._lock:
+            return self._forces.setdefault(force_id, other)
+
+    def each_force(self) -> list[Runtime]:
+        """A runtime per force on the platform (the sweeper and scheduler pass over each)."""
+        return [self.for_force(f.id) for f in all_forces(self.base_engine)]
+
     @property
     def redis(self) -> redis.Redis | None:
         if self.settings.redis_url and self._redis is None:
@@ -76,7 +115,7 @@ class Runtime:
     def channel(self, name: str) -> Channel:
         with self._lock:
             if name not in self._channels:
-                self._channels[name] = build_channel(name, self.settings)  # type: ignore[arg-type]
+                self._channels[name] = build_channel(name, self.platform_settings)  # type: ignore[arg-type]
             return self._channels[name]
 
     def warm_channel(self, name: str) -> Channel:
@@ -91,7 +130,9 @@ class Runtime:
         """The channel's rate limiter: in Redis when workers share one, else in this process."""
         with self._lock:
             if name not in self._limiters:
-                rate = guarded(channel_rate(self.settings, name), self.settings.capacity_guard)
+                rate = guarded(
+                    channel_rate(self.platform_settings, name), self.settings.capacity_guard
+                )
                 client = self.redis
                 self._limiters[name] = (
                     RedisLimiter(client, rate) if client is not None else MemoryLimiter(rate)
@@ -102,7 +143,7 @@ class Runtime:
         """Voice lines in use (BROADCAST_VOICE_CONCURRENCY); unlimited when unset."""
         with self._lock:
             if self._concurrency is None:
-                limit = self.settings.voice_concurrency
+                limit = self.platform_settings.voice_concurrency
                 client = self.redis
                 self._concurrency = (
                     RedisConcurrencyLimiter(client, limit)

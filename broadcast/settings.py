@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     public_url: str = "http://localhost:8000"
     force_name: str = "Example Constabulary"
+    # Which force a command works as (`--force` overrides it); unset: the only force there is.
+    force: str | None = None
     default_region: str = "GB"
 
     # Providers: a channel counts as configured when its provider settings are present.
@@ -45,6 +47,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
     email_from: str | None = None
+    email_reply_to: str | None = None
     outbox_dir: Path = Path("outbox")
     voice_machine_detection: bool = False
     # Alert templates: the repository's templates/ folder unless a force keeps its own.
@@ -67,6 +70,11 @@ class Settings(BaseSettings):
         "vehicle-crime,community,general"
     )
     named_areas: str = ""
+    # Languages the force's pages and alerts offer, comma-separated ("cy,en" for a Welsh force).
+    languages: str = "en"
+    # Days a force keeps an erased registrant's tombstone and its alerts' delivery rows (policy;
+    # shown by `forces show`). None: kept.
+    retention_days: int | None = None
     # Keys the suppression list's hashes (through a derived key); unset: secret_key does. Set it
     # to the current secret key's value before rotating secret_key, so the list keeps matching.
     suppression_key: SecretStr | None = None

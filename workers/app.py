@@ -14,6 +14,7 @@ from dramatiq import Broker
 from broadcast.delivery.deliver import deliver_chunk
 from broadcast.delivery.dispatch import Chunk, queue_for
 from broadcast.delivery.recovery import give_up_chunk
+from broadcast.forces.lookup import force_of_alert
 from broadcast.runtime import Runtime
 from broadcast.vocabulary import CHANNELS
 from workers.broker import forget_workers, pending, worker_beats
@@ -82,16 +83,27 @@ class WorkerApp:
 
     def _deliver_function(self, urgent: bool) -> Callable[..., None]:
         def deliver(
-            alert_id: int, channel: str, after_id: int, upto_id: int, urgent_: bool
+            alert_id: int,
+            channel: str,
+            after_id: int,
+            upto_id: int,
+            urgent_: bool,
+            force_id: int | None = None,
         ) -> None:
-            chunk = Chunk(alert_id, channel, after_id, upto_id, urgent_)
+            rt = self.runtime()
+            force_id = (
+                force_id if force_id is not None else force_of_alert(rt.base_engine, alert_id)
+            )
+            chunk = Chunk(alert_id, channel, after_id, upto_id, urgent_, force_id)
             should_yield = None
             if not urgent:
                 # Routine work steps aside (instead of waiting for capacity) while urgent work
                 # for the same channel is queued or running.
                 urgent_queue = queue_for(channel, True)
                 should_yield = lambda: bool(pending(self.broker, urgent_queue))  # noqa: E731
-            outcome = deliver_chunk(self.runtime(), chunk, should_yield=should_yield)
+            if force_id is None:
+                return  # the alert is gone: nothing to send
+            outcome = deliver_chunk(rt.for_force(force_id), chunk, should_yield=should_yield)
             if outcome.retry_after is not None:
                 # Not a Dramatiq retry: waiting is not a failure and must not use up retries.
                 self.dispatcher.enqueue([chunk], delay=outcome.retry_after)
@@ -99,11 +111,17 @@ class WorkerApp:
         return deliver
 
     def _exhausted(self, message: dict[str, Any], retry_info: dict[str, Any]) -> None:
-        alert_id, channel, after_id, upto_id, urgent = message["args"]
+        alert_id, channel, after_id, upto_id, urgent, *rest = message["args"]
+        rt = self.runtime()
+        force_id = (
+            rest[0] if rest and rest[0] is not None else force_of_alert(rt.base_engine, alert_id)
+        )
+        if force_id is None:
+            return
         trace = (message.get("options", {}).get("traceback") or "").strip().splitlines()
         reason = trace[-1] if trace else "the worker kept failing"
         give_up_chunk(
-            self.runtime(),
-            Chunk(alert_id, channel, after_id, upto_id, urgent),
+            rt.for_force(force_id),
+            Chunk(alert_id, channel, after_id, upto_id, urgent, force_id),
             f"gave up after {retry_info.get('retries')} worker retries: {reason}",
         )

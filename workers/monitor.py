@@ -207,7 +207,7 @@ def _letter(
     message = json.loads(body) if body else {}
     actor, args = message.get("actor_name", "?"), message.get("args") or []
     chunk = None
-    if actor.startswith("deliver_") and len(args) == 5:
+    if actor.startswith("deliver_") and len(args) in (5, 6):
         chunk = Chunk(*args)
     reason = _last_line(message) or (reasons or {}).get(message.get("message_id", ""), "")
     return DeadLetter(queue, message_id, actor, chunk, when, reason or UNKNOWN_REASON)

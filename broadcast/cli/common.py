@@ -14,8 +14,10 @@ from sqlmodel import Session
 
 from broadcast.cli.dev_database import open_announced
 from broadcast.errors import BroadcastError, NotFound
+from broadcast.forces.choose import chosen
 from broadcast.settings import Settings, get_settings
 from broadcast.store.engine import engine_for
+from broadcast.store.tenancy import national, scoped
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 # The alert is saved with its deliveries but the queue (Redis) is down: the sweeper hands it over.
@@ -31,9 +33,20 @@ def settings() -> Settings:
     return get_settings()
 
 
+# The root `--force CODE` option (cli.py), when given: the force every command works as.
+chosen_force_code: str | None = None
+
+
 def engine() -> Engine:
-    """The configured database, migrated to the latest schema on first use."""
-    return open_announced(settings(), engine_for)
+    """The configured database (migrated to the latest schema on first use), working as the
+    chosen force: --force, else BROADCAST_FORCE, else the only force (forces.choose)."""
+    database = open_announced(settings(), engine_for)
+    return scoped(database, chosen(database, settings(), chosen_force_code).id)
+
+
+def platform_engine() -> Engine:
+    """The configured database seeing every force (`forces` commands)."""
+    return national(open_announced(settings(), engine_for))
 
 
 def suppression_key() -> bytes:

@@ -31,13 +31,23 @@ class Chunk:
     after_id: int
     upto_id: int
     urgent: bool = False
+    # The alert's force: the worker works as it (None in messages from before forces: the
+    # worker looks the alert's force up).
+    force_id: int | None = None
 
     @property
     def queue(self) -> str:
         return queue_for(self.channel, self.urgent)
 
-    def as_args(self) -> tuple[int, str, int, int, bool]:
-        return (self.alert_id, self.channel, self.after_id, self.upto_id, self.urgent)
+    def as_args(self) -> tuple[int, str, int, int, bool, int | None]:
+        return (
+            self.alert_id,
+            self.channel,
+            self.after_id,
+            self.upto_id,
+            self.urgent,
+            self.force_id,
+        )
 
 
 class Dispatcher(Protocol):

@@ -47,6 +47,7 @@ from broadcast.store.tables import (
     SubscriptionStatus,
     utcnow,
 )
+from broadcast.store.tenancy import force_of
 from broadcast.vocabulary import ChannelName, DeliveryState, split_channels
 
 DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
@@ -285,11 +286,12 @@ def chunks(
     ).one()
     if not total:
         return
+    force = force_of(connection)
     if high - low + 1 == total:
         # Dense, as after a fresh plan (one INSERT gives consecutive ids): the boundaries are
         # arithmetic, and this aggregate costs a third of the window query below.
         for after in range(low - 1, high, size):
-            yield Chunk(alert_id, channel, after, min(after + size, high), urgent)
+            yield Chunk(alert_id, channel, after, min(after + size, high), urgent, force)
         return
     queued = (
         select(
@@ -305,7 +307,7 @@ def chunks(
     )
     after = 0
     for (upto,) in connection.execute(boundaries.order_by(queued.c.id)):
-        yield Chunk(alert_id, channel, after, upto, urgent)
+        yield Chunk(alert_id, channel, after, upto, urgent, force)
         after = upto
 
 

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute
 
+from broadcast.store import tenancy
+
 
 def bulk_insert(
     connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
@@ -36,10 +38,12 @@ def bulk_insert(
     """Insert rows given as tuples in `columns` order."""
     if not rows:
         return
+    names, rows = tenancy.with_force_column(connection, table, list(columns), rows)
     if connection.dialect.name == "postgresql":
-        _copy(connection, table, list(columns), rows)
+        with tenancy.as_owner(connection):
+            _copy(connection, table, names, rows)
     else:
-        _executemany(connection, table, list(columns), rows)
+        _executemany(connection, table, names, rows)
 
 
 def bulk_insert_returning_ids(
@@ -148,4 +152,5 @@ def refresh_statistics(connection: Connection, *tables: str) -> None:
     is off, and without statistics the planner picks scans that cost many times the right plan
     (measured in docs/performance.md). SQLite's planner does without."""
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
+        with tenancy.as_owner(connection):
+            connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")

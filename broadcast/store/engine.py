@@ -16,6 +16,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from broadcast.errors import BroadcastError
+from broadcast.store import tenancy
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -24,7 +25,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine tuned for the dialect: SQLite gets WAL and foreign keys, PostgreSQL a pool.
+    """An engine tuned for the dialect: SQLite gets WAL and foreign keys, PostgreSQL a pool;
+    both get force scoping (store.tenancy).
 
     hide_parameters: a failed statement's error text (which reaches logs) never carries the
     bound values, which are names, emails and phone numbers.
@@ -37,10 +39,12 @@ def create_db_engine(url: str) -> Engine:
             hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
-    )
+    else:
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        )
+    tenancy.install(engine)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -138,7 +142,8 @@ def alembic_config(engine: Engine) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["engine"] = engine
+    # Migrations see every force (no scope, no tenant role: they change the tables themselves).
+    config.attributes["engine"] = tenancy.national(engine)
     return config
 
 
@@ -162,7 +167,7 @@ def _quiet_alembic() -> Iterator[None]:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with _quiet_alembic(), engine.connect() as conn:
+    with _quiet_alembic(), tenancy.national(engine).connect() as conn:
         from alembic.runtime.migration import MigrationContext
 
         return MigrationContext.configure(conn).get_current_revision()

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from broadcast.store.tenancy import Tenant, current_force
 from broadcast.store.utc import UTCDateTime
 from broadcast.vocabulary import AlertState, DeliveryState
 
@@ -20,6 +21,11 @@ def utcnow() -> datetime:
 
 def _timestamp(**kwargs: Any) -> Any:
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), **kwargs))
+
+
+def _force_id() -> Any:
+    """The force a row belongs to: filled from the writer's force scope (store.tenancy)."""
+    return Field(default=None, nullable=False, sa_column_kwargs={"default": current_force})
 
 
 def new_public_id() -> str:
@@ -51,19 +57,46 @@ class ConsentEvent(StrEnum):
     ERASED = "erased"
 
 
-class Registrant(SQLModel, table=True):
+class Force(SQLModel, table=True):
+    """One force on the platform: its code, name, page hosts and what it sets for itself.
+
+    `profile` is a JSON object of settings that override the platform's for this force (its
+    brand, senders, areas, templates, capacity, policy: broadcast.forces.profile lists them);
+    a setting it leaves out falls back to the environment's. The default force (id 1, made by
+    migration 0011 from a single-force install) starts with an empty profile, so the settings
+    that described the one force still do.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True, nullable=False)
+    name: str | None = Field(default=None, max_length=200)
+    # Host names its registrant pages answer on, comma-separated ("alerts.met.police.uk").
+    hosts: str = Field(default="", max_length=1000, nullable=False)
+    profile: str = Field(default="{}", nullable=False)  # JSON object
+    created_at: datetime = _timestamp(nullable=False)
+
+
+class Registrant(SQLModel, Tenant, table=True):
     """A person who signed up. Erasure blanks every personal field and keeps the row as a tombstone
     so ledger events and delivery records still point somewhere."""
 
+    # A person registered with two forces is two registrants: email and mobile are unique
+    # within a force, not across forces (each force is the controller of its own data).
+    __table_args__ = (
+        UniqueConstraint("force_id", "email", name="uq_registrant_force_email"),
+        UniqueConstraint("force_id", "mobile", name="uq_registrant_force_mobile"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
+    force_id: int | None = _force_id()
     # What links carry instead of the id: random, so a link reveals nothing and can't be guessed.
     public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True)
     name: str | None = Field(default=None, max_length=200)
     postcode: str | None = Field(default=None, max_length=8)
-    email: str | None = Field(default=None, max_length=320, unique=True)
+    email: str | None = Field(default=None, max_length=320)
     # An email address or a mobile number identifies one person; a landline may be shared by a
     # household, so it is indexed (voice dedupe, keypresses) but not unique (migration 0006).
-    mobile: str | None = Field(default=None, max_length=20, unique=True)
+    mobile: str | None = Field(default=None, max_length=20)
     landline: str | None = Field(default=None, max_length=20, index=True)
     language: str = Field(default="en", max_length=12)
     # The registrant's own quiet hours for calls, "21:00-08:00" (local time); None: force default.
@@ -73,15 +106,18 @@ class Registrant(SQLModel, table=True):
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
-class Subscription(SQLModel, table=True):
+class Subscription(SQLModel, Tenant, table=True):
     """One registrant's status on one channel; the address itself is on the registrant."""
 
     __table_args__ = (
         UniqueConstraint("registrant_id", "channel"),
-        Index("ix_subscription_channel_status", "channel", "status", "registrant_id"),
+        Index(
+            "ix_subscription_force_channel_status", "force_id", "channel", "status", "registrant_id"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    force_id: int | None = _force_id()
     registrant_id: int = Field(foreign_key="registrant.id", nullable=False)
     channel: str = Field(max_length=8, nullable=False)
     status: str = Field(max_length=16, nullable=False)
@@ -98,29 +134,34 @@ class Subscription(SQLModel, table=True):
     updated_at: datetime = _timestamp(nullable=False)
 
 
-class RegistrantArea(SQLModel, table=True):
+class RegistrantArea(SQLModel, Tenant, table=True):
     __tablename__ = "registrant_area"
-    __table_args__ = (Index("ix_registrant_area_area", "area", "registrant_id"),)
+    __table_args__ = (Index("ix_registrant_area_force_area", "force_id", "area", "registrant_id"),)
 
+    force_id: int | None = _force_id()
     registrant_id: int = Field(foreign_key="registrant.id", primary_key=True)
     area: str = Field(max_length=40, primary_key=True)
 
 
-class RegistrantTopic(SQLModel, table=True):
+class RegistrantTopic(SQLModel, Tenant, table=True):
     __tablename__ = "registrant_topic"
-    __table_args__ = (Index("ix_registrant_topic_topic", "topic", "registrant_id"),)
+    __table_args__ = (
+        Index("ix_registrant_topic_force_topic", "force_id", "topic", "registrant_id"),
+    )
 
+    force_id: int | None = _force_id()
     registrant_id: int = Field(foreign_key="registrant.id", primary_key=True)
     topic: str = Field(max_length=40, primary_key=True)
 
 
-class ConsentLedgerEntry(SQLModel, table=True):
+class ConsentLedgerEntry(SQLModel, Tenant, table=True):
     """Append-only (database triggers refuse UPDATE and DELETE). It holds no personal data in
     clear, so erasure never has to touch it: the address appears only as a keyed hash."""
 
     __tablename__ = "consent_ledger"
 
     id: int | None = Field(default=None, primary_key=True)
+    force_id: int | None = _force_id()
     registrant_id: int = Field(index=True, nullable=False)
     event: str = Field(max_length=24, nullable=False)
     channel: str | None = Field(default=None, max_length=8)
@@ -138,11 +179,15 @@ class ConsentLedgerEntry(SQLModel, table=True):
     occurred_at: datetime = _timestamp(nullable=False)
 
 
-class SuppressedAddress(SQLModel, table=True):
+class SuppressedAddress(SQLModel, Tenant, table=True):
     """An address on a channel that must never be messaged again, kept only as a keyed HMAC."""
 
     __tablename__ = "suppression"
 
+    # Each force keeps its own list: a STOP to one force leaves the person's others alone.
+    force_id: int | None = Field(
+        default=None, primary_key=True, sa_column_kwargs={"default": current_force}
+    )
     address_hash: str = Field(primary_key=True, max_length=64)
     channel: str = Field(primary_key=True, max_length=8)
     reason: str = Field(max_length=40, nullable=False)
@@ -161,10 +206,15 @@ class SuppressionKeying(SQLModel, table=True):
 # --- Alerts and deliveries (the delivery engine; see docs/delivery.md) -------------------------
 
 
-class Alert(SQLModel, table=True):
+class Alert(SQLModel, Tenant, table=True):
     """One alert as the officer sent it: template, variables, targeting, channels."""
 
+    __table_args__ = (
+        Index("ix_alert_force_idempotency_key", "force_id", "idempotency_key", unique=True),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
+    force_id: int | None = _force_id()
     template: str = Field(max_length=80, nullable=False)
     variables: str = Field(default="{}", nullable=False)  # JSON object
     channels: str = Field(max_length=40, nullable=False)  # "sms,email,voice"
@@ -182,10 +232,10 @@ class Alert(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     # `alert send --idempotency-key`: the same key again returns this alert, sends nothing.
-    idempotency_key: str | None = Field(default=None, max_length=200, unique=True, index=True)
+    idempotency_key: str | None = Field(default=None, max_length=200)
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(SQLModel, Tenant, table=True):
     """One (alert, registrant, channel): the unit of idempotency. Workers claim it (queued ->
     sending) in the database before calling a provider, so a repeated queue message is a no-op."""
 
@@ -199,6 +249,7 @@ class Delivery(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    force_id: int | None = _force_id()
     alert_id: int = Field(foreign_key="alert.id", nullable=False)
     registrant_id: int = Field(nullable=False)
     channel: str = Field(max_length=8, nullable=False)
@@ -229,13 +280,14 @@ class Delivery(SQLModel, table=True):
     recovered: str | None = Field(default=None, max_length=120)
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(SQLModel, Tenant, table=True):
     """What an operator did, append-only like the consent ledger. No personal data: registrants
     appear only by id, alerts by id and template, imports by file name and counts."""
 
     __tablename__ = "audit_event"
 
     id: int | None = Field(default=None, primary_key=True)
+    force_id: int | None = _force_id()
     occurred_at: datetime = _timestamp(nullable=False, index=True)
     operator: str = Field(max_length=120, nullable=False)
     action: str = Field(max_length=40, nullable=False, index=True)
@@ -246,12 +298,13 @@ class AuditEvent(SQLModel, table=True):
 # --- Alert lifecycle (approval, scheduling, follow-ups, escalation; see docs/lifecycle.md) ------
 
 
-class AlertLifecycle(SQLModel, table=True):
+class AlertLifecycle(SQLModel, Tenant, table=True):
     """What the lifecycle adds to an alert: how it relates to others and when it goes out. An
     alert without a row is a plain alert sent at once (alerts from before migration 0004)."""
 
     __tablename__ = "alert_lifecycle"
 
+    force_id: int | None = _force_id()
     alert_id: int = Field(foreign_key="alert.id", primary_key=True)
     # alert | update | all-clear | correction | escalation
     kind: str = Field(default="alert", max_length=16, nullable=False)
@@ -269,12 +322,13 @@ class AlertLifecycle(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=300)  # why rejected or cancelled
 
 
-class AlertTransition(SQLModel, table=True):
+class AlertTransition(SQLModel, Tenant, table=True):
     """Every change of an alert's state, who made it and when (append-only by convention)."""
 
     __tablename__ = "alert_transition"
 
     id: int | None = Field(default=None, primary_key=True)
+    force_id: int | None = _force_id()
     alert_id: int = Field(foreign_key="alert.id", nullable=False, index=True)
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str = Field(max_length=16, nullable=False)

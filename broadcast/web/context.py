@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from broadcast.forces.choose import chosen
 from broadcast.registrants.confirmation import Policy
 from broadcast.registrants.links import LinkSigner, signer_from_settings
 from broadcast.registrants.suppression import bind_keying
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.engine import engine_for, session_scope
+from broadcast.store.tenancy import scoped
 from broadcast.web.challenge import ChallengeGate
 from broadcast.web.limits import RateLimits, ReplayGuard
 from broadcast.web.messages import Confirmations
@@ -51,11 +53,17 @@ class WebContext:
     """Built by create_app; routes reach it as request.app.state.ctx."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         # The key first: without a real one the app must not start (nor touch the database).
+        signer_from_settings(settings)
+        database = engine_for(settings.database_url)
+        self.key = bind_keying(settings, database)
+        # The pages serve one force: BROADCAST_FORCE, or the only one (forces.choose).
+        self.force = chosen(database, settings)
+        self.platform_settings = settings
+        settings = self.force.settings(settings)
+        self.settings = settings
         self.signer: LinkSigner = signer_from_settings(settings)
-        self.engine: Engine = engine_for(settings.database_url)
-        self.key = bind_keying(settings, self.engine)
+        self.engine: Engine = scoped(database, self.force.id)
         self.secret = settings.link_key().encode()
         self.policy = Policy.from_settings(settings)
         self.branding = Branding.from_settings(settings)
@@ -71,7 +79,9 @@ class WebContext:
         use: confirmations take capacity from the same limiters as the delivery workers."""
         with self._runtime_lock:
             if self._runtime is None:
-                self._runtime = Runtime(self.settings, engine=self.engine)
+                self._runtime = Runtime(
+                    self.platform_settings, engine=self.engine, force=self.force
+                )
             return self._runtime
 
     @contextmanager

@@ -9,6 +9,7 @@ from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
 from tests.delivery.factories import RecordingChannel
+from tests.support.forces import default_force, reset_forces
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,6 +30,7 @@ def clean_postgres(url: str) -> str:
                 "suppression, consent_ledger, registrant RESTART IDENTITY CASCADE"
             )
         )
+        reset_forces(conn)
     engine.dispose()
     return url
 
@@ -45,6 +47,7 @@ def runtime(database_url: str, channels) -> Iterator[Runtime]:  # type: ignore[n
     )
     engine = create_db_engine(database_url)
     upgrade(engine)
+    engine = default_force(engine)
     rt = Runtime(settings, engine=engine, channels=channels)
     yield rt
     engine.dispose()

@@ -16,6 +16,7 @@ from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
 from tests.delivery.factories import Person, add_people
+from tests.support.forces import default_force
 
 RATE, WINDOW = 10, 1.0
 
@@ -53,6 +54,7 @@ def test_a_slow_channel_start_does_not_burst_over_the_limit(database_url) -> Non
     )
     engine = create_db_engine(database_url)
     upgrade(engine)
+    engine = default_force(engine)
     channel = TimedChannel()
     rt = SlowStartRuntime(settings, engine=engine, channels={"sms": channel})
     add_people(engine, [Person(channels=("sms",)) for _ in range(3 * RATE)])

@@ -11,6 +11,7 @@ from broadcast.channels.outbox import read_json_lines
 from broadcast.settings import get_settings
 from cli import app
 from tests.delivery.factories import Person, add_people
+from tests.support.forces import default_force
 
 runner = CliRunner()
 
@@ -22,7 +23,7 @@ def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     from broadcast.store.engine import engine_for
 
-    return engine_for(get_settings().database_url)
+    return default_force(engine_for(get_settings().database_url))
 
 
 def test_send_embedded_status_list_and_errors(db, tmp_path) -> None:  # type: ignore[no-untyped-def]

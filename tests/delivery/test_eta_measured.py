@@ -23,6 +23,7 @@ from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
 from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, add_people
+from tests.support.forces import default_force
 from workers.embedded import Backend
 
 EMAIL = ("email",)
@@ -54,6 +55,7 @@ def rt(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
     )
     engine = create_db_engine(database_url)
     upgrade(engine)
+    engine = default_force(engine)
     runtime = Runtime(settings, engine=engine)
     yield runtime
     engine.dispose()
@@ -197,6 +199,7 @@ def test_a_routine_alert_behind_an_urgent_backlog_finishes_when_its_eta_says(
     )
     engine = create_db_engine(database_url)
     upgrade(engine)
+    engine = default_force(engine)
     rt = Runtime(settings, engine=engine)
     add_people(rt.engine, [Person(areas=["E1"], channels=(channel,))] * 50)
     add_people(rt.engine, [Person(channels=(channel,))] * 15)

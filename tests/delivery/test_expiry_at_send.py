@@ -16,6 +16,7 @@ from broadcast.settings import get_settings
 from broadcast.store.tables import Alert, Delivery, utcnow
 from cli import app
 from tests.delivery.factories import Person, add_people
+from tests.support.forces import default_force
 
 runner = CliRunner()
 ENDS = f"{datetime.now(ZoneInfo('Europe/London')) + timedelta(hours=2):%H:%M}"
@@ -34,7 +35,7 @@ def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     from broadcast.store.engine import engine_for
 
-    return engine_for(get_settings().database_url)
+    return default_force(engine_for(get_settings().database_url))
 
 
 def test_a_routine_alert_held_past_its_expiry_is_refused_then_reads_incomplete(db) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from broadcast.settings import get_settings
 from cli import app
 from tests.delivery.factories import Person, add_people
+from tests.support.forces import default_force
 
 runner = CliRunner()
 
@@ -23,7 +24,7 @@ def db(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     from broadcast.store.engine import engine_for
 
-    return engine_for(get_settings().database_url)
+    return default_force(engine_for(get_settings().database_url))
 
 
 def bars(output: str) -> dict[str, tuple[int, int]]:

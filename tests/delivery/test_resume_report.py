@@ -11,6 +11,7 @@ from broadcast.settings import get_settings
 from broadcast.store.engine import engine_for
 from cli import app
 from tests.delivery.factories import Person, add_people
+from tests.support.forces import default_force
 
 runner = CliRunner()
 
@@ -19,7 +20,7 @@ runner = CliRunner()
 def db(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Engine:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'b.db'}")
     get_settings.cache_clear()
-    return engine_for(get_settings().database_url)
+    return default_force(engine_for(get_settings().database_url))
 
 
 def test_resume_of_a_finished_alert_says_there_was_nothing_to_recover(db: Engine) -> None:

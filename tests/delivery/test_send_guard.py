@@ -19,6 +19,7 @@ from broadcast.store.engine import create_db_engine, upgrade
 from broadcast.store.tables import Alert
 from cli import app
 from tests.delivery.factories import Person, add_people
+from tests.support.forces import default_force
 
 runner = CliRunner()
 SEND = ["alert", "send", "community-alert", "--area", "SW1A", "--channels", "sms"]
@@ -33,6 +34,7 @@ def db(database_url, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     engine = create_db_engine(database_url)
     upgrade(engine)
+    engine = default_force(engine)
     add_people(engine, [Person(areas=["SW1A 1"], channels=("sms",)) for _ in range(PEOPLE)])
     yield engine
     engine.dispose()

@@ -18,6 +18,7 @@ from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
 from tests.delivery.factories import Person, RecordingChannel, add_people
+from tests.support.forces import default_force
 
 VARS = {"headline": "Flood warning", "message": "Move to higher ground."}
 LINES = 2
@@ -40,6 +41,7 @@ def voice(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[Runtime, R
     )
     engine = create_db_engine(url)
     upgrade(engine)
+    engine = default_force(engine)
     channel = RecordingChannel(name="voice")
     rt = Runtime(settings, engine=engine, channels={"voice": channel})
     yield rt, channel

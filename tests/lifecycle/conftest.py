@@ -9,6 +9,7 @@ from typer.testing import CliRunner, Result
 from broadcast.settings import get_settings
 from broadcast.store.engine import engine_for
 from cli import app
+from tests.support.forces import default_force
 
 runner = CliRunner()
 
@@ -19,7 +20,7 @@ def db(tmp_path, monkeypatch) -> Engine:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'b.db'}")
     monkeypatch.setenv("BROADCAST_VOICE_RATE", "")
     get_settings.cache_clear()
-    return engine_for(get_settings().database_url)
+    return default_force(engine_for(get_settings().database_url))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from broadcast.store.engine import create_db_engine, upgrade
 from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, RecordingChannel, add_people
 from tests.lifecycle.conftest import VARS
+from tests.support.forces import default_force
 
 VARIABLES = {"headline": "Road closed", "message": "Avoid the high street."}
 
@@ -71,6 +72,7 @@ def test_cancel_midway_sends_a_correction_to_those_reached(tmp_path) -> None:  #
     )
     engine = create_db_engine(settings.database_url)
     upgrade(engine)
+    engine = default_force(engine)
     sms = RecordingChannel(name="sms")
     rt = Runtime(settings, engine=engine, channels={"sms": sms})
     people = add_people(engine, [Person(channels=("sms",)) for _ in range(7)])

@@ -22,6 +22,7 @@ from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
 from broadcast.store.tables import Registrant
 from tests.delivery.factories import Person, RecordingChannel, add_people
+from tests.support.forces import default_force
 
 LONDON = ZoneInfo("Europe/London")
 VARIABLES = {"headline": "Road closed", "message": "Avoid the high street."}
@@ -37,6 +38,7 @@ def build(tmp_path, redis_url: str | None) -> tuple[Runtime, RecordingChannel]: 
     )
     engine = create_db_engine(settings.database_url)
     upgrade(engine)
+    engine = default_force(engine)
     voice = RecordingChannel(name="voice")
     return Runtime(settings, engine=engine, channels={"voice": voice}), voice
 

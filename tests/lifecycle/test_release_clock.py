@@ -15,6 +15,7 @@ from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
 from broadcast.vocabulary import AlertState
 from tests.delivery.factories import Person, RecordingChannel, add_people
+from tests.support.forces import default_force
 
 VARIABLES = {"headline": "Road closed", "message": "Avoid the high street."}
 
@@ -27,6 +28,7 @@ def build(tmp_path, clock: FixedClock) -> Runtime:  # type: ignore[no-untyped-de
     )
     engine = create_db_engine(settings.database_url)
     upgrade(engine)
+    engine = default_force(engine)
     sms = RecordingChannel(name="sms")
     return Runtime(settings, engine=engine, channels={"sms": sms}, clock=clock)
 

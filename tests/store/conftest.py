@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
+from tests.support.forces import default_force, reset_forces
 
 KEY = b"test-suppression-key"
 
@@ -32,6 +33,7 @@ def _empty(url: str) -> None:
     with engine.begin() as conn:
         # TRUNCATE fires no row triggers, so the append-only ledger can be emptied between tests.
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        reset_forces(conn)
     engine.dispose()
 
 
@@ -39,6 +41,7 @@ def _empty(url: str) -> None:
 def engine(database_url: str) -> Iterator[Engine]:
     engine = create_db_engine(database_url)
     upgrade(engine)
+    engine = default_force(engine)
     yield engine
     engine.dispose()
 

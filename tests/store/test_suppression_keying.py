@@ -15,6 +15,7 @@ from broadcast.registrants import suppression
 from broadcast.settings import Settings
 from broadcast.store.engine import alembic_config, create_db_engine, upgrade
 from broadcast.store.tables import SuppressedAddress, utcnow
+from tests.support.forces import default_force
 from tests.support.servers import throwaway_postgres_database
 
 NUMBER = "+447700900123"
@@ -47,6 +48,7 @@ def test_a_new_database_keys_hashes_apart_from_links_and_survives_rotation(
 ) -> None:
     engine = create_db_engine(fresh_url)
     upgrade(engine)
+    engine = default_force(engine)
     old = settings_with(secret_key=secrets.token_urlsafe(32))
     key = suppression.bind_keying(old, engine)
     # The suppression key is not the link key (a derived key of its own)

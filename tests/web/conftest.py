@@ -21,6 +21,7 @@ from broadcast.settings import Settings
 from broadcast.store.engine import engine_for
 from broadcast.store.tables import ConsentLedgerEntry, Registrant, Subscription
 from broadcast.web import create_app
+from tests.support.forces import default_force
 from tests.support.servers import free_port
 from tests.support.smtp_server import SmtpTestServer, smtp_test_server
 from tests.support.twilio_server import (
@@ -73,7 +74,9 @@ class Web:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=10, verify=TLS)
 
     def session(self) -> Session:
-        return Session(engine_for(self.settings.database_url), expire_on_commit=False)
+        return Session(
+            default_force(engine_for(self.settings.database_url)), expire_on_commit=False
+        )
 
     def registrant(self, **where: str) -> Registrant | None:
         with self.session() as session:

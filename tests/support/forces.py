@@ -1,0 +1,25 @@
+"""Test helpers for forces: a shared test database put back to its one default force."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine, text
+
+from broadcast.store.tenancy import scoped
+
+DEFAULT_FORCE_ROW = (
+    "INSERT INTO force (id, code, name, hosts, profile, created_at) "
+    "VALUES (1, 'default', NULL, '', '{}', CURRENT_TIMESTAMP)"
+)
+
+
+def reset_forces(conn: Connection) -> None:
+    """After the force's tables were emptied: only the default force again, as a fresh
+    database has it (migration 0011); the next force added takes id 2."""
+    conn.execute(text("TRUNCATE force RESTART IDENTITY CASCADE"))
+    conn.execute(text(DEFAULT_FORCE_ROW))
+    conn.execute(text("SELECT setval('force_id_seq', 1)"))
+
+
+def default_force(engine: Engine) -> Engine:
+    """`engine` working as the default force, as every command of a single-force install does."""
+    return scoped(engine, 1)
