@@ -13,19 +13,11 @@ KERNEL |= {"csv_cells", "vocabulary"}
 # Lower rooms first; a module may import its own room or a lower one. The middle tier is in the
 # order its imports have today (messages and channels use only the store and the kernel). workers/
 # is the Dramatiq adapter (actors, broker, the queue monitor), below the two front ends that read
-# the queues through it; forces (the platform's tenants) sit right above the store that scopes
-# by them; web sits below cli because `broadcast web` (cli/web.py) serves the web
+# the queues through it; forces (the platform's tenants) sit above capacity, whose rates their
+# profiles check; web sits below cli because `broadcast web` (cli/web.py) serves the web
 # app; "entry" is cli.py.
-ORDER = [
-    "kernel",
-    "store",
-    "forces",
-    "messages",
-    "channels",
-    "capacity",
-    "registrants",
-    "importing",
-]
+ORDER = ["kernel", "store", "messages", "channels", "capacity", "forces", "registrants"]
+ORDER += ["importing"]
 ORDER += ["runtime", "delivery", "alerts", "ops", "workers", "web", "cli", "entry"]
 FRAMEWORKS = {"dramatiq", "fastapi", "starlette", "typer", "uvicorn"}
 

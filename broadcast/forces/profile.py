@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from broadcast.capacity.rate import parse_rate
 from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings, settings_error
 
@@ -61,6 +62,9 @@ def validated(base: Settings, changes: dict[str, Any]) -> dict[str, Any]:
         checked = Settings.model_validate({**base.model_dump(), **changes})
     except ValidationError as exc:
         raise ConfigurationError(settings_error(exc)) from None
+    for name in ("sms_rate", "email_rate", "voice_rate"):
+        if name in changes:
+            parse_rate(getattr(checked, name), setting=f"BROADCAST_{name.upper()}")
     out: dict[str, Any] = {}
     for name in changes:
         value = getattr(checked, name)

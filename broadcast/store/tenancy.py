@@ -6,8 +6,9 @@ scoped before it reaches the database, whatever the query remembered:
 
 - SELECT, UPDATE and DELETE on a force's tables (`Tenant` rows) get `force_id = X` on every
   occurrence of such a table, joins and subqueries included (`with_loader_criteria`);
-- INSERT fills `force_id` from the scope (the column's default reads it), so a row can only be
-  written into the force it is written as; an insert with no scope fails.
+- INSERT writes `force_id` from the scope (the statement's value, or the column's default for
+  INSERT ... SELECT), so a row can only be written into the force it is written as; an insert
+  with no scope fails.
 
 On PostgreSQL a second wall stands behind the first: row-level security. Each scoped
 transaction runs as the role `broadcast_tenant` with `app.force_id` set (`SET LOCAL`), and the
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Delete, Engine, Select, Table, Update, event, literal
+from sqlalchemy import Connection, Delete, Engine, Insert, Select, Table, Update, event, literal
 from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.orm import with_loader_criteria
 
@@ -100,15 +101,32 @@ def _scope_statement(
     force = execution_options.get(FORCE_OPTION, conn.get_execution_options().get(FORCE_OPTION))
     if not isinstance(force, int):
         return statement, multiparams, params
-    if isinstance(statement, Select | Update | Delete):
+    if isinstance(statement, Insert) and statement.select is None:
+        table = statement.table
+        if isinstance(table, Table) and "force_id" in table.c:
+            # Whatever the row said (a model dumped with force_id None, another force's id):
+            # it is written into the force the connection works as.
+            statement = statement.values(force_id=force)
+            # Row parameters win over the statement's values: theirs are set too.
+            multiparams = [_with_force(rows, force) for rows in multiparams]
+            params = _with_force(params, force)
+    elif isinstance(statement, Select | Update | Delete):
         orm = statement._propagate_attrs.get("compile_state_plugin") == "orm"
         if orm:
             statement = statement.options(_criteria(force))
         elif isinstance(statement, Update | Delete):
-            table = statement.table
-            if isinstance(table, Table) and "force_id" in table.c:
-                statement = statement.where(table.c.force_id == force)
+            target = statement.table
+            if isinstance(target, Table) and "force_id" in target.c:
+                statement = statement.where(target.c.force_id == force)
     return statement, multiparams, params
+
+
+def _with_force(rows: Any, force: int) -> Any:
+    if isinstance(rows, dict):
+        return {**rows, "force_id": force} if rows else rows
+    if isinstance(rows, list | tuple) and rows and all(isinstance(r, dict) for r in rows):
+        return [{**r, "force_id": force} for r in rows]
+    return rows
 
 
 def _enter_force(conn: Connection) -> None:
