@@ -18,7 +18,7 @@ from broadcast.registrants import confirmation, contacts, suppression
 from broadcast.registrants import people as registrants
 from broadcast.registrants.consent import ConsentSource
 from broadcast.settings import Settings
-from broadcast.store.tables import ConsentEvent, Registrant, SubscriptionStatus, SuppressedAddress
+from broadcast.store.tables import ConsentEvent, Registrant, SubscriptionStatus
 from broadcast.vocabulary import ChannelName, address_for
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -147,7 +147,9 @@ def _start(
         )
     # The person texted from the number themselves: the strongest proof of consent there is, so
     # any suppression of it for SMS goes (a provider opt-out too, which START also clears).
-    row = session.get(SuppressedAddress, (suppression.address_hash(number, key), ChannelName.SMS))
+    row = suppression.entry(
+        session=session, channel=ChannelName.SMS, hashed=suppression.address_hash(number, key)
+    )
     if row is not None:
         session.delete(row)
     registrants.set_status(

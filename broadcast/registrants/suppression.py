@@ -81,19 +81,28 @@ def suppress(*, session: Session, channel: str, address: str, reason: str, key: 
     session.execute(statement.on_conflict_do_nothing())
 
 
+def entry(*, session: Session, channel: str, hashed: str) -> SuppressedAddress | None:
+    """The list's entry for (channel, address hash), in the session's force's list."""
+    return session.scalars(
+        select(SuppressedAddress).where(
+            SuppressedAddress.address_hash == hashed, SuppressedAddress.channel == channel
+        )
+    ).first()
+
+
 def lift(*, session: Session, channel: str, address: str, key: bytes) -> None:
     """Remove an opt-out suppression when the address's owner has proved they opt in again.
 
     Bounces and invalid-number reports stay: only the person's own opt-out or erasure is theirs
     to undo.
     """
-    row = session.get(SuppressedAddress, (address_hash(address, key), channel))
+    row = entry(session=session, channel=channel, hashed=address_hash(address, key))
     if row is not None and row.reason in OWN_OPT_OUTS:
         session.delete(row)
 
 
 def suppression_reason(*, session: Session, channel: str, address: str, key: bytes) -> str | None:
-    row = session.get(SuppressedAddress, (address_hash(address, key), channel))
+    row = entry(session=session, channel=channel, hashed=address_hash(address, key))
     return row.reason if row else None
 
 

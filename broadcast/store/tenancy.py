@@ -69,8 +69,15 @@ def current_force(context: ExecutionContext) -> int:
     return value
 
 
-def tenant_tables(tables: list[Table]) -> set[Table]:
-    return {t for t in tables if "force_id" in t.c}
+def _fill_force(_mapper: Any, connection: Connection, target: Any) -> None:
+    """An ORM object about to be inserted takes the connection's force, so the object itself
+    says which force it belongs to once flushed (the INSERT would write it anyway)."""
+    force = force_of(connection)
+    if force is not None:
+        target.force_id = force
+
+
+event.listen(Tenant, "before_insert", _fill_force, propagate=True)
 
 
 def install(engine: Engine) -> None:
@@ -152,11 +159,11 @@ def as_owner(connection: Connection) -> Iterator[None]:
     role = connection.dialect.name == "postgresql" and force_of(connection) is not None
     if role:
         connection.exec_driver_sql("RESET ROLE")
-    try:
-        yield
-    finally:
-        if role:
-            connection.exec_driver_sql(f"SET LOCAL ROLE {TENANT_ROLE}")
+    yield
+    # (Not after an error: the transaction is then aborted and will be rolled back, which undoes
+    # the RESET too; a statement now would only hide the error that aborted it.)
+    if role:
+        connection.exec_driver_sql(f"SET LOCAL ROLE {TENANT_ROLE}")
 
 
 def with_force_column(

@@ -16,6 +16,7 @@ from broadcast.delivery.planning import Targeting
 from broadcast.delivery.recovery import give_up_chunk
 from broadcast.ops.failures import requeue_failures
 from broadcast.runtime import Runtime
+from broadcast.store import tenancy
 from broadcast.store.tables import Delivery
 from tests.delivery.factories import Person, add_people
 
@@ -27,6 +28,7 @@ def one_connection(runtime: Runtime, channels) -> Iterator[Runtime]:  # type: ig
     """The same database behind a pool of exactly one connection that is never waited for
     long: a second connection taken while the first is held fails at once."""
     engine: Engine = create_engine(runtime.engine.url, pool_size=1, max_overflow=0, pool_timeout=1)
+    tenancy.install(engine)  # as create_db_engine does: force scoping on every statement
     rt = Runtime(runtime.settings, engine=engine, channels=channels)
     yield rt
     engine.dispose()

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from broadcast.cli import common
 from broadcast.store.tables import AuditEvent
+from broadcast.store.tenancy import national
 from cli import app
 from tests.store.test_import import BAD, GOOD, HEADER, many_rows
 from tests.support.keys import TEST_SECRET_KEY
@@ -210,7 +211,7 @@ def test_import_topic_options(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def _refuse_a_name(engine: Engine, name: str) -> None:
     """A real database error on one row: a trigger that refuses to insert this name."""
-    with engine.begin() as connection:
+    with national(engine).begin() as connection:  # DDL: the tables' owner, not a force
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql(
                 "CREATE TRIGGER refuse_name BEFORE INSERT ON registrant "
@@ -229,7 +230,7 @@ def _refuse_a_name(engine: Engine, name: str) -> None:
 
 
 def _drop_refusal(engine: Engine) -> None:
-    with engine.begin() as connection:
+    with national(engine).begin() as connection:
         connection.exec_driver_sql(
             "DROP TRIGGER refuse_name"
             + ("" if engine.dialect.name == "sqlite" else " ON registrant")

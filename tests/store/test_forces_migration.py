@@ -90,8 +90,8 @@ def test_an_existing_database_becomes_the_default_force_with_nothing_lost(
     with scoped(platform, second.id).begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO registrant (force_id, public_id, name, email, mobile, language, "
-                "created_at, updated_at) VALUES (2, 'p3', 'Jo', 'jo@example.com', "
+                "INSERT INTO registrant (id, force_id, public_id, name, email, mobile, language, "
+                "created_at, updated_at) VALUES (3, 2, 'p3', 'Jo', 'jo@example.com', "
                 "'+447911123401', 'en', :now, :now)"
             ),
             {"now": NOW},

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from broadcast.store.engine import alembic_config, current_revision, head_revision, upgrade
+from broadcast.store.tenancy import national
 
 
 def test_upgrade_downgrade_upgrade(engine: Engine) -> None:
@@ -38,7 +39,8 @@ def test_0006_keeps_every_row_and_lets_a_household_share_a_landline(engine: Engi
     # deliveries (the fixture migrated to head; go back to 0004 first)
     command.downgrade(alembic_config(engine), "0004")
     now = datetime(2026, 11, 1, tzinfo=UTC)
-    with engine.begin() as conn:
+    # (rows written as that schema had them: before forces, so as no force)
+    with national(engine).begin() as conn:
         for n in (1, 2):
             conn.execute(
                 text(
@@ -120,5 +122,8 @@ def test_0006_keeps_every_row_and_lets_a_household_share_a_landline(engine: Engi
     # And the foreign keys into the rebuilt table still hold
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO registrant_topic (registrant_id, topic) VALUES (99, 'fraud')")
+            text(
+                "INSERT INTO registrant_topic (force_id, registrant_id, topic) "
+                "VALUES (1, 99, 'fraud')"
+            )
         )

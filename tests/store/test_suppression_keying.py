@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from broadcast.registrants import suppression
 from broadcast.settings import Settings
 from broadcast.store.engine import alembic_config, create_db_engine, upgrade
-from broadcast.store.tables import SuppressedAddress, utcnow
+from broadcast.store.tables import utcnow
 from tests.support.forces import default_force
 from tests.support.servers import throwaway_postgres_database
 
@@ -76,18 +76,18 @@ def test_hashes_made_before_0010_keep_matching(fresh_url: str, explicit: bool) -
     command.upgrade(alembic_config(engine), "0004")
     secret, own = secrets.token_urlsafe(32), "an-old-suppression-key"
     old_key = (own if explicit else secret).encode()
-    with Session(engine) as session:
-        session.add(
-            SuppressedAddress(
-                address_hash=suppression.address_hash(NUMBER, old_key),
-                channel="sms",
-                reason="unsubscribed",
-                created_at=utcnow(),
-            )
+    with engine.begin() as conn:  # as the 0004 schema had the table (no force yet)
+        conn.execute(
+            text(
+                "INSERT INTO suppression (address_hash, channel, reason, created_at) "
+                "VALUES (:hash, 'sms', 'unsubscribed', :now)"
+            ),
+            {"hash": suppression.address_hash(NUMBER, old_key), "now": utcnow()},
         )
-        session.commit()
-    # When it is upgraded, Then the same settings still find the suppressed number
+    # When it is upgraded, Then the same settings still find the suppressed number (in the
+    # default force's list, which the upgrade gave every row to)
     upgrade(engine)
+    engine = default_force(engine)
     values = {"secret_key": secret} | ({"suppression_key": own} if explicit else {})
     assert suppressed(engine, settings_with(**values)) == "unsubscribed"
     # And the documented rotation keeps it too
