@@ -35,6 +35,9 @@ from broadcast.settings import Settings
 from broadcast.store.engine import engine_for
 from broadcast.store.tenancy import scoped
 
+# What a channel signs its messages with: a force that sets any of these builds its own channels.
+SENDER_SETTINGS = ("force_name", "sms_from", "voice_from", "email_from")
+
 
 class Runtime:
     """Per-process delivery context.
@@ -99,6 +102,10 @@ class Runtime:
         other.settings = force.settings(self.platform_settings)
         other.engine = scoped(self.base_engine, force.id)
         other.signer = signer_from_settings(other.settings)
+        if any(getattr(other.settings, n) != getattr(self.settings, n) for n in SENDER_SETTINGS):
+            # Its own senders on every message (SMS number, caller id, email From): channels
+            # of its own. Forces that send as the platform share this process's channels.
+            other._channels, other._warmed = {}, set()
         with self._lock:
             return self._forces.setdefault(force_id, other)
 
@@ -115,7 +122,7 @@ class Runtime:
     def channel(self, name: str) -> Channel:
         with self._lock:
             if name not in self._channels:
-                self._channels[name] = build_channel(name, self.platform_settings)  # type: ignore[arg-type]
+                self._channels[name] = build_channel(name, self.settings)  # type: ignore[arg-type]
             return self._channels[name]
 
     def warm_channel(self, name: str) -> Channel:
@@ -157,7 +164,12 @@ class Runtime:
 
     def close(self) -> None:
         with self._lock:
-            channels, self._channels = list(self._channels.values()), {}
+            runtimes = list(self._forces.values())
+        channels: list[Channel] = []
+        for rt in runtimes:
+            with self._lock:
+                channels += [c for c in rt._channels.values() if c not in channels]
+                rt._channels.clear()
         for channel in channels:
             channel.close()
 

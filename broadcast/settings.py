@@ -47,7 +47,6 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
     email_from: str | None = None
-    email_reply_to: str | None = None
     outbox_dir: Path = Path("outbox")
     voice_machine_detection: bool = False
     # Alert templates: the repository's templates/ folder unless a force keeps its own.

@@ -13,6 +13,7 @@ import dramatiq
 
 from broadcast import log_scrub
 from broadcast.errors import ConfigurationError
+from broadcast.forces.choose import platform_base
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings, get_settings
 from broadcast.store.engine import SchemaBehind, engine_for, migrated_on_first_use
@@ -70,7 +71,10 @@ def process_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = Runtime(get_settings())
+            settings = get_settings()
+            engine = engine_for(settings.database_url)
+            # Each job works as its own force (Runtime.for_force); the process starts as one.
+            _runtime = Runtime(settings, engine=engine, force=platform_base(engine, settings))
             # Claims carry the id the worker registry beats under, so the sweep can tell
             # at once when the process holding them has stopped.
             _runtime.worker_id = worker_id_of(app.broker) or _runtime.worker_id

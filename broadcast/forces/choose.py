@@ -33,3 +33,14 @@ def chosen(engine: Engine, settings: Settings, code: str | None = None) -> Force
         f"this platform has {len(forces)} forces ({known}): choose one with --force CODE "
         "or BROADCAST_FORCE"
     )
+
+
+def platform_base(engine: Engine, settings: Settings) -> ForceInfo:
+    """The force a process that works for every force starts as (workers, sweeper, scheduler:
+    each job then works as its own force): BROADCAST_FORCE, else the first force."""
+    if settings.force:
+        return by_code(engine, settings.force)
+    forces = all_forces(engine)
+    if not forces:
+        raise ForceNotChosen("this platform has no force: run `broadcast db upgrade`")
+    return min(forces, key=lambda f: f.id)

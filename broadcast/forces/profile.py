@@ -26,7 +26,6 @@ PROFILE_FIELDS: dict[str, str] = {
     "sms_from": "SMS sender (number or alphanumeric ID)",
     "voice_from": "voice caller number",
     "email_from": "email sender",
-    "email_reply_to": "email reply-to",
     "area_postcodes": "postcode areas covered",
     "named_areas": "named areas",
     "topics": "topics",

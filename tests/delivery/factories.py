@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from broadcast.channels import Channel, ChannelError, OutboundMessage, SendResult
 from broadcast.store.tables import (
@@ -15,6 +15,7 @@ from broadcast.store.tables import (
     RegistrantArea,
     RegistrantTopic,
     Subscription,
+    new_public_ids,
     utcnow,
 )
 
@@ -31,13 +32,15 @@ class Person:
 
 
 def add_people(engine: Engine, people: Sequence[Person]) -> list[int]:
-    """Insert registrants with numbers/emails derived from their position; their ids."""
+    """Insert registrants with numbers/emails derived from their position in their force (so
+    the first person of two forces is the same person registered with both); their ids."""
     now = utcnow()
     with engine.begin() as conn:
-        start = conn.exec_driver_sql("SELECT count(*) FROM registrant").scalar_one()
+        start = conn.execute(select(func.count()).select_from(Registrant)).scalar_one()
+        public_ids = new_public_ids(len(people))
         rows = [
             {
-                "public_id": f"{start + i:032x}",
+                "public_id": public_ids[i],
                 "name": p.name,
                 "email": f"person{start + i}@example.org",
                 "mobile": f"+447700{900000 + start + i:06d}",
