@@ -35,8 +35,10 @@ from broadcast.settings import Settings
 from broadcast.store.engine import engine_for
 from broadcast.store.tenancy import scoped
 
-# What a channel signs its messages with: a force that sets any of these builds its own channels.
-SENDER_SETTINGS = ("force_name", "sms_from", "voice_from", "email_from")
+# What a channel signs its messages with, and where its provider callbacks come back (the
+# status callback URLs are built into a Twilio channel): a force that sets any of these builds
+# its own channels.
+SENDER_SETTINGS = ("force_name", "sms_from", "voice_from", "email_from", "public_url")
 
 
 class Runtime:

@@ -71,9 +71,17 @@ def validated(base: Settings, changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def settings_for(base: Settings, name: str | None, profile: dict[str, Any]) -> Settings:
-    """The settings a force works with: the platform's, its name and its profile over them."""
+def settings_for(
+    base: Settings, name: str | None, profile: dict[str, Any], hosts: tuple[str, ...] = ()
+) -> Settings:
+    """The settings a force works with: the platform's, its name and its profile over them.
+
+    A force with host names and no `public_url` of its own is at https://<its first host>: its
+    pages answer there, so its messages' links and its provider callbacks point there too.
+    """
     update = {k: v for k, v in profile.items() if k in PROFILE_FIELDS}
+    if hosts and "public_url" not in update:
+        update["public_url"] = f"https://{hosts[0]}"
     if name:
         update["force_name"] = name
     if not update:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class ForceInfo:
 
     def settings(self, base: Settings) -> Settings:
         """The settings this force works with (its profile over the platform's)."""
-        return profiles.settings_for(base, self.name, self.profile)
+        return profiles.settings_for(base, self.name, self.profile, self.hosts)
 
 
 def _info(row: Any) -> ForceInfo:
@@ -69,9 +70,15 @@ def by_id(engine: Engine, force_id: int) -> ForceInfo | None:
 
 def by_host(engine: Engine, host: str) -> ForceInfo | None:
     """The force whose pages answer on `host` (port ignored unless the force names one)."""
+    return host_owner(all_forces(engine), host)
+
+
+def host_owner(forces: Iterable[ForceInfo], host: str) -> ForceInfo | None:
+    """Of `forces`, the one whose pages answer on `host` (a Host header: any case, any port;
+    the port counts only where a force names one)."""
     host = host.strip().lower()
     bare = host.rsplit(":", 1)[0] if ":" in host else host
-    for force in all_forces(engine):
+    for force in forces:
         if host in force.hosts or bare in force.hosts:
             return force
     return None

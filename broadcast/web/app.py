@@ -1,4 +1,5 @@
-"""The app factory: `create_app(settings)` wires the routes to one WebContext."""
+"""The app factory: `create_app(settings)` wires the routes to the platform's forces (one
+WebContext per force, chosen per request by web/routing.py)."""
 
 from __future__ import annotations
 
@@ -16,22 +17,24 @@ from broadcast.errors import ConfigurationError
 from broadcast.settings import Settings, get_settings
 from broadcast.store.engine import SchemaBehind
 from broadcast.web import metrics, ops, pages
-from broadcast.web.context import WebContext
+from broadcast.web.context import WebPlatform
 from broadcast.web.deps import Refused
 from broadcast.web.routes import confirm, manage, subscribe, twilio, unsubscribe
+from broadcast.web.routing import ForceRouting, plain_page, route_path
 from broadcast.web.security import SecurityHeaders, security_headers
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The registrants' web app and provider webhooks for one force's settings."""
+    """The registrants' web app and provider webhooks for every force on the platform (the
+    platform's settings; each force's are its profile over them)."""
     # Before anything can log: no token, email or phone number in any log line (docs/security.md).
     log_scrub.install()
-    ctx = WebContext(settings)
+    web = WebPlatform(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await run_in_threadpool(ctx.close)
+        await run_in_threadpool(web.close)
 
     app = FastAPI(
         title=f"{settings.force_name} community alerts",
@@ -40,8 +43,10 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if settings.openapi else None,
     )
+    # Innermost first: the force is chosen inside the security headers (its 404 gets them too).
+    app.add_middleware(ForceRouting, platform=web)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings))
-    app.state.ctx = ctx
+    app.state.web = web
     if settings.forwarded_allow_ips:
         # Forwarded headers only from the configured proxies; uvicorn's own handling is off
         # (Procfile, `broadcast web`), since it trusts loopback by default.
@@ -65,8 +70,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        if request.url.path.startswith("/twilio/"):
+        if route_path(request.scope).startswith("/twilio/"):
             return Response(str(exc.detail), exc.status_code)
+        if getattr(request.state, "ctx", None) is None:  # a route of no force (/healthz)
+            return plain_page(exc.status_code)
         titles = {404: "Page not found", 405: "Page not found"}
         title = titles.get(exc.status_code, "Something was wrong with that request")
         return pages.message(

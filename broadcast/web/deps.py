@@ -1,16 +1,18 @@
-"""Request dependencies (FastAPI `Depends`): the app's context, a checked form, and each kind of
-verified link. A dependency that refuses raises `Refused` with the page to show, so a route only
-ever sees what it asked for (app.py turns `Refused` back into its page)."""
+"""Request dependencies (FastAPI `Depends`): the context of the request's force, a checked form,
+and each kind of verified link. A dependency that refuses raises `Refused` with the page to
+show, so a route only ever sees what it asked for (app.py turns `Refused` back into its page)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from broadcast.forces.lookup import force_of_registrant
 from broadcast.registrants.links import InvalidLink, LinkClaims
 from broadcast.vocabulary import ChannelName
 from broadcast.web import csrf, pages
@@ -56,29 +58,39 @@ async def checked_form(request: Request) -> FormData:
 CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 
-def _verified(
+async def _verified(
     request: Request, token: str, purpose: str, channels: tuple[str | None, ...] | None = None
 ) -> LinkClaims:
+    """The link's claims, if it is genuine, for this purpose and channel, and not another
+    force's: every force signs with the platform's key, so a registrant of force A on force
+    B's pages is refused here with the invalid-link page, as a forged link is. (The store's
+    scope alone would make them "not found", which the unsubscribe and code pages must not
+    tell apart from a live sign-up or a decoy.)"""
+    ctx = pages.ctx_of(request)
     try:
-        claims = pages.ctx_of(request).signer.verify(token, purpose)
+        claims = ctx.signer.verify(token, purpose)
     except InvalidLink as exc:
         raise Refused(pages.invalid_link(request, exc.expired)) from None
     if channels is not None and claims.channel not in channels:
         raise Refused(pages.invalid_link(request, expired=False))
+    if len(ctx.platform.forces()) > 1:  # (a single force's links are all its own)
+        owner = await run_in_threadpool(force_of_registrant, ctx.engine, claims.public_id)
+        if owner is not None and owner != ctx.force.id:
+            raise Refused(pages.invalid_link(request, expired=False))
     return claims
 
 
 async def manage_link(request: Request, token: str) -> LinkClaims:
-    return _verified(request, token, "manage")
+    return await _verified(request, token, "manage")
 
 
 async def unsubscribe_link(request: Request, token: str) -> LinkClaims:
-    return _verified(request, token, "unsubscribe", UNSUBSCRIBABLE)
+    return await _verified(request, token, "unsubscribe", UNSUBSCRIBABLE)
 
 
 async def confirm_link(request: Request, token: str) -> LinkClaims:
     """An email confirmation link or an SMS code page (a voice call needs no link)."""
-    return _verified(request, token, "confirm", CONFIRMABLE)
+    return await _verified(request, token, "confirm", CONFIRMABLE)
 
 
 ManageLink = Annotated[LinkClaims, Depends(manage_link)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from broadcast.forces.coverage import Elsewhere, outside
 from broadcast.registrants.validation import InvalidRegistrant, RegistrantDraft, parse_registrant
 from broadcast.settings import Settings
 from broadcast.vocabulary import CHANNELS as CHANNELS  # re-exported: forms.CHANNELS
@@ -15,7 +15,6 @@ from broadcast.vocabulary import ChannelName
 TEXT_FIELDS = ("name", "postcode", "email", "mobile", "landline", "areas")
 LIST_FIELDS = ("channels", "topics", "named_areas")
 MAX_LENGTH = 400  # longer than any real value; refuses junk before it reaches the validators
-_AREA_LETTERS = re.compile(r"^([A-Z]{1,2})[0-9]")
 # Which field a validation message is about, when it does not quote the value typed.
 _KEYWORDS = (
     ("postcode", "postcode"),
@@ -71,16 +70,24 @@ def options(names: frozenset[str]) -> list[tuple[str, str]]:
     return [(n, label(n)) for n in sorted(names)]
 
 
-def postcode_area(postcode: str) -> str | None:
-    """ "SW" for "SW1A 1AA" or "SW1A": the leading letters of the outward code."""
-    match = _AREA_LETTERS.match(postcode.upper())
-    return match[1] if match else None
+# Who covers a postcode this force does not: the other forces on the platform that do.
+Finder = Callable[[str], list[Elsewhere]]
 
 
-def outside_message(postcode: str, settings: Settings) -> str:
+def nowhere(_postcode: str) -> list[Elsewhere]:
+    return []
+
+
+def outside_message(postcode: str, settings: Settings, elsewhere: list[Elsewhere]) -> str:
+    """Sends the person to the force on this platform that covers `postcode` (its sign-up
+    page), else to the national force finder."""
+    start = f"{postcode} is outside the area {settings.force_name} covers."
+    if elsewhere:
+        offers = " or ".join(f"{e.name} at {e.signup_url}" for e in elsewhere)
+        return f"{start} Sign up with {offers} instead"
     return (
-        f"{postcode} is outside the area {settings.force_name} covers. Sign up with the police "
-        f"force for that address instead: find it at {settings.other_forces_url}"
+        f"{start} Sign up with the police force for that address instead: find it at "
+        f"{settings.other_forces_url}"
     )
 
 
@@ -93,9 +100,14 @@ def _field_for(problem: str, values: Mapping[str, Any]) -> str:
 
 
 def parse(
-    values: dict[str, Any], settings: Settings, *, require_consent: bool = True
+    values: dict[str, Any],
+    settings: Settings,
+    *,
+    require_consent: bool = True,
+    elsewhere: Finder = nowhere,
 ) -> FormResult:
-    """Validate a sign-up or amend form; the area check names the force when it fails."""
+    """Validate a sign-up or amend form; the area check names the force when it fails, and
+    offers the forces `elsewhere` finds for the postcode."""
     result = FormResult(values)
     errors: dict[str, str] = {}
     channels = [c for c in values["channels"] if c in CHANNELS]
@@ -128,17 +140,13 @@ def parse(
         for problem in exc.problems:
             errors.setdefault(_field_for(problem, fields), problem[0].upper() + problem[1:])
         draft = None
-    covered = settings.area_postcode_set
-    if draft is not None and covered:
-        if draft.postcode and postcode_area(draft.postcode) not in covered:
-            errors.setdefault("postcode", outside_message(draft.postcode, settings))
-        outside = [
-            a
-            for a in draft.areas
-            if postcode_area(a) is not None and postcode_area(a) not in covered
-        ]
-        if outside:
-            errors.setdefault("areas", outside_message(outside[0], settings))
+    if draft is not None:
+        if draft.postcode and outside(settings, draft.postcode):
+            message = outside_message(draft.postcode, settings, elsewhere(draft.postcode))
+            errors.setdefault("postcode", message)
+        away = [a for a in draft.areas if outside(settings, a)]
+        if away:
+            errors.setdefault("areas", outside_message(away[0], settings, elsewhere(away[0])))
     if draft is not None and not draft.areas and draft.postcode:
         # Follow the home district unless the person chose areas of their own.
         draft = RegistrantDraft(**{**draft.__dict__, "areas": (draft.postcode.split()[0],)})

@@ -8,15 +8,14 @@ from collections.abc import Callable
 from broadcast.delivery.confirmations import ConfirmationResult, send_confirmation
 from broadcast.registrants.signup import PendingMessage
 from broadcast.runtime import Runtime
-from broadcast.settings import Settings
 from broadcast.web.sms_caps import SmsCaps
 
 
 class Confirmations:
     """Sends double opt-in messages once their transaction has committed."""
 
-    def __init__(self, settings: Settings, runtime: Callable[[], Runtime]) -> None:
-        self.caps = SmsCaps(settings)
+    def __init__(self, caps: SmsCaps, runtime: Callable[[], Runtime]) -> None:
+        self.caps = caps  # the platform's: pumping is capped across all its forces
         self._runtime = runtime
 
     def send(self, message: PendingMessage) -> ConfirmationResult:

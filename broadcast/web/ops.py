@@ -27,7 +27,7 @@ from broadcast.ops.queues import QueueMonitor
 from broadcast.vocabulary import CHANNELS
 from broadcast.web.context import WebContext
 from broadcast.web.deps import Ctx, Refused
-from broadcast.web.pages import ctx_of, templates
+from broadcast.web.pages import ctx_of, root, templates
 
 router = APIRouter(include_in_schema=False)
 REFRESH_SECONDS = 5
@@ -137,6 +137,7 @@ def _page(
     values = {
         "view": view,
         "force": ctx.settings.force_name,
+        "root": root(request),  # under /f/<code>/, the panels are that force's too
         "nonce": nonce,
         "refresh": REFRESH_SECONDS,
         "chart_w": CHART_W,

@@ -35,7 +35,14 @@ def csp(nonce: str) -> str:
 
 
 def ctx_of(request: Request) -> WebContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    """The context of the force the request is for (chosen by web/routing.py)."""
+    return request.state.ctx  # type: ignore[no-any-return]
+
+
+def root(request: Request) -> str:
+    """Where this force's pages are on this host: "" or "/f/<code>" (under any root_path the
+    server was given). Every link and form action on a page starts with it."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
 
 
 def page(
@@ -52,6 +59,7 @@ def page(
         {
             "brand": ctx.branding,
             "settings": ctx.settings,
+            "root": root(request),
             "csrf_field": csrf.FIELD,
             "csrf_token": csrf.token_for(cookie, ctx.secret),
             "csp_nonce": nonce,

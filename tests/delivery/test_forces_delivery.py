@@ -89,3 +89,16 @@ def test_a_worker_works_as_each_jobs_force(runtime: Runtime) -> None:
     # A force with senders of its own gets channels of its own; limiters stay the platform's
     assert suffolk._channels is not runtime._channels
     assert suffolk.limiter("sms") is runtime.limiter("sms")
+
+
+def test_a_force_at_its_own_address_gets_channels_that_call_back_there(runtime: Runtime) -> None:
+    # Given a force named as the platform and sending as it, but at a host of its own
+    platform = runtime.platform_settings
+    force = registry.add(
+        runtime.base_engine, platform, "essex", platform.force_name, hosts=["alerts.essex.test"]
+    )
+    essex = runtime.for_force(force.id)
+    # Then it is at that host, and its channels are its own: a Twilio channel's status
+    # callbacks go to the address it was built with, and must reach this force's pages
+    assert essex.settings.public_url == "https://alerts.essex.test"
+    assert essex._channels is not runtime._channels

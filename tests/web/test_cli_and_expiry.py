@@ -36,7 +36,7 @@ def test_procfile_factory_builds_the_app_from_the_environment(monkeypatch, tmp_p
 
     monkeypatch.setenv("BROADCAST_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("BROADCAST_FORCE_NAME", "Env Police")
-    assert create_app_from_env().state.ctx.settings.force_name == "Env Police"
+    assert create_app_from_env().state.web.settings.force_name == "Env Police"
 
 
 def test_web_command_help() -> None:

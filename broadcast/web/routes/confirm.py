@@ -70,15 +70,18 @@ async def confirm(
     failure, held_code = await run_in_threadpool(_verify, ctx, claims, secret)
     if failure is None:
         code_url = code_busy = None
+        # Links on the page stay on the host and prefix it was opened at (pages.root).
+        here = pages.root(request)
         if held_code is not None:  # email first: the SMS code goes out now (signup.py)
             sent = await run_in_threadpool(ctx.confirmations.send, held_code)
-            code_url = "/confirm/" + ctx.signer.token(claims.public_id, "confirm", ChannelName.SMS)
+            code_token = ctx.signer.token(claims.public_id, "confirm", ChannelName.SMS)
+            code_url = f"{here}/confirm/{code_token}"
             code_busy = in_minutes(sent.busy_for) if sent.busy_for is not None else None
         return pages.page(
             request,
             "confirmed.html",
             channel=CHANNEL_WORDS[claims.channel or "email"],
-            manage_url=ctx.signer.url(claims.public_id, "manage"),
+            manage_url=f"{here}/manage/{ctx.signer.token(claims.public_id, 'manage')}",
             code_url=code_url,
             code_busy=code_busy,
         )

@@ -119,7 +119,7 @@ async def manage(
             request,
             "unsubscribed.html",
             everything=wanted is None,
-            manage_url=f"/manage/{token}",
+            manage_url=f"{pages.root(request)}/manage/{token}",
         )
     if action == "erase":
         if text(form, "confirm_erase") != "yes":
@@ -150,7 +150,8 @@ async def manage(
         return _form(request, ctx, token, view, notice="Your quiet hours have been saved.")
     if action != "save":
         return _form(request, ctx, token, view, 400)
-    result = forms.parse(forms.read(form, form.getlist), ctx.settings, require_consent=False)
+    values = forms.read(form, form.getlist)
+    result = forms.parse(values, ctx.settings, require_consent=False, elsewhere=ctx.elsewhere)
     if result.draft is None:
         return _form(request, ctx, token, view, 400, values=result.values, errors=result.errors)
     try:

@@ -64,8 +64,8 @@ def challenge_script() -> Response:
 
 
 @router.get("/", include_in_schema=False)
-def home() -> Response:
-    return RedirectResponse("/subscribe", status_code=303)
+def home(request: Request) -> Response:
+    return RedirectResponse(f"{pages.root(request)}/subscribe", status_code=303)
 
 
 @router.get("/subscribe")
@@ -78,7 +78,7 @@ def subscribe_form(request: Request, ctx: Ctx) -> Response:
 @router.post("/subscribe")
 async def subscribe(request: Request, ctx: Ctx, form: CheckedForm) -> Response:
     values = forms.read(form, form.getlist)
-    result = forms.parse(values, ctx.settings)
+    result = forms.parse(values, ctx.settings, elsewhere=ctx.elsewhere)
     challenge = text(form, "challenge")
     if result.draft is None:
         return _form_page(request, ctx, result, 400, challenge)
@@ -114,5 +114,7 @@ async def subscribe(request: Request, ctx: Ctx, form: CheckedForm) -> Response:
     if outcome.code_public_id is not None:
         token = ctx.signer.token(outcome.code_public_id, "confirm", ChannelName.SMS)
         others = ",".join(c for c in channels if c != ChannelName.SMS)
-        return RedirectResponse(f"/confirm/{token}?also={others}", status_code=303)
+        return RedirectResponse(
+            f"{pages.root(request)}/confirm/{token}?also={others}", status_code=303
+        )
     return pages.page(request, "check.html", channels=channels)

@@ -31,6 +31,7 @@ from broadcast.delivery.deliver import call_completed
 from broadcast.registrants import keywords
 from broadcast.web.context import WebContext
 from broadcast.web.deps import Ctx, Refused
+from broadcast.web.routing import route_path
 
 router = APIRouter(prefix="/twilio")
 T = TypeVar("T")
@@ -69,7 +70,9 @@ async def signed_webhook(request: Request, ctx: Ctx) -> SignedWebhook:
     form = await request.form()
     if any(not isinstance(v, str) for _, v in form.multi_items()):
         raise Refused(_forbidden())
-    url = ctx.settings.public_url.rstrip("/") + request.url.path
+    # The URL Twilio was given: the force's public_url (which may end in /f/<code>) and the path
+    # below it.
+    url = ctx.settings.public_url.rstrip("/") + route_path(request.scope)
     if request.url.query:
         url += "?" + request.url.query
     if not is_signed(token.get_secret_value(), url, form, signature):
