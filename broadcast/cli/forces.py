@@ -11,6 +11,8 @@ from broadcast.cli import common
 from broadcast.forces import registry
 from broadcast.forces.profile import PROFILE_FIELDS
 from broadcast.forces.registry import ForceInfo, ForceRefused
+from broadcast.ops import audit
+from broadcast.store.tenancy import scoped
 
 app = typer.Typer(
     help="The forces on this platform: each with its own registrants, alerts, brand and capacity.",
@@ -22,6 +24,19 @@ SET_HELP = (
     + ", ".join(PROFILE_FIELDS)
     + ". Unset ones are the platform's (BROADCAST_...)."
 )
+
+
+def _audit(force: ForceInfo, action: str, details: dict[str, Any]) -> None:
+    """A platform action on a force goes into that force's own audit log (what was set, not
+    the values: the log holds no contact details)."""
+    with scoped(common.platform_engine(), force.id).begin() as conn:
+        audit.record(
+            conn,
+            operator=common.default_operator(),
+            action=action,
+            subject=f"force {force.code}",
+            details=details,
+        )
 
 
 def _pairs(values: list[str]) -> dict[str, Any]:
@@ -60,6 +75,7 @@ def add(
     force = registry.add(
         common.platform_engine(), common.settings(), code, name, hosts=host, profile=_pairs(set_)
     )
+    _audit(force, "force.added", {"hosts": list(force.hosts), "set": sorted(force.profile)})
     typer.echo(f"Added force {force.code} ({force.name}).")
 
 
@@ -124,4 +140,12 @@ def amend(
         set_values=_pairs(set_),
         unset=[u.replace("-", "_").lower() for u in unset],
     )
+    changed = {
+        "code": new_code,
+        "name": name is not None,
+        "hosts": list(force.hosts) if hosts is not None else None,
+        "set": sorted(_pairs(set_)),
+        "unset": sorted(unset),
+    }
+    _audit(force, "force.amended", {k: v for k, v in changed.items() if v})
     typer.echo(f"Amended force {force.code}.")

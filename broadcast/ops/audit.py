@@ -34,6 +34,8 @@ ACTIONS = (
     "registrant.amended",
     "registrant.unsubscribed",
     "registrant.erased",
+    "force.added",
+    "force.amended",
 )
 
 

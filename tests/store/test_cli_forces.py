@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from broadcast.settings import get_settings
+from broadcast.store.tables import AuditEvent, Force
+from broadcast.store.tenancy import national
 from cli import app
 
 runner = CliRunner()
@@ -112,3 +115,23 @@ def test_bad_force_changes_are_one_line_and_change_nothing(
     code, out = invoke(*args)
     assert code == 2 and len(out.strip().splitlines()) == 1 and message in out, out
     assert invoke("forces", "list", "--json")[1] == before
+
+
+def test_each_change_to_a_force_is_in_its_own_audit_log(platform: None, engine) -> None:  # type: ignore[no-untyped-def]
+    assert invoke("forces", "amend", "suffolk", "--set", "sms_from=+447700900111")[0] == 0
+    with national(engine).connect() as conn:
+        rows = conn.execute(
+            select(Force.code, AuditEvent.action, AuditEvent.details)
+            .join(Force, Force.id == AuditEvent.force_id)
+            .where(AuditEvent.action.like("force.%"))
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [(code, action) for code, action, _ in rows] == [
+        ("met", "force.amended"),
+        ("suffolk", "force.added"),
+        ("dyfed-powys", "force.added"),
+        ("suffolk", "force.amended"),
+    ]
+    # What was set is named; its value (a number) is not
+    assert json.loads(rows[-1][2]) == {"set": ["sms_from"]}
+    assert "+447700900111" not in str(rows)
