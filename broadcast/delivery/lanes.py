@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from broadcast.capacity import CapacityLimiter, ConcurrencyLimiter
 from broadcast.channels import ChannelError, OutboundMessage, SendResult
 from broadcast.channels.base import Finished
-from broadcast.delivery.records import claim, record_sent, release
+from broadcast.delivery.group_commit import group_commit
+from broadcast.delivery.records import release
 from broadcast.runtime import Runtime
 from broadcast.vocabulary import ChannelName
 
@@ -100,6 +101,7 @@ class ClaimFeed:
         self.failed: list[Finished] = []  # errors, recorded in bulk by the caller
         self.unsent: list[OutboundMessage] = []  # capacity refused, or never reached
         self.in_flight: dict[int, OutboundMessage] = {}
+        self._committer = group_commit(rt)
 
     def advance(self, finished: Finished | None) -> OutboundMessage | None:
         success = self._settle(finished)
@@ -175,16 +177,10 @@ class ClaimFeed:
     def _commit(
         self, success: tuple[int, str, int] | None, message: OutboundMessage | None
     ) -> bool:
-        """One transaction: the lane's last success recorded, then the next message claimed."""
-        if success is None and message is None:
-            return False
-        with self.rt.engine.begin() as conn:
-            if success is not None:
-                record_sent(conn, [success])
-            if message is None:
-                return False
-            owned = bool(claim(conn, [message.delivery_id], claimed_by=self.rt.worker_id))
-        if owned:
+        """One committed step: the lane's last success recorded, then the next message claimed
+        (batched with the other lanes' steps: delivery.group_commit)."""
+        owned = self._committer.step(success, message.delivery_id if message else None)
+        if owned and message is not None:
             with self._lock:
                 self.in_flight[message.delivery_id] = message
         return owned
