@@ -30,6 +30,7 @@ from broadcast.alerts import compose as alerts  # noqa: E402
 from broadcast.delivery import planning
 from broadcast.runtime import Runtime  # noqa: E402
 from broadcast.settings import Settings  # noqa: E402
+from broadcast.store.bulk import refresh_statistics  # noqa: E402
 from tests.delivery.conftest import clean_postgres  # noqa: E402
 from tests.delivery.factories import Person, add_people  # noqa: E402
 from tests.delivery.processes import start_workers, stop_workers, wait_until  # noqa: E402
@@ -209,6 +210,10 @@ def main() -> None:
             for start in range(0, count, 20_000):
                 people = [Person(areas=(area,), channels=channels)] * min(20_000, count - start)
                 add_people(rt.engine, people)
+        with rt.engine.begin() as conn:
+            # As an import of this size does (importing.importer): without statistics the
+            # planner's guesses make planning 300 deliveries take 18 s instead of 10 ms.
+            refresh_statistics(conn, "registrant", "subscription", "registrant_area")
         print(
             f"created {300 + args.n + args.naive:,} registrants in "
             f"{time.perf_counter() - started:.1f} s; channels {','.join(channels)}; "

@@ -117,15 +117,24 @@ def _scope_statement(
             # Row parameters win over the statement's values: theirs are set too.
             multiparams = [_with_force(rows, force) for rows in multiparams]
             params = _with_force(params, force)
+    elif isinstance(statement, Insert):
+        # INSERT ... SELECT (planning): its rows are read in the force too.
+        source = statement.select
+        if isinstance(source, Select) and _is_orm(source):
+            # On the INSERT itself: an option on the embedded SELECT is not applied.
+            statement = statement.options(_criteria(force))
     elif isinstance(statement, Select | Update | Delete):
-        orm = statement._propagate_attrs.get("compile_state_plugin") == "orm"
-        if orm:
+        if _is_orm(statement):
             statement = statement.options(_criteria(force))
         elif isinstance(statement, Update | Delete):
             target = statement.table
             if isinstance(target, Table) and "force_id" in target.c:
                 statement = statement.where(target.c.force_id == force)
     return statement, multiparams, params
+
+
+def _is_orm(statement: Any) -> bool:
+    return bool(statement._propagate_attrs.get("compile_state_plugin") == "orm")
 
 
 def _with_force(rows: Any, force: int) -> Any:

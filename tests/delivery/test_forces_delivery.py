@@ -10,10 +10,12 @@ from broadcast.alerts import compose as alerts
 from broadcast.delivery.deliver import deliver_chunk
 from broadcast.delivery.dispatch import RecordingDispatcher
 from broadcast.delivery.planning import Targeting
+from broadcast.delivery.records import load_alert
 from broadcast.forces import registry
 from broadcast.runtime import Runtime
-from broadcast.store.tables import Delivery
+from broadcast.store.tables import Delivery, Registrant
 from broadcast.store.tenancy import national
+from broadcast.vocabulary import AlertState
 from tests.delivery.factories import Person, RecordingChannel, add_people
 
 VARS = {"headline": "Road closed", "message": "Avoid the high street tonight."}
@@ -65,8 +67,15 @@ def test_an_alert_reaches_only_its_forces_registrants_in_its_name(runtime: Runti
         deliver_chunk(suffolk, chunk)
     assert sorted(len(c.sent) for c in recording.values()) == [3, 3]
     with national(runtime.base_engine).connect() as conn:
-        owners = conn.execute(select(Delivery.force_id).where(Delivery.alert_id == alert.id))
-        assert set(owners.scalars()) == {forces["suffolk"].id}
+        rows = conn.execute(select(Delivery.force_id, Delivery.registrant_id, Delivery.state))
+        planned = [r for r in rows if r.force_id == forces["suffolk"].id]
+        # (planned over Suffolk's registrants only: an INSERT ... SELECT reads in its force too)
+        assert len(planned) == 6 and {r.state for r in planned} == {"sent"}
+        suffolk_people = conn.execute(
+            select(Registrant.id).where(Registrant.force_id == forces["suffolk"].id)
+        )
+        assert {r.registrant_id for r in planned} == set(suffolk_people.scalars())
+    assert load_alert(suffolk.engine, alert.id).status == AlertState.COMPLETED  # type: ignore[arg-type,union-attr]
     # And each message is signed by Suffolk, its links on Suffolk's pages
     email = recording["email"].sent[0]
     assert "Suffolk Constabulary" in email.body
