@@ -124,7 +124,10 @@ def run_alert(rt: Runtime, backend, meter: Meter, area: str, channels, size: int
     )
     before = meter.snapshot()
     with rt.engine.begin() as conn:
-        planning.plan_deliveries(conn, alert)
+        count = planning.plan_deliveries(conn, alert)
+    with rt.engine.begin() as conn:
+        # As sending an alert does (alerts.lifecycle): claims then know the table's size.
+        planning.refresh_delivery_statistics(conn, count)
     planned = time.perf_counter()
     with rt.engine.connect() as conn:
         planning.enqueue_alert(conn, backend.dispatcher, alert, size=size)

@@ -19,7 +19,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 
-from broadcast.delivery.records import claim, record_sent
+from broadcast.delivery.records import record_and_claim
 from broadcast.runtime import Runtime
 
 # (delivery id, provider id, units) of an accepted message, as `records.record_sent` takes it.
@@ -75,8 +75,7 @@ class GroupCommit:
         wanted = [s.claim_id for s in batch if s.claim_id is not None]
         try:
             with self._rt.engine.begin() as conn:
-                record_sent(conn, successes)
-                owned = claim(conn, wanted, claimed_by=self._rt.worker_id) if wanted else set()
+                owned = record_and_claim(conn, successes, wanted, claimed_by=self._rt.worker_id)
         except BaseException as exc:  # every lane in the batch sees the failure as its own
             for s in batch:
                 s.error, s.done = exc, True

@@ -129,6 +129,29 @@ def claim(connection: Connection, ids: Sequence[int], *, claimed_by: str | None 
     return set(connection.execute(statement).scalars())
 
 
+def record_and_claim(
+    connection: Connection,
+    sent: Sequence[tuple[int, str, int]],
+    ids: Sequence[int],
+    *,
+    claimed_by: str | None = None,
+) -> set[int]:
+    """`record_sent(sent)` then `claim(ids)`: the ids this caller now owns. On PostgreSQL one
+    statement (a data-modifying WITH), the step of every lane waiting on a group commit."""
+    if connection.dialect.name != "postgresql" or not sent or not ids:
+        record_sent(connection, sent)
+        return claim(connection, ids, claimed_by=claimed_by)
+    now = utcnow()
+    # Row-level security scopes this text statement to the transaction's force, as for
+    # _SENT_PG; the ids are the caller's own chunk's.
+    rows = json.dumps([[i, p, u] for i, p, u in sent])
+    result = connection.execute(
+        _RECORD_AND_CLAIM_PG,
+        {"rows": rows, "ids": json.dumps(list(ids)), "now": now, "by": claimed_by},
+    )
+    return set(result.scalars())
+
+
 def move_range(
     connection: Connection, chunk: Chunk, to_state: str, *, reason: str | None = None
 ) -> int:
@@ -185,6 +208,14 @@ _SENT_PG = text(
     "units = (v.value->>2)::int, sent_at = :now, finished_at = :now, error_code = NULL, "
     "error_text = NULL, settle_after = NULL FROM json_array_elements(CAST(:rows AS json)) AS v "
     "WHERE delivery.id = (v.value->>0)::int AND delivery.state IN ('sending', 'in-doubt')"
+)
+
+
+_RECORD_AND_CLAIM_PG = text(
+    f"WITH recorded AS ({_SENT_PG.text} RETURNING delivery.id) "
+    "UPDATE delivery SET state = 'sending', claimed_at = :now, claimed_by = :by, "
+    "attempts = attempts + 1 WHERE delivery.id = ANY(ARRAY(SELECT json_array_elements_text("
+    "CAST(:ids AS json))::int)) AND delivery.state = 'queued' RETURNING delivery.id"
 )
 
 
