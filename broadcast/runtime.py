@@ -79,7 +79,9 @@ class Runtime:
         self._forces: dict[int, Runtime] = {self.force.id: self}
         self._channels: dict[str, Channel] = dict(channels or {})
         self._limiters: dict[str, CapacityLimiter] = {}
-        self._concurrency: ConcurrencyLimiter | None = None
+        # Voice line leases by force id, and the platform's under None (shared by every force's
+        # runtime, like the limiters, which are by channel and by "<channel>@<force code>").
+        self._leases: dict[int | None, ConcurrencyLimiter] = {}
         self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
         self._warmed: set[str] = set()
@@ -149,17 +151,45 @@ class Runtime:
             return self._limiters[name]
 
     def concurrency(self) -> ConcurrencyLimiter:
-        """Voice lines in use (BROADCAST_VOICE_CONCURRENCY); unlimited when unset."""
+        """The platform's voice lines in use (BROADCAST_VOICE_CONCURRENCY); unlimited when unset."""
+        return self._lines(None, self.platform_settings.voice_concurrency)
+
+    def force_limiter(self, name: str) -> CapacityLimiter | None:
+        """The force's own rate on channel `name` when its profile sets one (`<name>_rate`),
+        else None: then only the platform's applies. Its key is `force_key(name)`."""
+        if f"{name}_rate" not in self.force.profile:
+            return None
+        key = self.force_key(name)
         with self._lock:
-            if self._concurrency is None:
-                limit = self.platform_settings.voice_concurrency
+            if key not in self._limiters:
+                rate = guarded(channel_rate(self.settings, name), self.settings.capacity_guard)
                 client = self.redis
-                self._concurrency = (
+                self._limiters[key] = (
+                    RedisLimiter(client, rate) if client is not None else MemoryLimiter(rate)
+                )
+            return self._limiters[key]
+
+    def force_concurrency(self) -> ConcurrencyLimiter | None:
+        """The force's own voice lines when its profile sets `voice_concurrency`, else None.
+        Its key is `force_key("voice")`."""
+        if "voice_concurrency" not in self.force.profile:
+            return None
+        return self._lines(self.force.id, self.settings.voice_concurrency)
+
+    def force_key(self, channel: str) -> str:
+        """The capacity key of this force's own limit on `channel` ("voice@suffolk")."""
+        return f"{channel}@{self.force.code}"
+
+    def _lines(self, owner: int | None, limit: int | None) -> ConcurrencyLimiter:
+        with self._lock:
+            if owner not in self._leases:
+                client = self.redis
+                self._leases[owner] = (
                     RedisConcurrencyLimiter(client, limit)
                     if client is not None
                     else MemoryConcurrencyLimiter(limit)
                 )
-            return self._concurrency
+            return self._leases[owner]
 
     def template(self, name: str) -> AlertTemplate:
         return library(self.settings.templates_dir).load(name)

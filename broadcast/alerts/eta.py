@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from broadcast.capacity import Work, channel_rate, describe, forecast
 from broadcast.delivery import planning, quiet_hours
+from broadcast.delivery.levels import rate_levels
 from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.store.tables import Alert, Delivery, Registrant
@@ -78,7 +79,12 @@ def channel_eta(
       total: The alert's deliveries on the channel, sent or not (its chunks); default: `mine`.
     """
     now = rt.clock.now()
-    limiter = rt.limiter(channel)
+    # The force's own limit when it has one (the work ahead counted is the force's), else the
+    # platform's (delivery.levels).
+    levels = rate_levels(rt, channel)
+    level = levels[0] if levels else None
+    limiter = level.limiter if level and level.limiter else rt.limiter(channel)
+    key = level.key if level else channel
     left = sum(mine.values())
     size = rt.settings.delivery_chunk_size
     total = max(total or left, left)
@@ -96,9 +102,7 @@ def channel_eta(
         if n
     ]
     deadline = (expires_at - now).total_seconds() if expires_at is not None else None
-    seen = forecast(
-        limiter.rate, [*ahead, *ours], window=limiter.window(channel), deadline=deadline
-    )
+    seen = forecast(limiter.rate, [*ahead, *ours], window=limiter.window(key), deadline=deadline)
     messages = sum(w.messages for w in ours)
     units = messages * units_each
     took = timedelta(seconds=seen.seconds)

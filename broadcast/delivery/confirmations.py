@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from broadcast.capacity import ExceedsCapacity
 from broadcast.channels import ChannelError, OutboundMessage
+from broadcast.delivery.levels import LEASE_POLL, Capacity, rate_levels
 from broadcast.messages.render import RecipientContext, load_template
 from broadcast.registrants.signup import PendingMessage
 from broadcast.runtime import Runtime
@@ -115,25 +116,23 @@ def send_confirmation(
 
 def take_capacity(rt: Runtime, message: OutboundMessage, *, max_wait: float) -> float | None:
     """Take the message's units (and, for a call with a line limit, a line) within `max_wait`
-    seconds: None when taken, else seconds until the channel should have room."""
+    seconds, at the force's level and the platform's: None when taken, else seconds until the
+    channel should have room."""
     deadline = time.monotonic() + max_wait
-    channel = message.channel
-    lease: str | None = None
-    leases = rt.concurrency() if channel == "voice" else None
-    if leases is not None and leases.limit is not None:
-        lease = f"{LEASE_PREFIX}{uuid.uuid4().hex}"
-        seconds = min(CALL_SECONDS, rt.settings.voice_lease_seconds)
-        while leases.acquire("voice", lease_seconds=seconds, lease_id=lease) is None:
-            if time.monotonic() + LINE_POLL > deadline:
-                return LINE_RETRY
-            time.sleep(LINE_POLL)
-    remaining = max(0.0, deadline - time.monotonic())
-    attempt = rt.limiter(channel).wait_for(channel, message.units, max_wait=remaining)
-    if attempt.granted:
-        return None
-    if lease is not None and leases is not None:
-        leases.release("voice", lease)
-    return attempt.wait
+    capacity = Capacity(rt, message.channel)
+    lease = f"{LEASE_PREFIX}{uuid.uuid4().hex}"
+    seconds = min(CALL_SECONDS, rt.settings.voice_lease_seconds)
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        granted, wait = capacity.take(
+            message, max_wait=remaining, lease=lease, lease_seconds=seconds
+        )
+        if granted:
+            return None
+        lines_busy = wait is not None and wait >= LEASE_POLL
+        if time.monotonic() + LINE_POLL > deadline or not lines_busy:
+            return LINE_RETRY if lines_busy else wait
+        time.sleep(LINE_POLL)
 
 
 def capacity_wait(
@@ -142,13 +141,12 @@ def capacity_wait(
     """What `send_confirmation` would report as `busy_for` now (seconds until `units` fit, when
     that is more than `max_wait`), else None. Takes nothing: for pages that must answer as if a
     confirmation had been tried."""
-    limiter = rt.limiter(channel)
-    rate = limiter.rate
-    if rate is None:
-        return None
-    window = limiter.window(channel)
-    excess = len(window) + units - rate.count
-    if excess <= 0:
-        return None
-    wait = window[excess - 1] + rate.seconds
+    waits = []
+    for level in rate_levels(rt, channel):
+        assert level.limiter is not None and level.limiter.rate is not None
+        rate, window = level.limiter.rate, level.limiter.window(level.key)
+        excess = len(window) + units - rate.count
+        if excess > 0:
+            waits.append(window[excess - 1] + rate.seconds)
+    wait = max(waits, default=0.0)
     return wait if wait > max_wait else None

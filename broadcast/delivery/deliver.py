@@ -20,7 +20,8 @@ from broadcast.channels import OutboundMessage
 from broadcast.delivery import outcomes as delivery_outcomes
 from broadcast.delivery import quiet_hours
 from broadcast.delivery.dispatch import Chunk
-from broadcast.delivery.lanes import Capacity, ClaimFeed, lease_id, run_feed
+from broadcast.delivery.lanes import ClaimFeed, run_feed
+from broadcast.delivery.levels import Capacity, lease_id, release_lines
 from broadcast.delivery.outcomes import ChunkOutcome
 from broadcast.delivery.records import (
     Recipient,
@@ -34,7 +35,8 @@ from broadcast.registrants.suppression import suppressed_among
 from broadcast.runtime import Runtime
 from broadcast.store.alert_status import set_status
 from broadcast.store.tables import Alert, Delivery, utcnow
-from broadcast.vocabulary import OPEN_STATES, AlertState, ChannelName, DeliveryState, split_channels
+from broadcast.store.tenancy import national
+from broadcast.vocabulary import OPEN_STATES, AlertState, DeliveryState, split_channels
 
 # Who the alert log says finished an alert.
 ENGINE = "delivery engine"
@@ -77,9 +79,9 @@ def deliver_chunk(
     channel = rt.warm_channel(chunk.channel)
     capacity = Capacity(rt, chunk.channel)
     size = rt.settings.delivery_chunk_size
-    if capacity.limiter.rate is not None:
+    if (narrowest := capacity.narrowest) is not None:
         # Small batches under a limit: rendered messages should not wait long for capacity.
-        size = max(1, min(size, capacity.limiter.rate.count, 50))
+        size = max(1, min(size, narrowest.count, 50))
     after, retry_attempts, held = chunk.after_id, 0, None
     while True:
         with rt.engine.connect() as conn:
@@ -254,11 +256,14 @@ def finish_if_done(conn: Connection, alert: Alert) -> bool:
 
 
 def call_completed(rt: Runtime, provider_id: str) -> bool:
-    """A call's status callback said it ended: free its voice line. False if unknown."""
-    with rt.engine.connect() as conn:
+    """A call's status callback said it ended: free its voice line, at its force's level and
+    the platform's. False if unknown."""
+    with national(rt.base_engine).connect() as conn:
         row = conn.execute(
-            select(Delivery.id, Delivery.channel).where(Delivery.provider_id == provider_id)
+            select(Delivery.id, Delivery.channel, Delivery.force_id).where(
+                Delivery.provider_id == provider_id
+            )
         ).first()
     if row is None or row.channel != "voice":
         return False
-    return rt.concurrency().release(ChannelName.VOICE, lease_id(row.id))
+    return release_lines(rt.for_force(row.force_id), lease_id(row.id))

@@ -10,70 +10,16 @@ lands next to its request (docs/delivery.md).
 
 from __future__ import annotations
 
-import random
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from broadcast.capacity import CapacityLimiter, ConcurrencyLimiter
 from broadcast.channels import ChannelError, OutboundMessage, SendResult
 from broadcast.channels.base import Finished
 from broadcast.delivery.group_commit import group_commit
+from broadcast.delivery.levels import Capacity
 from broadcast.delivery.records import release
 from broadcast.runtime import Runtime
-from broadcast.vocabulary import ChannelName
-
-# Concurrency leases free only when a call ends: look again after about this long.
-LEASE_POLL = 1.0
-LEASE_PREFIX = "delivery-"
-
-
-def lease_id(delivery_id: int) -> str:
-    """The voice line lease a call holds until its status callback says it ended."""
-    return f"{LEASE_PREFIX}{delivery_id}"
-
-
-def voice_leases(rt: Runtime) -> ConcurrencyLimiter | None:
-    """The voice line leases, or None when calls are not limited (BROADCAST_VOICE_CONCURRENCY
-    unset): the one test of "is voice concurrency on?"."""
-    leases = rt.concurrency()
-    return leases if leases.limit is not None else None
-
-
-class Capacity:
-    """The channel's rate limiter and, for voice with a line limit, its concurrency leases."""
-
-    def __init__(self, rt: Runtime, channel: str) -> None:
-        self.rt, self.channel = rt, channel
-        self.limiter: CapacityLimiter = rt.limiter(channel)
-        self.leases = voice_leases(rt) if channel == ChannelName.VOICE else None
-
-    @property
-    def unlimited(self) -> bool:
-        return self.limiter.rate is None and self.leases is None
-
-    def take(self, message: OutboundMessage, *, max_wait: float = 0.0) -> tuple[bool, float | None]:
-        """(granted, seconds until capacity frees when not); waits up to `max_wait` for it."""
-        if self.unlimited:
-            return True, None
-        if self.leases is not None:
-            seconds = self.rt.settings.voice_lease_seconds
-            lease = lease_id(message.delivery_id)
-            if self.leases.acquire("voice", lease_seconds=seconds, lease_id=lease) is None:
-                return False, LEASE_POLL * random.uniform(1, 1.5)
-        attempt = self.limiter.attempt(self.channel, message.units)
-        if not attempt.granted and max_wait > 0:
-            attempt = self.limiter.wait_for(self.channel, message.units, max_wait=max_wait)
-        if attempt.granted:
-            return True, None
-        self.give_back(message)
-        # A little jitter so chunks told the same moment do not all come back together.
-        return False, attempt.wait + random.uniform(0, 0.05)
-
-    def give_back(self, message: OutboundMessage) -> None:
-        """Free the voice line of a message that will not be sent now (a rate grant stays used)."""
-        if self.leases is not None:
-            self.leases.release("voice", lease_id(message.delivery_id))
 
 
 class ClaimFeed:

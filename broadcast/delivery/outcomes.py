@@ -26,7 +26,7 @@ from broadcast.channels import (
     TransientChannelError,
 )
 from broadcast.delivery.dispatch import Chunk
-from broadcast.delivery.lanes import lease_id, voice_leases
+from broadcast.delivery.levels import lease_id, release_lines
 from broadcast.delivery.records import record_sent, record_state, schedule_settling
 from broadcast.registrants import suppression
 from broadcast.registrants.consent import ConsentSource
@@ -140,8 +140,8 @@ def _reason(error: ChannelError) -> str:
 
 
 def _release_line(rt: Runtime, chunk: Chunk, message: OutboundMessage) -> None:
-    if chunk.channel == ChannelName.VOICE and (leases := voice_leases(rt)) is not None:
-        leases.release(ChannelName.VOICE, lease_id(message.delivery_id))
+    if chunk.channel == ChannelName.VOICE:
+        release_lines(rt, lease_id(message.delivery_id))
 
 
 def _suppress(rt: Runtime, channel: str, messages: Sequence[OutboundMessage]) -> None:
