@@ -180,7 +180,9 @@ def record_sent(
     now = now or utcnow()
     statement = (
         _T.update()
-        .where(_T.c.id == bindparam("b_id"), _T.c.state.in_(_ANSWERABLE))
+        # Literals, not an IN list: an expanding parameter cannot go in an executemany (several
+        # lanes' successes in one group commit).
+        .where(_T.c.id == bindparam("b_id"), or_(*(_T.c.state == literal(s) for s in _ANSWERABLE)))
         .values(
             state=DeliveryState.SENT,
             settle_after=None,
