@@ -24,6 +24,7 @@ from broadcast.capacity import (
     channel_rate,
     guarded,
 )
+from broadcast.capacity.rate import Rate
 from broadcast.channels import Channel, build_channel
 from broadcast.clock import SYSTEM, Clock
 from broadcast.forces.choose import chosen
@@ -141,12 +142,8 @@ class Runtime:
         """The channel's rate limiter: in Redis when workers share one, else in this process."""
         with self._lock:
             if name not in self._limiters:
-                rate = guarded(
-                    channel_rate(self.platform_settings, name), self.settings.capacity_guard
-                )
-                client = self.redis
-                self._limiters[name] = (
-                    RedisLimiter(client, rate) if client is not None else MemoryLimiter(rate)
+                self._limiters[name] = self._rate_limiter(
+                    channel_rate(self.platform_settings, name)
                 )
             return self._limiters[name]
 
@@ -162,11 +159,7 @@ class Runtime:
         key = self.force_key(name)
         with self._lock:
             if key not in self._limiters:
-                rate = guarded(channel_rate(self.settings, name), self.settings.capacity_guard)
-                client = self.redis
-                self._limiters[key] = (
-                    RedisLimiter(client, rate) if client is not None else MemoryLimiter(rate)
-                )
+                self._limiters[key] = self._rate_limiter(channel_rate(self.settings, name))
             return self._limiters[key]
 
     def force_concurrency(self) -> ConcurrencyLimiter | None:
@@ -179,6 +172,14 @@ class Runtime:
     def force_key(self, channel: str) -> str:
         """The capacity key of this force's own limit on `channel` ("voice@suffolk")."""
         return f"{channel}@{self.force.code}"
+
+    def _rate_limiter(self, rate: Rate | None) -> CapacityLimiter:
+        """A limiter for `rate` with the guard: in Redis when workers share one, else here."""
+        guarded_rate = guarded(rate, self.settings.capacity_guard)
+        client = self.redis
+        if client is not None:
+            return RedisLimiter(client, guarded_rate)
+        return MemoryLimiter(guarded_rate)
 
     def _lines(self, owner: int | None, limit: int | None) -> ConcurrencyLimiter:
         with self._lock:
