@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from broadcast.errors import BroadcastError
 
@@ -71,13 +72,28 @@ class LinkSigner:
             value = self._signer.unsign(token, max_age=age).decode()
             token_purpose, channel = _PURPOSE_OF[value[0]], _CHANNEL_OF[value[1]]
             public_id = base64.urlsafe_b64decode(value[2:] + "==").hex()
+            canonical = token == self._spelled(public_id, value[:2], token)
         except SignatureExpired:
             raise InvalidLink("this link has expired", expired=True) from None
         except (BadSignature, KeyError, IndexError, ValueError, binascii.Error, UnicodeError):
             raise InvalidLink("this link is not valid") from None
+        if not canonical:
+            raise InvalidLink("this link is not valid")
         if token_purpose != purpose or len(public_id) != 32:
             raise InvalidLink("this link is not valid here")
         return LinkClaims(public_id=public_id, purpose=purpose, channel=channel)
+
+
+    @staticmethod
+    def _spelled(public_id: str, prefix: str, token: str) -> str:
+        # Base64's last character carries a few unused bits, so several spellings decode alike;
+        # only the one this signer writes is accepted, so each link has exactly one form.
+        packed = base64.urlsafe_b64encode(bytes.fromhex(public_id)).rstrip(b"=").decode()
+        _, stamp, signature = token.rsplit(".", 2)
+        stamp, signature = (
+            base64_encode(base64_decode(part)).decode() for part in (stamp, signature)
+        )
+        return f"{prefix}{packed}.{stamp}.{signature}"
 
 
 def signer_from_settings(settings: Settings) -> LinkSigner:
