@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # --- Delivery engine (docs/delivery.md) ---
     # Deliveries per queue message; a message names a range of one alert's deliveries.
     delivery_chunk_size: int = 500
+    # Chunks of one alert's channel on the queue at once; the rest follow as chunks finish, so
+    # alerts (and forces) take turns instead of queuing behind a whole backlog. 0 queues every
+    # chunk at once (no fairness). See docs/tenancy.md.
+    dispatch_window: int = 4
     # Attempts per delivery before a transient failure ends it `failed` (expiry ends it sooner).
     delivery_max_attempts: int = 8
     # First retry after about this many seconds, doubling per attempt (with jitter), at most 10 min.

@@ -10,9 +10,12 @@ from typing import Any
 
 import dramatiq
 from dramatiq import Broker
+from dramatiq.brokers.redis import RedisBroker
 
+from broadcast.delivery import feeds
 from broadcast.delivery.deliver import deliver_chunk
 from broadcast.delivery.dispatch import Chunk, queue_for
+from broadcast.delivery.feeds import Feeds
 from broadcast.delivery.recovery import give_up_chunk
 from broadcast.forces.lookup import force_of_alert
 from broadcast.runtime import Runtime
@@ -33,6 +36,16 @@ class DramatiqDispatcher:
 
     def __init__(self, app: WorkerApp) -> None:
         self.app = app
+        broker = app.broker
+        self.feeds: Feeds = (
+            feeds.RedisFeeds(broker.client, f"{broker.namespace}:feed:")
+            if isinstance(broker, RedisBroker)
+            else feeds.MemoryFeeds()
+        )
+
+    @property
+    def window(self) -> int:
+        return self.app.runtime().settings.dispatch_window
 
     def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
         for chunk in chunks:
@@ -102,11 +115,18 @@ class WorkerApp:
                 urgent_queue = queue_for(channel, True)
                 should_yield = lambda: bool(pending(self.broker, urgent_queue))  # noqa: E731
             if force_id is None:
+                feeds.drop(self.dispatcher, chunk)
                 return  # the alert is gone: nothing to send
             outcome = deliver_chunk(rt.for_force(force_id), chunk, should_yield=should_yield)
             if outcome.retry_after is not None:
                 # Not a Dramatiq retry: waiting is not a failure and must not use up retries.
                 self.dispatcher.enqueue([chunk], delay=outcome.retry_after)
+            elif outcome.closed:
+                feeds.drop(self.dispatcher, chunk)
+            else:
+                # Before this message is acknowledged: a crash here redelivers it, and its
+                # second finish moves the feed on instead.
+                feeds.queue_next(self.dispatcher, chunk)
 
         return deliver
 
@@ -120,8 +140,10 @@ class WorkerApp:
             return
         trace = (message.get("options", {}).get("traceback") or "").strip().splitlines()
         reason = trace[-1] if trace else "the worker kept failing"
+        chunk = Chunk(alert_id, channel, after_id, upto_id, urgent, force_id)
         give_up_chunk(
             rt.for_force(force_id),
-            Chunk(alert_id, channel, after_id, upto_id, urgent, force_id),
+            chunk,
             f"gave up after {retry_info.get('retries')} worker retries: {reason}",
         )
+        feeds.queue_next(self.dispatcher, chunk)

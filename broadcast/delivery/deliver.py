@@ -63,14 +63,17 @@ def deliver_chunk(
     outcome = ChunkOutcome()
     alert = load_alert(rt.engine, chunk.alert_id)
     if alert is None:
+        outcome.closed = True
         return outcome
     with rt.engine.begin() as conn:
         if alert.status == AlertState.CANCELLED:
             outcome.ended += move_range(conn, chunk, DeliveryState.CANCELLED)
+            outcome.closed = True
             return outcome
         if utcnow() >= alert.expires_at:
             outcome.ended += move_range(conn, chunk, DeliveryState.EXPIRED, reason="alert expired")
             finish_if_done(conn, alert)
+            outcome.closed = True
             return outcome
     template = rt.template(alert.template)
     variables = json.loads(alert.variables)

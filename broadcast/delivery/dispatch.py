@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from broadcast.vocabulary import CHANNELS
+
+if TYPE_CHECKING:
+    from broadcast.delivery.feeds import Feeds
 
 
 def queue_for(channel: str, urgent: bool) -> str:
@@ -51,7 +54,17 @@ class Chunk:
 
 
 class Dispatcher(Protocol):
-    """Puts chunk messages on queues."""
+    """Puts chunk messages on queues.
+
+    `window` is how many chunks of one alert's channel are on the queue at once (the rest wait
+    in `feeds` until one finishes: delivery.feeds); 0 queues every chunk at once.
+    """
+
+    @property
+    def window(self) -> int: ...
+
+    @property
+    def feeds(self) -> Feeds: ...
 
     def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
         """Queue one message per chunk, to be run after `delay` seconds."""
@@ -77,6 +90,9 @@ class RecordingDispatcher:
     """Keeps chunks in a list: for tests, dry runs and benchmarks of planning alone."""
 
     chunks: list[tuple[Chunk, float]] = field(default_factory=list)
+    # Every chunk at once unless a test asks for a window.
+    window: int = 0
+    feeds: Feeds = field(default_factory=lambda: _memory_feeds())
 
     def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
         self.chunks.extend((chunk, delay) for chunk in chunks)
@@ -93,3 +109,9 @@ class RecordingDispatcher:
     def take(self) -> list[Chunk]:
         taken, self.chunks = [c for c, _ in self.chunks], []
         return taken
+
+
+def _memory_feeds() -> Feeds:
+    from broadcast.delivery.feeds import MemoryFeeds  # feeds builds on Chunk, defined here
+
+    return MemoryFeeds()

@@ -60,6 +60,7 @@ class ChunkOutcome:
     ended: int = 0  # failed, undeliverable, suppressed, in doubt, cancelled, expired
     retry_after: float | None = None
     reason: str = ""  # "throttled", "transient", "yield"
+    closed: bool = False  # the alert is over (gone, cancelled, expired): nothing more to queue
     counts: dict[str, int] = field(default_factory=dict)
 
 

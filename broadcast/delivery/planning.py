@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 
 from broadcast.delivery.dispatch import Chunk, Dispatcher
+from broadcast.delivery.feeds import Feed
 from broadcast.delivery.targeting import sendable
 from broadcast.store.addresses import address_column
 from broadcast.store.bulk import refresh_statistics
@@ -320,10 +321,16 @@ def enqueue_alert(
     channels: tuple[str, ...] | None = None,
     batch: int = 200,
 ) -> int:
-    """Queue a message per chunk of the alert's queued deliveries; the number of messages."""
+    """Queue a message per chunk of the alert's queued deliveries; the number of messages.
+
+    With a dispatcher window, only the first `window` chunks per channel go on the queue now;
+    the rest follow one by one as chunks finish (delivery.feeds)."""
     assert alert.id is not None
     sent = 0
     for channel in channels or split_channels(alert.channels):
+        if dispatcher.window > 0:
+            sent += _start_feed(connection, dispatcher, alert.id, channel, size, alert.urgent)
+            continue
         pending: list[Chunk] = []
         for chunk in chunks(connection, alert.id, channel, size, urgent=alert.urgent):
             pending.append(chunk)
@@ -334,3 +341,31 @@ def enqueue_alert(
             dispatcher.enqueue(pending)
             sent += len(pending)
     return sent
+
+
+def _start_feed(
+    connection: Connection,
+    dispatcher: Dispatcher,
+    alert_id: int,
+    channel: str,
+    size: int,
+    urgent: bool,
+) -> int:
+    """Queue the first `window` chunks of one channel and keep the rest as its feed."""
+    bounds = connection.execute(
+        select(func.min(Delivery.id), func.max(Delivery.id)).where(
+            Delivery.alert_id == alert_id,
+            Delivery.channel == channel,
+            Delivery.state == DeliveryState.QUEUED,
+        )
+    ).one()
+    low, high = cast("tuple[int | None, int]", tuple(bounds))
+    if low is None:
+        return 0
+    # Ranges by arithmetic: one plan gives a channel consecutive ids, and after a recovery a
+    # range holding fewer queued rows is simply a shorter chunk.
+    feed = Feed(alert_id, channel, low - 1, high, size, urgent, force_of(connection))
+    dispatcher.feeds.start(feed)
+    first = [c for c in (dispatcher.feeds.take(feed.key) for _ in range(dispatcher.window)) if c]
+    dispatcher.enqueue(first)
+    return len(first)

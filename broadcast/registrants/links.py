@@ -83,7 +83,6 @@ class LinkSigner:
             raise InvalidLink("this link is not valid here")
         return LinkClaims(public_id=public_id, purpose=purpose, channel=channel)
 
-
     @staticmethod
     def _spelled(public_id: str, prefix: str, token: str) -> str:
         # Base64's last character carries a few unused bits, so several spellings decode alike;
