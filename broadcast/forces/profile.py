@@ -72,16 +72,25 @@ def validated(base: Settings, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def settings_for(
-    base: Settings, name: str | None, profile: dict[str, Any], hosts: tuple[str, ...] = ()
+    base: Settings,
+    name: str | None,
+    profile: dict[str, Any],
+    hosts: tuple[str, ...] = (),
+    *,
+    prefix: str | None = None,
 ) -> Settings:
     """The settings a force works with: the platform's, its name and its profile over them.
 
     A force with host names and no `public_url` of its own is at https://<its first host>: its
-    pages answer there, so its messages' links and its provider callbacks point there too.
+    pages answer there, so its messages' links and its provider callbacks point there too. One
+    with neither is on the platform's host under `prefix` (/f/<code>), unless it is the
+    platform's own force (prefix None).
     """
     update = {k: v for k, v in profile.items() if k in PROFILE_FIELDS}
     if hosts and "public_url" not in update:
         update["public_url"] = f"https://{hosts[0]}"
+    elif prefix and "public_url" not in update:
+        update["public_url"] = base.public_url.rstrip("/") + prefix
     if name:
         update["force_name"] = name
     if not update:

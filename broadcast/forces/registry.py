@@ -38,7 +38,13 @@ class ForceInfo:
 
     def settings(self, base: Settings) -> Settings:
         """The settings this force works with (its profile over the platform's)."""
-        return profiles.settings_for(base, self.name, self.profile, self.hosts)
+        prefix = None if self.is_home(base) else f"/f/{self.code}"
+        return profiles.settings_for(base, self.name, self.profile, self.hosts, prefix=prefix)
+
+    def is_home(self, base: Settings) -> bool:
+        """The platform's own force, at its bare address: BROADCAST_FORCE's, else the first
+        (the default force of an install that began with one)."""
+        return self.code == base.force if base.force else self.id == 1
 
 
 def _info(row: Any) -> ForceInfo:

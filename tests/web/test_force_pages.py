@@ -265,7 +265,7 @@ def test_a_single_force_install_with_no_hosts_answers_on_every_host(web: Web) ->
         assert 'action="/subscribe"' in page.text
 
 
-def test_a_force_with_hosts_and_no_public_url_is_at_its_first_host() -> None:
+def test_a_forces_address_its_own_its_first_hosts_or_under_its_prefix() -> None:
     base = Settings(public_url="https://platform.example")
     assert settings_for(base, "A", {}, ("a.example", "b.example")).public_url == (
         "https://a.example"
@@ -274,6 +274,15 @@ def test_a_force_with_hosts_and_no_public_url_is_at_its_first_host() -> None:
         settings_for(base, "A", {"public_url": "https://x.example/f/a"})
     )
     assert settings_for(base, None, {}).public_url == "https://platform.example"
+    # With neither, a force is under its prefix on the platform's host; the platform's own
+    # force (BROADCAST_FORCE's, else the first) keeps the bare address
+    assert settings_for(base, "A", {}, prefix="/f/a").public_url == "https://platform.example/f/a"
+    first, other = registry.ForceInfo(1, "met", "Met"), registry.ForceInfo(3, "dyfed-powys", "D")
+    assert first.settings(base).public_url == "https://platform.example"
+    assert other.settings(base).public_url == "https://platform.example/f/dyfed-powys"
+    named = Settings(public_url="https://platform.example", force="dyfed-powys")
+    assert other.settings(named).public_url == "https://platform.example"
+    assert first.settings(named).public_url == "https://platform.example/f/met"
 
 
 def test_which_force_a_request_is_for() -> None:

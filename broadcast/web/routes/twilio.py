@@ -4,6 +4,8 @@ Every request must carry a valid `X-Twilio-Signature` for BROADCAST_PUBLIC_URL +
 it works behind a proxy that rewrites the host), checked by `channels.twilio.webhooks.is_signed`;
 otherwise 403 and nothing changes. A signed request seen before is a replay and is refused too:
 it is claimed (remembered atomically) before it is handled, and released if handling fails.
+On a platform of several forces the request is then handled as the force whose number it is
+about (forces.numbers); a number no force has is refused with 403.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from broadcast.channels.twilio.webhooks import (
 )
 from broadcast.delivery import callbacks
 from broadcast.delivery.deliver import call_completed
+from broadcast.forces import numbers
 from broadcast.registrants import keywords
 from broadcast.web.context import WebContext
 from broadcast.web.deps import Ctx, Refused
@@ -80,7 +83,28 @@ async def signed_webhook(request: Request, ctx: Ctx) -> SignedWebhook:
     fingerprint = hashlib.sha256(f"{url}\n{signature}".encode()).hexdigest()
     if not ctx.replays.claim(fingerprint):
         raise Refused(_forbidden())
-    return SignedWebhook(ctx, form, fingerprint)
+    return SignedWebhook(_numbers_force(ctx, request, form), form, fingerprint)
+
+
+def _numbers_force(ctx: WebContext, request: Request, form: FormData) -> WebContext:
+    """The context of the force whose number the webhook is about (every force shares the
+    platform's Twilio account, so the signature alone cannot tell); the URL's force when
+    several send on that number. A number no force on the platform has is refused."""
+    platform = ctx.platform
+    forces = platform.forces()
+    if len(forces) == 1:
+        return ctx  # a single force: every number the account has is its own
+    path = route_path(request.scope)
+    number = form.get(numbers.our_number_field(path))
+    owner = numbers.owner_of(
+        forces,
+        lambda f: platform.context(f).settings,
+        number if isinstance(number, str) else "",
+        chosen=ctx.force,
+    )
+    if owner is None:
+        raise Refused(Response("Forbidden: not a number of any force on this platform", 403))
+    return ctx if owner == ctx.force else platform.context(owner)
 
 
 Signed = Annotated[SignedWebhook, Depends(signed_webhook)]
