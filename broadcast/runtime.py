@@ -193,7 +193,8 @@ class Runtime:
             return self._leases[owner]
 
     def template(self, name: str) -> AlertTemplate:
-        return library(self.settings.templates_dir).load(name)
+        """The named template: the force's own folder's, else the platform's (national)."""
+        return library(self.settings.templates_dir, self.platform_settings.templates_dir).load(name)
 
     def close(self) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from broadcast.capacity import ExceedsCapacity
 from broadcast.channels import ChannelError, OutboundMessage
 from broadcast.delivery.levels import LEASE_POLL, Capacity, rate_levels
-from broadcast.messages.render import RecipientContext, load_template
+from broadcast.messages.render import RecipientContext
 from broadcast.registrants.signup import PendingMessage
 from broadcast.runtime import Runtime
 
@@ -70,7 +70,7 @@ def outbound(rt: Runtime, message: PendingMessage) -> OutboundMessage:
         ),
         confirm_code=message.code,
     )
-    rendered = load_template(TEMPLATE, settings.templates_dir).render(
+    rendered = rt.template(TEMPLATE).render(
         message.channel,
         {"opted_out": "yes" if message.opted_out else ""},
         recipient,

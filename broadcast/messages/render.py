@@ -228,15 +228,30 @@ class AlertTemplate:
 
 
 class TemplateLibrary:
-    """The templates in one directory, each compiled on first load and then reused."""
+    """The templates in one directory, each compiled on first load and then reused.
 
-    def __init__(self, directory: Path | str | None = None) -> None:
+    With a `fallback` (a force's folder over the national one), a template of this folder
+    overrides the fallback's of the same name, the others are the fallback's, and this folder's
+    templates may include the fallback's shared parts.
+    """
+
+    def __init__(
+        self, directory: Path | str | None = None, fallback: TemplateLibrary | None = None
+    ) -> None:
         self.directory = Path(directory) if directory is not None else DEFAULT_DIRECTORY
-        self.env = make_environment(self.directory)
+        self.fallback = fallback
+        searched = [self.directory] + ([fallback.directory] if fallback is not None else [])
+        self.env = make_environment(*searched)
         self._loaded: dict[str, AlertTemplate] = {}
 
-    def names(self) -> list[str]:
+    def own_names(self) -> list[str]:
         return template_names(self.directory)
+
+    def names(self) -> list[str]:
+        own = self.own_names()
+        if self.fallback is None:
+            return own
+        return sorted(set(own) | set(self.fallback.names()))
 
     def list_templates(self) -> list[TemplateInfo]:
         return [self.load(name).info for name in self.names()]
@@ -244,19 +259,28 @@ class TemplateLibrary:
     def load(self, name: str) -> AlertTemplate:
         """The named template, compiled; `NotFound` lists the known names."""
         if name not in self._loaded:
-            names = self.names()
-            if name not in names:
+            if name in self.own_names():
+                compiled = AlertTemplate(compile_folder(self.env, self.directory, name))
+            elif self.fallback is not None and name in self.fallback.names():
+                compiled = self.fallback.load(name)
+            else:
+                names = self.names()
                 raise NotFound(
                     f"no template {name!r}; known templates: {', '.join(names) or 'none'}"
                 )
-            self._loaded[name] = AlertTemplate(compile_folder(self.env, self.directory, name))
+            self._loaded[name] = compiled
         return self._loaded[name]
 
 
-@lru_cache(maxsize=8)
-def library(directory: Path | str | None = None) -> TemplateLibrary:
-    """The shared library for a directory (default: the repository's `templates/`)."""
-    return TemplateLibrary(directory)
+@lru_cache(maxsize=64)
+def library(
+    directory: Path | str | None = None, national: Path | str | None = None
+) -> TemplateLibrary:
+    """The shared library for a directory (default: the repository's `templates/`); a force's
+    folder (`directory`) falls back to the national one (`national`) when they differ."""
+    if directory is None or Path(directory) == Path(national or DEFAULT_DIRECTORY):
+        return TemplateLibrary(national)
+    return TemplateLibrary(directory, fallback=library(national))
 
 
 def list_templates(directory: Path | str | None = None) -> list[TemplateInfo]:

@@ -134,10 +134,11 @@ class CompiledTemplate:
     recipient_needs: dict[str, frozenset[str]]
 
 
-def make_environment(directory: Path) -> jinja2.Environment:
-    """Strict undefined (a missing variable is an error), autoescape for .html files only."""
+def make_environment(*directories: Path) -> jinja2.Environment:
+    """Strict undefined (a missing variable is an error), autoescape for .html files only; a
+    file is looked for in each directory in turn."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
+        loader=jinja2.FileSystemLoader(list(directories)),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
         trim_blocks=True,

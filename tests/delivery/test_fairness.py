@@ -21,11 +21,11 @@ from broadcast.alerts import compose as alerts
 from broadcast.delivery.dispatch import Chunk, RecordingDispatcher
 from broadcast.delivery.feeds import Feed, Feeds, MemoryFeeds, RedisFeeds, queue_next
 from broadcast.delivery.planning import Targeting
-from broadcast.forces import registry
 from broadcast.runtime import Runtime
 from broadcast.store.tables import Delivery
 from broadcast.store.tenancy import national
 from tests.delivery.factories import Person, RecordingChannel, add_people
+from tests.support.forces import add_sharing_senders
 from workers.app import WorkerApp
 from workers.broker import build_broker
 
@@ -91,9 +91,9 @@ def test_enqueue_queues_a_window_and_each_finished_chunk_queues_the_next(
 
 def _platform(runtime: Runtime) -> dict[str, Runtime]:
     base = runtime.platform_settings
-    # Named as the platform, so they send through this runtime's recording channels.
-    suffolk = registry.add(runtime.base_engine, base, "suffolk", base.force_name)
-    dyfed = registry.add(runtime.base_engine, base, "dyfed-powys", base.force_name)
+    # Sending as the platform, so through this runtime's recording channels.
+    suffolk = add_sharing_senders(runtime.base_engine, base, "suffolk")
+    dyfed = add_sharing_senders(runtime.base_engine, base, "dyfed-powys")
     return {
         "met": runtime,
         "suffolk": runtime.for_force(suffolk.id),

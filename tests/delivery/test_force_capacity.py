@@ -14,11 +14,11 @@ from broadcast.alerts import compose as alerts
 from broadcast.delivery.deliver import call_completed, deliver_chunk
 from broadcast.delivery.dispatch import Chunk, RecordingDispatcher
 from broadcast.delivery.planning import Targeting
-from broadcast.forces import registry
 from broadcast.runtime import Runtime
 from broadcast.settings import Settings
 from broadcast.store.engine import create_db_engine, upgrade
 from tests.delivery.factories import Person, RecordingChannel, add_people
+from tests.support.forces import add_sharing_senders
 
 VARS = {"headline": "Flood warning", "message": "Move to higher ground."}
 
@@ -44,11 +44,10 @@ def platform(request: pytest.FixtureRequest, tmp_path) -> Iterator[dict[str, Run
     channels = {name: RecordingChannel(name=name) for name in ("email", "voice")}
     met = Runtime(settings, engine=engine, channels=channels, force="default")
     # Named as the platform and sending as it, so they share its (recording) channels.
-    name = settings.force_name
-    suffolk = registry.add(
-        engine, settings, "suffolk", name, profile={"voice_concurrency": 1, "email_rate": "2/1h"}
+    suffolk = add_sharing_senders(
+        engine, settings, "suffolk", {"voice_concurrency": 1, "email_rate": "2/1h"}
     )
-    dyfed = registry.add(engine, settings, "dyfed-powys", name, profile={"voice_concurrency": 2})
+    dyfed = add_sharing_senders(engine, settings, "dyfed-powys", {"voice_concurrency": 2})
     yield {"met": met, "suffolk": met.for_force(suffolk.id), "dyfed": met.for_force(dyfed.id)}
     engine.dispose()
 

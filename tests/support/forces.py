@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, text
 
+from broadcast.forces import registry
+from broadcast.forces.registry import ForceInfo
+from broadcast.settings import Settings
 from broadcast.store.tenancy import scoped
 
 DEFAULT_FORCE_ROW = (
@@ -23,3 +26,13 @@ def reset_forces(conn: Connection) -> None:
 def default_force(engine: Engine) -> Engine:
     """`engine` working as the default force, as every command of a single-force install does."""
     return scoped(engine, 1)
+
+
+def add_sharing_senders(
+    engine: Engine, base: Settings, code: str, profile: dict[str, object] | None = None
+) -> ForceInfo:
+    """A force sending as the platform (its name, senders and address), so that its runtime
+    shares the platform runtime's channels (Runtime.for_force): tests record what every force
+    sent in one place."""
+    shared = {"public_url": base.public_url} | (profile or {})
+    return registry.add(engine, base, code, base.force_name, profile=shared)
