@@ -12,10 +12,9 @@ import dramatiq
 from dramatiq import Broker
 from dramatiq.brokers.redis import RedisBroker
 
-from broadcast.delivery import feeds
 from broadcast.delivery.deliver import deliver_chunk
-from broadcast.delivery.dispatch import Chunk, queue_for
-from broadcast.delivery.feeds import Feeds
+from broadcast.delivery.dispatch import Chunk, drop_feed, queue_for, queue_next
+from broadcast.delivery.feeds import Feeds, MemoryFeeds, RedisFeeds
 from broadcast.delivery.recovery import give_up_chunk
 from broadcast.forces.lookup import force_of_alert
 from broadcast.runtime import Runtime
@@ -38,9 +37,9 @@ class DramatiqDispatcher:
         self.app = app
         broker = app.broker
         self.feeds: Feeds = (
-            feeds.RedisFeeds(broker.client, f"{broker.namespace}:feed:")
+            RedisFeeds(broker.client, f"{broker.namespace}:feed:")
             if isinstance(broker, RedisBroker)
-            else feeds.MemoryFeeds()
+            else MemoryFeeds()
         )
 
     @property
@@ -115,18 +114,18 @@ class WorkerApp:
                 urgent_queue = queue_for(channel, True)
                 should_yield = lambda: bool(pending(self.broker, urgent_queue))  # noqa: E731
             if force_id is None:
-                feeds.drop(self.dispatcher, chunk)
+                drop_feed(self.dispatcher, chunk)
                 return  # the alert is gone: nothing to send
             outcome = deliver_chunk(rt.for_force(force_id), chunk, should_yield=should_yield)
             if outcome.retry_after is not None:
                 # Not a Dramatiq retry: waiting is not a failure and must not use up retries.
                 self.dispatcher.enqueue([chunk], delay=outcome.retry_after)
             elif outcome.closed:
-                feeds.drop(self.dispatcher, chunk)
+                drop_feed(self.dispatcher, chunk)
             else:
                 # Before this message is acknowledged: a crash here redelivers it, and its
                 # second finish moves the feed on instead.
-                feeds.queue_next(self.dispatcher, chunk)
+                queue_next(self.dispatcher, chunk)
 
         return deliver
 
@@ -146,4 +145,4 @@ class WorkerApp:
             chunk,
             f"gave up after {retry_info.get('retries')} worker retries: {reason}",
         )
-        feeds.queue_next(self.dispatcher, chunk)
+        queue_next(self.dispatcher, chunk)

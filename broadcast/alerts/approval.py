@@ -26,11 +26,13 @@ def submit(
     scheduled_at: datetime | None = None,
     escalate: str | None = None,
     escalate_after: int | None = None,
+    needs_approval: bool = False,
 ) -> str:
     """A new (draft) alert goes to approval, to the schedule, or out now; its new state.
 
-    With BROADCAST_REQUIRE_APPROVAL a second operator must approve, unless `emergency`.
-    Follow-ups (which already have their lifecycle row) pass only the first arguments."""
+    With BROADCAST_REQUIRE_APPROVAL (or `needs_approval`: another force's part of a regional
+    alert) a second operator must approve, unless `emergency`. Follow-ups (which already have
+    their lifecycle row) pass only the first arguments."""
     assert alert.id is not None
     if not lifecycle.infos(rt.engine, [alert.id]):
         with rt.engine.begin() as conn:
@@ -45,7 +47,7 @@ def submit(
                 ),
                 operator=operator,
             )
-    if rt.settings.require_approval and not emergency:
+    if (rt.settings.require_approval or needs_approval) and not emergency:
         with rt.engine.begin() as conn:
             lifecycle.transition(conn, alert.id, AlertState.PENDING_APPROVAL, operator=operator)
         return AlertState.PENDING_APPROVAL

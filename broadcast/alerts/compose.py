@@ -176,6 +176,7 @@ def create_alert(
     status: str = AlertState.DRAFT,
     starts_at: datetime | None = None,
     idempotency_key: str | None = None,
+    regional_key: str | None = None,
 ) -> Alert:
     """The alert row, a draft for `approval.submit` to send (a test fixture that plans by hand
     passes `status` sending); a scheduled alert's
@@ -197,6 +198,7 @@ def create_alert(
         status=status,
         expires_at=max(utcnow(), starts_at or utcnow()) + expires,
         idempotency_key=idempotency_key,
+        regional_key=regional_key,
     )
     with rt.engine.begin() as conn:
         values = alert.model_dump(exclude={"id"})

@@ -13,11 +13,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from broadcast.alerts import approval, escalation, scheduling
+from broadcast.alerts import approval, escalation, regional, scheduling
 from broadcast.alerts import compose as core
 from broadcast.alerts.outcome import status_label
 from broadcast.cli import alert_lifecycle as lc
-from broadcast.cli import common, handover, send_guard
+from broadcast.cli import alert_regional, common, handover, send_guard
 from broadcast.cli.alert_common import (
     OPERATOR,
     audit_alert,
@@ -129,6 +129,12 @@ def send(
     allow_duplicate: bool = typer.Option(
         False, "--allow-duplicate", help="Send even if the same alert was sent minutes ago."
     ),
+    forces: str | None = typer.Option(
+        None,
+        "--forces",
+        help="A regional alert to these forces' registrants (met,suffolk): one alert per force, "
+        "in its name; another force's needs its approval.",
+    ),
 ) -> None:
     """Preview, confirm, and queue (or schedule, or submit for approval) an alert.
 
@@ -160,6 +166,30 @@ def send(
         key_args = (rt, idempotency_key, template, variables, chosen, targeting)
         if (earlier := send_guard.already_sent(*key_args)) is not None:
             return send_guard.report_already_sent(rt, earlier, idempotency_key)
+    if forces is not None:
+        if at or escalate or idempotency_key or source or as_json:
+            raise InvalidInput(
+                "a regional alert (--forces) is sent now: leave out --at, --escalate, "
+                "--idempotency-key, --source and --json"
+            )
+        lifetime = core.parse_duration(expires or settings.alert_default_expiry)
+        return alert_regional.send(
+            rt,
+            forces,
+            template,
+            variables,
+            chosen,
+            targeting,
+            urgent=urgent,
+            expires=core.parse_duration(expires) if expires else None,
+            lifetime=lifetime,
+            emergency=emergency,
+            operator=operator or common.default_operator(),
+            yes=yes,
+            dry_run=dry_run,
+            wait=wait,
+            print_preview=_print_preview,
+        )
     when = scheduling.parse_at(at, zone=zone(rt), now=rt.clock.now()) if at else None
     chain = escalation.parse_chain(escalate, chosen) if escalate else None
     window = escalation.window_seconds(escalate_after, settings.escalate_after) if chain else None
@@ -292,8 +322,15 @@ def status(
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the watch, status follows
             watch_progress(lambda: core.alert_status(rt, alert_id))
     view = handover.without_broker(rt, lambda r: core.alert_status(r, alert_id), json=as_json)
+    parts = regional.parts_of(rt, view.alert)
     if as_json:
-        typer.echo(json.dumps(view.as_dict() | {"lifecycle": lc.describe_lines(rt, alert_id)}))
+        extra: dict[str, object] = {"lifecycle": lc.describe_lines(rt, alert_id)}
+        if parts:
+            extra["regional"] = {
+                "key": view.alert.regional_key,
+                "parts": [p.as_dict() for p in parts],
+            }
+        typer.echo(json.dumps(view.as_dict() | extra))
         return
     a = view.alert
     common.console.print(
@@ -309,6 +346,25 @@ def status(
         common.console.print(f"  ! {view.expiry}", highlight=False)
     for line in lc.describe_lines(rt, alert_id):
         common.console.print(f"  {line}", highlight=False, markup=False)
+    if parts:
+        _print_parts(parts)
+
+
+def _print_parts(parts: list[regional.PartStatus]) -> None:
+    """The whole of a regional alert: each force's part, its state and deliveries."""
+    sent = sum(p.states.get("sent", 0) + p.states.get("delivered", 0) for p in parts)
+    total = sum(sum(p.states.values()) for p in parts)
+    common.console.print(
+        f"Regional alert: {len(parts)} forces, {sent:,} of {total:,} deliveries sent",
+        highlight=False,
+    )
+    for p in parts:
+        counts = ", ".join(f"{s} {n:,}" for s, n in sorted(p.states.items())) or "none planned"
+        common.console.print(
+            f"  {p.force_code} ({p.force_name}): alert {p.alert_id} [{p.status}] {counts}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()

@@ -10,47 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from broadcast.vocabulary import CHANNELS
+from broadcast.delivery.chunk import QUEUES, Chunk, queue_for
+from broadcast.delivery.feeds import Feeds, MemoryFeeds, feed_key
 
-if TYPE_CHECKING:
-    from broadcast.delivery.feeds import Feeds
-
-
-def queue_for(channel: str, urgent: bool) -> str:
-    """Urgent alerts get their own queue per channel, served first by the same workers."""
-    return f"{channel}_urgent" if urgent else channel
-
-
-# Every queue the code uses; the Procfile test compares its worker lines with this.
-QUEUES = tuple(queue_for(c, u) for c in CHANNELS for u in (False, True)) + ("maintenance",)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    alert_id: int
-    channel: str
-    after_id: int
-    upto_id: int
-    urgent: bool = False
-    # The alert's force: the worker works as it (None in messages from before forces: the
-    # worker looks the alert's force up).
-    force_id: int | None = None
-
-    @property
-    def queue(self) -> str:
-        return queue_for(self.channel, self.urgent)
-
-    def as_args(self) -> tuple[int, str, int, int, bool, int | None]:
-        return (
-            self.alert_id,
-            self.channel,
-            self.after_id,
-            self.upto_id,
-            self.urgent,
-            self.force_id,
-        )
+__all__ = ["QUEUES", "Chunk", "Dispatcher", "RecordingDispatcher", "queue_for"]
 
 
 class Dispatcher(Protocol):
@@ -92,7 +57,7 @@ class RecordingDispatcher:
     chunks: list[tuple[Chunk, float]] = field(default_factory=list)
     # Every chunk at once unless a test asks for a window.
     window: int = 0
-    feeds: Feeds = field(default_factory=lambda: _memory_feeds())
+    feeds: Feeds = field(default_factory=MemoryFeeds)
 
     def enqueue(self, chunks: Sequence[Chunk], *, delay: float = 0.0) -> None:
         self.chunks.extend((chunk, delay) for chunk in chunks)
@@ -111,7 +76,14 @@ class RecordingDispatcher:
         return taken
 
 
-def _memory_feeds() -> Feeds:
-    from broadcast.delivery.feeds import MemoryFeeds  # feeds builds on Chunk, defined here
+def queue_next(dispatcher: Dispatcher, chunk: Chunk) -> Chunk | None:
+    """After `chunk` finished (sent, ended or given up): queue the next chunk of its feed."""
+    following = dispatcher.feeds.take(feed_key(chunk.alert_id, chunk.channel))
+    if following is not None:
+        dispatcher.enqueue([following])
+    return following
 
-    return MemoryFeeds()
+
+def drop_feed(dispatcher: Dispatcher, chunk: Chunk) -> None:
+    """The alert is over (cancelled, expired, gone): its feed queues nothing more."""
+    dispatcher.feeds.stop(feed_key(chunk.alert_id, chunk.channel))

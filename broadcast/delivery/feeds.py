@@ -25,7 +25,7 @@ from typing import Protocol
 
 import redis
 
-from broadcast.delivery.dispatch import Chunk, Dispatcher
+from broadcast.delivery.chunk import Chunk
 
 # A feed is dropped this long after it was started, whatever happens (alerts expire sooner).
 FEED_LIFETIME_SECONDS = 8 * 24 * 3600
@@ -171,16 +171,3 @@ class RedisFeeds:
             int(force) if force else None,
         )
         return chunk_at(feed, feed.after)
-
-
-def queue_next(dispatcher: Dispatcher, chunk: Chunk) -> Chunk | None:
-    """After `chunk` finished (sent, ended or given up): queue the next chunk of its feed."""
-    following = dispatcher.feeds.take(feed_key(chunk.alert_id, chunk.channel))
-    if following is not None:
-        dispatcher.enqueue([following])
-    return following
-
-
-def drop(dispatcher: Dispatcher, chunk: Chunk) -> None:
-    """The alert is over (cancelled, expired, gone): its feed queues nothing more."""
-    dispatcher.feeds.stop(feed_key(chunk.alert_id, chunk.channel))

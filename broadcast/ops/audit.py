@@ -27,6 +27,7 @@ ACTIONS = (
     "alert.retried",
     "alert.resumed",
     "alert.follow-up",
+    "alert.regional-part",
     "failures.requeued",
     "failures.purged",
     "registrants.imported",

@@ -233,6 +233,8 @@ class Alert(SQLModel, Tenant, table=True):
     )
     # `alert send --idempotency-key`: the same key again returns this alert, sends nothing.
     idempotency_key: str | None = Field(default=None, max_length=200)
+    # The parts of one alert sent to several forces share it (alerts.regional).
+    regional_key: str | None = Field(default=None, max_length=40, index=True)
 
 
 class Delivery(SQLModel, Tenant, table=True):

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from broadcast.alerts import approval
 from broadcast.alerts import compose as alerts
-from broadcast.delivery.dispatch import Chunk, RecordingDispatcher
-from broadcast.delivery.feeds import Feed, Feeds, MemoryFeeds, RedisFeeds, queue_next
+from broadcast.delivery.dispatch import Chunk, RecordingDispatcher, queue_next
+from broadcast.delivery.feeds import Feed, Feeds, MemoryFeeds, RedisFeeds
 from broadcast.delivery.planning import Targeting
 from broadcast.runtime import Runtime
 from broadcast.store.tables import Delivery
