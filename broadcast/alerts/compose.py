@@ -341,10 +341,17 @@ def cancel_alert(rt: Runtime, alert_id: int, *, operator: str = "unknown") -> in
     get_alert(rt, alert_id)
     with rt.engine.begin() as conn:
         lifecycle.transition(conn, alert_id, AlertState.CANCELLED, operator=operator)
-        # Workers claim only `queued` rows, so after this commit nothing more goes out.
+        # Workers claim only `queued` rows, so after this commit nothing more goes out. Rows a
+        # worker is claiming right now are skipped, not waited for: they are going out, and
+        # waiting (on PostgreSQL) let a claim of several rows and this one deadlock.
+        unclaimed = (
+            select(Delivery.id)
+            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.QUEUED)
+            .with_for_update(skip_locked=True)
+        )
         result = conn.execute(
             update(Delivery)
-            .where(Delivery.alert_id == alert_id, Delivery.state == DeliveryState.QUEUED)
+            .where(Delivery.id.in_(unclaimed.scalar_subquery()))
             .values(state=DeliveryState.CANCELLED, finished_at=utcnow())
         )
     return int(result.rowcount or 0)
