@@ -94,82 +94,95 @@ def show_config(
 @app.command("demo")
 @common.one_line_errors
 def demo() -> None:
-    """Run the main job with fictional people and show the result.
+    """Run the main job with fictional people and show the result, for two forces side by side.
 
     Imports a sample transfer file, sends the imported people the data-transfer notice, sends a
-    community alert to one area, and shows what landed in the outbox (no provider needed).
+    community alert to one area, and shows what landed in the outbox (no provider needed). Then
+    adds a second force on the same platform, a Welsh one (dyfed-powys), imports its own
+    registrants and sends them a bilingual Welsh and English alert from its own template
+    folder, into its own outbox.
     """
     from importlib.resources import files
 
-    from broadcast.channels.outbox import read_json_lines
-    from broadcast.cli.registrant_import import import_csv
+    from broadcast.forces import registry
 
-    sample = Path(str(files("broadcast") / "samples" / "registrants.csv"))
-    typer.echo(f"1. Import the sample transfer file {sample.name} (fictional people)")
-    try:
-        import_csv(
-            file=sample,
-            dry_run=False,
-            rejects=None,
-            operator="demo",
-            workers=0,
-            map_topic=[],
-            unknown_topics="reject",
-        )
-    except typer.Exit as exit_:
-        if exit_.exit_code:
-            raise
+    samples = Path(str(files("broadcast") / "samples"))
+    sample = samples / "registrants.csv"
+    forces = registry.all_forces(common.platform_engine())
+    home = min(forces, key=lambda f: f.id)
+    name = home.name or common.settings().force_name
+    typer.echo(f"1. {name} (force {home.code}): import the sample transfer file {sample.name}")
+    _run(["--force", home.code, "registrants", "import", str(sample), "--operator", "demo"])
     typer.echo("\nRegistrants now held (first 5):")
+    common.chosen_force_code = home.code
     _demo_table(limit=5)
     typer.echo(f"\n2. Tell everyone imported from {sample.name} who now holds their details")
     _run(
         [
-            "alert",
-            "send",
-            "transfer-notice",
-            "--source",
-            sample.name,
-            "--channels",
-            "sms,email,voice",
-            "--yes",
+            *("--force", home.code, "alert", "send", "transfer-notice", "--source", sample.name),
+            *("--channels", "sms,email,voice", "--yes", "--operator", "demo"),
             "--allow-duplicate",  # running the demo again sends again, on purpose
-            "--operator",
-            "demo",
-            "--var",
-            "previous_service=the Police Message Broadcast service",
+            *("--var", "previous_service=the Police Message Broadcast service"),
         ]
     )
     typer.echo("\n3. A community alert to everyone following SE1")
     _run(
         [
-            "alert",
-            "send",
-            "community-alert",
-            "--area",
-            "SE1",
-            "--channels",
-            "sms,email",
-            "--yes",
-            "--allow-duplicate",
-            "--operator",
-            "demo",
-            "--var",
-            "headline=Road closed in SE1 after a collision",
-            "--var",
-            "message=Blackfriars Road is closed both ways. Please avoid the area.",
+            *("--force", home.code, "alert", "send", "community-alert", "--area", "SE1"),
+            *("--channels", "sms,email", "--yes", "--allow-duplicate", "--operator", "demo"),
+            *("--var", "headline=Road closed in SE1 after a collision"),
+            *("--var", "message=Blackfriars Road is closed both ways. Please avoid the area."),
         ]
     )
-    outbox = common.settings().outbox_dir
-    typer.echo(f"\n4. No provider is configured, so everything went to the outbox {outbox}/:")
+    welsh = "dyfed-powys"
+    typer.echo(f"\n4. A second force on the same platform: Heddlu Dyfed-Powys Police ({welsh})")
+    if not any(f.code == welsh for f in forces):
+        _run(
+            [
+                *("forces", "add", welsh, "--name", "Heddlu Dyfed-Powys Police"),
+                *("--set", "area_postcodes=SA,LD,SY", "--set", "languages=cy,en"),
+                *("--set", f"templates_dir={samples / 'templates' / welsh}"),
+            ]
+        )
+    welsh_sample = samples / f"{welsh}.csv"
+    _run(["--force", welsh, "registrants", "import", str(welsh_sample), "--operator", "demo"])
+    typer.echo("\n5. Its bilingual community alert (its own template: Welsh first, then English)")
+    _run(
+        [
+            *("--force", welsh, "alert", "send", "community-alert", "--all", "--channels"),
+            *("sms,email", "--yes", "--allow-duplicate", "--operator", "demo"),
+            *("--var", "headline_cy=A483 ar gau ar ôl gwrthdrawiad"),
+            *("--var", "message_cy=Mae'r A483 ar gau i'r ddau gyfeiriad. Osgowch yr ardal."),
+            *("--var", "headline=A483 closed after a collision"),
+            *("--var", "message=The A483 is closed both ways. Please avoid the area."),
+        ]
+    )
+    typer.echo("\n6. No provider is configured, so each force's messages went to its outbox:")
+    platform = common.settings()
+    for force in registry.all_forces(common.platform_engine()):
+        if force.code in (home.code, welsh):
+            _show_outbox(force.name or platform.force_name, force.settings(platform).outbox_dir)
+    typer.echo(
+        "\nThis database now holds two forces: other commands take --force "
+        f"{home.code} or --force {welsh} (or BROADCAST_FORCE={home.code})."
+    )
+
+
+def _show_outbox(name: str, outbox: Path) -> None:
+    from broadcast.channels.outbox import read_json_lines
+    from broadcast.cli.wrapped import print_wrapped
+
     emails = sorted((outbox / "email").glob("*.eml"))
-    sms, calls = (read_json_lines(outbox / f"{c}.jsonl") for c in ("sms", "voice"))
+    sms, calls = (
+        read_json_lines(path) if (path := outbox / f"{c}.jsonl").exists() else []
+        for c in ("sms", "voice")
+    )
+    typer.echo(f"\n   {name}, in {outbox}/:")
     typer.echo(f"   {len(sms)} SMS in {outbox / 'sms.jsonl'}")
     typer.echo(f"   {len(calls)} calls (with their TwiML) in {outbox / 'voice.jsonl'}")
     typer.echo(f"   {len(emails)} emails in {outbox / 'email'}/")
     if sms:
-        from broadcast.cli.wrapped import print_wrapped
-
-        typer.echo(f"\n   The last SMS, to {sms[-1]['to']}:")
+        typer.echo(f"   The last SMS, to {sms[-1]['to']}:")
         print_wrapped(common.console, str(sms[-1]["body"]), indent=3)
 
 

@@ -24,6 +24,19 @@ def test_demo_imports_notifies_and_alerts_into_the_outbox(tmp_path: Path) -> Non
     assert all("/manage/" in str(r["body"]) for r in sms)
     assert read_json_lines(tmp_path / "outbox" / "voice.jsonl")
     assert list((tmp_path / "outbox" / "email").glob("*.eml"))
+    # And a second, Welsh force beside it: its own registrants, its own bilingual template,
+    # its own outbox, its name and its pages' prefix on every message
+    welsh = read_json_lines(tmp_path / "outbox" / "dyfed-powys" / "sms.jsonl")
+    assert len(welsh) == 12 and len({r["to"] for r in welsh}) == 12
+    for message in welsh:
+        body = str(message["body"])
+        assert body.startswith("Heddlu Dyfed-Powys Police: A483 ar gau")
+        assert "A483 closed after a collision" in body and "/f/dyfed-powys/manage/" in body
+    assert not any("A483" in str(r["body"]) for r in sms)
+    emails = list((tmp_path / "outbox" / "dyfed-powys" / "email").glob("*.eml"))
+    assert len(emails) == 6
+    assert "Heddlu Dyfed-Powys Police" in emails[0].read_text()
+    assert "--force default or --force dyfed-powys" in result.output
 
 
 def _run_at_a_terminal(args: list[str], columns: int) -> str:
@@ -72,7 +85,8 @@ def test_demo_reads_at_80_columns_with_whole_links(tmp_path: Path) -> None:
     # And: every manage link is printed whole, on a line of its own, as long as the real ones
     sent = {
         len(u)
-        for r in read_json_lines(tmp_path / "outbox" / "sms.jsonl")
+        for outbox in (tmp_path / "outbox", tmp_path / "outbox" / "dyfed-powys")
+        for r in read_json_lines(outbox / "sms.jsonl")
         for u in re.findall(r"http://\S+/manage/\S+", str(r["body"]))
     }
     links = [line.strip() for line in shown.splitlines() if "/manage/" in line]

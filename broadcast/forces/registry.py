@@ -38,8 +38,13 @@ class ForceInfo:
 
     def settings(self, base: Settings) -> Settings:
         """The settings this force works with (its profile over the platform's)."""
-        prefix = None if self.is_home(base) else f"/f/{self.code}"
-        return profiles.settings_for(base, self.name, self.profile, self.hosts, prefix=prefix)
+        if self.is_home(base):
+            return profiles.settings_for(base, self.name, self.profile, self.hosts)
+        own = profiles.settings_for(
+            base, self.name, self.profile, self.hosts, prefix=f"/f/{self.code}"
+        )
+        # Without providers, each force's messages land in an outbox of its own.
+        return own.model_copy(update={"outbox_dir": base.outbox_dir / self.code})
 
     def is_home(self, base: Settings) -> bool:
         """The platform's own force, at its bare address: BROADCAST_FORCE's, else the first

@@ -53,8 +53,8 @@ def platform(request, tmp_path: Path, monkeypatch, cli) -> Iterator[dict[str, En
 
 
 def texts(tmp_path: Path) -> list[str]:
-    path = tmp_path / "outbox" / "sms.jsonl"
-    return [m["body"] for m in read_json_lines(path)] if path.exists() else []
+    """Every force's SMS outbox (the Met's at outbox/, the others' at outbox/<code>/)."""
+    return [m["body"] for p in (tmp_path / "outbox").rglob("sms.jsonl") for m in read_json_lines(p)]
 
 
 def ids_of(output: str) -> dict[str, int]:
