@@ -1,9 +1,12 @@
 """How the core hands work to a queue, without knowing which queue system runs it.
 
-A `Chunk` names a range of one alert's deliveries on one channel (`after_id < id <= upto_id`).
-A message carries only that range: the database, not the message, says which deliveries in it
-are still `queued`, so a chunk can be sent again (redelivery, throttling, recovery) safely.
-`workers/` implements `Dispatcher` with Dramatiq; the core never imports Dramatiq.
+A `Chunk` (delivery/chunk.py) names a range of one alert's deliveries on one channel
+(`after_id < id <= upto_id`). A message carries only that range: the database, not the
+message, says which deliveries in it are still `queued`, so a chunk can be sent again
+(redelivery, throttling, recovery) safely.
+With a window, an alert's later chunks wait in a feed (delivery/feeds.py) and `queue_next`
+queues each as one finishes. `workers/` implements `Dispatcher` with Dramatiq; the core never
+imports Dramatiq.
 """
 
 from __future__ import annotations
@@ -15,7 +18,15 @@ from typing import Protocol
 from broadcast.delivery.chunk import QUEUES, Chunk, queue_for
 from broadcast.delivery.feeds import Feeds, MemoryFeeds, feed_key
 
-__all__ = ["QUEUES", "Chunk", "Dispatcher", "RecordingDispatcher", "queue_for"]
+__all__ = [
+    "QUEUES",
+    "Chunk",
+    "Dispatcher",
+    "RecordingDispatcher",
+    "drop_feed",
+    "queue_for",
+    "queue_next",
+]
 
 
 class Dispatcher(Protocol):
