@@ -25,7 +25,8 @@ OPERATOR = typer.Option(
 def import_csv(
     file: Path = typer.Argument(
         ...,
-        help="CSV: name,email,mobile,landline,postcode,channels,areas,topics,consented_at,source",
+        help="CSV: name,email,mobile,landline,postcode,channels,areas,topics,consented_at,source"
+        "[,language]",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what would happen; change nothing."

@@ -30,6 +30,7 @@ COLUMNS = (
     "topics",
     "consented_at",
     "source",
+    "language",
 )
 CONTACT_COLUMNS = {"email", "mobile", "landline"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -12,6 +13,9 @@ from broadcast.text_rules import control_character_problem
 from broadcast.vocabulary import CHANNELS, ChannelName, address_for
 
 T = TypeVar("T")
+
+# A language tag as registrants give it: en, cy, cy-GB (a template's files use the same codes).
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})?")
 
 
 class InvalidRegistrant(InvalidInput):
@@ -128,6 +132,8 @@ def parse_registrant(
             if not drop_unknown_topics:
                 problems.append(str(exc))
     language = (text("language") or "en").lower()
+    if not _LANGUAGE.fullmatch(language):
+        problems.append("language must be a language code like en, cy or cy-GB")
 
     if require_channels and not channels and raw_channels is None:
         problems.append("no channels given (use sms, email and/or voice)")

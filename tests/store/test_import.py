@@ -595,3 +595,26 @@ def test_map_topic_renames_and_drop_leaves_unknown_topics_out(
     }
     with pytest.raises(InvalidInput, match="did you mean anti-social-behaviour"):
         import_topics.parse_topic_map(["asb=antisocial-behavior"], FORCE_TOPICS)
+
+
+def test_a_language_column_sets_new_registrants_language(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "welsh.csv"
+    path.write_text(
+        HEADER + ",language\n"
+        "Dafydd Jones,dafydd@example.cymru,,,SA1 1AA,email,SA1,burglary,,PMB,cy\n"
+        "Siân Davies,sian@example.cymru,,,SA1 1AA,email,SA1,burglary,,PMB,CY-GB\n"
+        "Rhys Evans,rhys@example.cymru,,,SA1 1AA,email,SA1,burglary,,PMB,\n"
+        "Bad Tag,bad@example.cymru,,,SA1 1AA,email,SA1,burglary,,PMB,Welsh please\n"
+    )
+    report = import_registrants(engine=engine, path=path, options=options())
+    assert report.created == 3 and not report.ignored_columns
+    assert [(row.line, " ".join(r)) for row, r in report.rejected] == [
+        (5, "language must be a language code like en, cy or cy-GB")
+    ]
+    with Session(engine) as session:
+        languages = dict(session.exec(select(Registrant.email, Registrant.language)).all())
+    assert languages == {
+        "dafydd@example.cymru": "cy",
+        "sian@example.cymru": "cy-gb",
+        "rhys@example.cymru": "en",
+    }
