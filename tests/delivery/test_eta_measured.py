@@ -127,8 +127,10 @@ def test_units_left_in_the_window_by_an_earlier_alert_free_when_it_says(rt) -> N
     backend.run()
     took = (finished(rt, alert.id or 0) - started).total_seconds()
     # Then 10 went at once and 15 when the earlier alert's last units left the window (about
-    # a window), as the ETA said: not 0.75 windows at the average rate
-    assert 0.86 * WINDOW < eta < 1.04 * WINDOW, eta
+    # a guarded window, less the moments since they went), as the ETA said: not 0.75 windows at
+    # the average rate. (The upper bound was 1.04 windows, 0.06 s above the guarded window: a
+    # full-suite run's measured send times once put the ETA at 4.17 s.)
+    assert 0.86 * WINDOW < eta < GUARDED + SLACK, eta
     assert within(took, eta), (took, eta)
 
 
