@@ -96,8 +96,13 @@ class GroupCommit:
         self._held = conn
         self.transactions += 1
         self.steps += len(batch)
+        # Two copies of one chunk (a message queued twice, a redelivery) can put the same
+        # delivery in one batch twice: the database claims it once, so only the first step
+        # asking for it owns it (the other lane must not send it too).
+        unowned = set(owned)
         for s in batch:
-            s.owned, s.done = s.claim_id in owned, True
+            s.owned, s.done = s.claim_id in unowned, True
+            unowned.discard(s.claim_id)
 
 
 _COMMITTERS: weakref.WeakKeyDictionary[Runtime, GroupCommit] = weakref.WeakKeyDictionary()
