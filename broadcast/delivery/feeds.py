@@ -20,7 +20,7 @@ feed (docs/delivery.md, docs/tenancy.md).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import redis
@@ -53,12 +53,12 @@ def feed_key(alert_id: int, channel: str) -> str:
     return f"{alert_id}:{channel}"
 
 
-def chunk_at(feed: Feed, after: int) -> Chunk | None:
-    """The range after `after`, or None when `after` has reached the feed's end."""
-    if after >= feed.high:
+def next_chunk(feed: Feed) -> Chunk | None:
+    """The range after `feed.after`, or None when the feed has reached its end."""
+    if feed.after >= feed.high:
         return None
-    upto = min(after + feed.size, feed.high)
-    return Chunk(feed.alert_id, feed.channel, after, upto, feed.urgent, feed.force_id)
+    upto = min(feed.after + feed.size, feed.high)
+    return Chunk(feed.alert_id, feed.channel, feed.after, upto, feed.urgent, feed.force_id)
 
 
 class Feeds(Protocol):
@@ -97,19 +97,11 @@ class MemoryFeeds:
             feed = self._feeds.get(key)
             if feed is None:
                 return None
-            chunk = chunk_at(feed, feed.after)
+            chunk = next_chunk(feed)
             if chunk is None:
                 del self._feeds[key]
                 return None
-            self._feeds[key] = Feed(
-                feed.alert_id,
-                feed.channel,
-                chunk.upto_id,
-                feed.high,
-                feed.size,
-                feed.urgent,
-                feed.force_id,
-            )
+            self._feeds[key] = replace(feed, after=chunk.upto_id)
             return chunk
 
 
@@ -170,4 +162,4 @@ class RedisFeeds:
             urgent == "1",
             int(force) if force else None,
         )
-        return chunk_at(feed, feed.after)
+        return next_chunk(feed)
